@@ -1,0 +1,234 @@
+//! An async client for code running on a glommio executor. Any number of
+//! tasks on that executor share one pipelined connection: a caller appends
+//! its frame to the write buffer, the first caller to find no flush in
+//! progress writes out everything buffered, and a reader task hands each
+//! response to its waiting caller.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+
+use cairn_schemas::rpc;
+use futures_channel::oneshot;
+use futures_lite::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use glommio::net::TcpStream;
+use glommio::timer::Timer;
+
+use super::typed::*;
+use super::ClientOptions;
+use crate::codec::{decode_response, encode_request};
+use crate::error::ClientError;
+use crate::frame::{encode_frame, parse_head, Head, HEADER_LEN};
+
+type Reply = Result<Vec<u8>, ClientError>;
+
+struct Inner {
+    writer: RefCell<Option<WriteHalf<TcpStream>>>,
+    wbuf: RefCell<Vec<u8>>,
+    flushing: Cell<bool>,
+    pending: RefCell<HashMap<u64, oneshot::Sender<Reply>>>,
+    next_id: Cell<u64>,
+    closed: RefCell<Option<String>>,
+    builder: RefCell<flatbuffers::FlatBufferBuilder<'static>>,
+    fd: i32,
+    opts: ClientOptions,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Wakes the reader task (it holds the read half) so it ends.
+        // SAFETY: fd belongs to the stream whose halves are still alive here.
+        unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
+    }
+}
+
+/// An async client over one connection; clone it to share between tasks of
+/// the same executor.
+#[derive(Clone)]
+pub struct AsyncClient {
+    inner: Rc<Inner>,
+}
+
+impl AsyncClient {
+    /// Connects to the first endpoint that answers, in order.
+    pub async fn connect(endpoints: &[SocketAddr], opts: ClientOptions) -> Result<AsyncClient, ClientError> {
+        let mut last = String::from("no endpoints");
+        for ep in endpoints {
+            match TcpStream::connect_timeout(ep, opts.dial_timeout).await {
+                Ok(s) => return Self::from_stream(s, opts),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        let list: Vec<String> = endpoints.iter().map(|e| e.to_string()).collect();
+        Err(ClientError::Connect { endpoints: list.join(","), reason: last })
+    }
+
+    fn from_stream(stream: TcpStream, opts: ClientOptions) -> Result<AsyncClient, ClientError> {
+        stream.set_nodelay(true).map_err(|e| ClientError::Io(e.into()))?;
+        let fd = stream.as_raw_fd();
+        let (rd, wr) = futures_lite::io::split(stream);
+        let inner = Rc::new(Inner {
+            writer: RefCell::new(Some(wr)),
+            wbuf: RefCell::new(Vec::with_capacity(64 << 10)),
+            flushing: Cell::new(false),
+            pending: RefCell::new(HashMap::new()),
+            next_id: Cell::new(1),
+            closed: RefCell::new(None),
+            builder: RefCell::new(flatbuffers::FlatBufferBuilder::with_capacity(1024)),
+            fd,
+            opts,
+        });
+        let weak = Rc::downgrade(&inner);
+        let max = inner.opts.max_response_bytes;
+        glommio::spawn_local(async move {
+            let reason = read_loop(rd, &weak, max).await;
+            if let Some(inner) = weak.upgrade() {
+                inner.fail_all(reason);
+            }
+        })
+        .detach();
+        Ok(AsyncClient { inner })
+    }
+
+    /// Sends one raw request payload and returns the raw response payload.
+    pub async fn call_raw(&self, payload: &[u8]) -> Result<Vec<u8>, ClientError> {
+        let inner = &self.inner;
+        if let Some(reason) = inner.closed.borrow().as_ref() {
+            return Err(ClientError::Closed(reason.clone()));
+        }
+        let id = inner.next_id.get();
+        inner.next_id.set(id + 1);
+        let (tx, rx) = oneshot::channel();
+        inner.pending.borrow_mut().insert(id, tx);
+        encode_frame(&mut inner.wbuf.borrow_mut(), id, payload);
+        if !inner.flushing.get() {
+            inner.flush().await;
+        }
+        let timeout = inner.opts.request_timeout;
+        let reply = futures_lite::future::or(async { Some(rx.await) }, async {
+            Timer::new(timeout).await;
+            None
+        })
+        .await;
+        match reply {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(ClientError::Closed("connection closed".into())),
+            None => {
+                inner.pending.borrow_mut().remove(&id);
+                Err(ClientError::Timeout)
+            }
+        }
+    }
+
+    /// Sends one request built with the object API.
+    pub async fn call(&self, body: &rpc::RequestBodyT) -> Result<rpc::ResponseBodyT, ClientError> {
+        let payload = {
+            let mut b = self.inner.builder.borrow_mut();
+            encode_request(&mut b, body).to_vec()
+        };
+        let resp = self.call_raw(&payload).await?;
+        decode_response(&resp)
+    }
+
+    pub async fn range(&self, r: rpc::RangeRequestT) -> Result<rpc::RangeResponseT, ClientError> {
+        expect_range(self.call(&rpc::RequestBodyT::RangeRequest(Box::new(r))).await?)
+    }
+    pub async fn put(&self, r: rpc::PutRequestT) -> Result<rpc::PutResponseT, ClientError> {
+        expect_put(self.call(&rpc::RequestBodyT::PutRequest(Box::new(r))).await?)
+    }
+    pub async fn delete_range(&self, r: rpc::DeleteRangeRequestT) -> Result<rpc::DeleteRangeResponseT, ClientError> {
+        expect_delete_range(self.call(&rpc::RequestBodyT::DeleteRangeRequest(Box::new(r))).await?)
+    }
+    pub async fn txn(&self, r: rpc::TxnRequestT) -> Result<rpc::TxnResponseT, ClientError> {
+        expect_txn(self.call(&rpc::RequestBodyT::TxnRequest(Box::new(r))).await?)
+    }
+    pub async fn compact(&self, r: rpc::CompactionRequestT) -> Result<rpc::CompactionResponseT, ClientError> {
+        expect_compaction(self.call(&rpc::RequestBodyT::CompactionRequest(Box::new(r))).await?)
+    }
+    pub async fn status(&self) -> Result<rpc::StatusResponseT, ClientError> {
+        expect_status(self.call(&rpc::RequestBodyT::StatusRequest(Box::default())).await?)
+    }
+}
+
+impl Inner {
+    /// Writes out everything buffered, including frames appended while a
+    /// write is in flight.
+    async fn flush(&self) {
+        self.flushing.set(true);
+        let mut out = Vec::new();
+        let Some(mut writer) = self.writer.borrow_mut().take() else {
+            self.flushing.set(false);
+            return;
+        };
+        loop {
+            std::mem::swap(&mut out, &mut self.wbuf.borrow_mut());
+            if out.is_empty() {
+                break;
+            }
+            if let Err(e) = writer.write_all(&out).await {
+                self.fail_all(format!("write failed: {e}"));
+                break;
+            }
+            out.clear();
+        }
+        // Keep the larger buffer for the next round.
+        let mut wbuf = self.wbuf.borrow_mut();
+        if wbuf.is_empty() && wbuf.capacity() < out.capacity() {
+            std::mem::swap(&mut *wbuf, &mut out);
+        }
+        *self.writer.borrow_mut() = Some(writer);
+        self.flushing.set(false);
+    }
+
+    fn fail_all(&self, reason: String) {
+        *self.closed.borrow_mut() = Some(reason.clone());
+        for (_, tx) in self.pending.borrow_mut().drain() {
+            let _ = tx.send(Err(ClientError::Closed(reason.clone())));
+        }
+    }
+}
+
+async fn read_loop(mut rd: ReadHalf<TcpStream>, inner: &std::rc::Weak<Inner>, max: usize) -> String {
+    let mut buf: Vec<u8> = vec![0; 64 << 10];
+    let mut filled = 0usize;
+    loop {
+        // Deliver every complete frame in the buffer.
+        let mut start = 0usize;
+        loop {
+            match parse_head(&buf[start..filled]) {
+                Head::NeedHeader => break,
+                Head::Invalid { .. } => return "invalid frame from server".into(),
+                Head::Frame { request_id, payload_len } => {
+                    if payload_len > max {
+                        return format!("response of {payload_len} bytes exceeds the client limit of {max}");
+                    }
+                    let end = start + HEADER_LEN + payload_len;
+                    if end > filled {
+                        if HEADER_LEN + payload_len > buf.len() {
+                            buf.resize(HEADER_LEN + payload_len, 0);
+                        }
+                        break;
+                    }
+                    let Some(inner) = inner.upgrade() else { return "client dropped".into() };
+                    let tx = inner.pending.borrow_mut().remove(&request_id);
+                    if let Some(tx) = tx {
+                        let _ = tx.send(Ok(buf[start + HEADER_LEN..end].to_vec()));
+                    }
+                    start = end;
+                }
+            }
+        }
+        buf.copy_within(start..filled, 0);
+        filled -= start;
+        if filled == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        match rd.read(&mut buf[filled..]).await {
+            Ok(0) => return "server closed the connection".into(),
+            Ok(n) => filled += n,
+            Err(e) => return format!("read failed: {e}"),
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! A synchronous client: callers on any thread share one pipelined
+//! connection; a reader thread hands each response to its caller.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use cairn_schemas::rpc;
+use crossbeam::channel::{bounded, RecvTimeoutError, Sender};
+
+use super::typed::*;
+use super::ClientOptions;
+use crate::codec::{decode_response, encode_request};
+use crate::error::ClientError;
+use crate::frame::{encode_frame, parse_head, Head, HEADER_LEN};
+
+type Reply = Result<Vec<u8>, ClientError>;
+
+struct Shared {
+    pending: Mutex<HashMap<u64, Sender<Reply>>>,
+    closed: AtomicBool,
+}
+
+/// A blocking client over one TCP connection. Cheap to share by reference
+/// between threads; requests from many threads are pipelined.
+pub struct BlockingClient {
+    stream: Mutex<TcpStream>,
+    shared: Arc<Shared>,
+    next_id: AtomicU64,
+    opts: ClientOptions,
+    endpoint: SocketAddr,
+    reader: Option<thread::JoinHandle<()>>,
+}
+
+impl BlockingClient {
+    /// Connects to the first endpoint that answers, in order.
+    pub fn connect(endpoints: &[SocketAddr], opts: ClientOptions) -> Result<BlockingClient, ClientError> {
+        let mut last = String::from("no endpoints");
+        for ep in endpoints {
+            match TcpStream::connect_timeout(ep, opts.dial_timeout) {
+                Ok(s) => return Self::from_stream(s, *ep, opts),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        let list: Vec<String> = endpoints.iter().map(|e| e.to_string()).collect();
+        Err(ClientError::Connect { endpoints: list.join(","), reason: last })
+    }
+
+    fn from_stream(stream: TcpStream, endpoint: SocketAddr, opts: ClientOptions) -> Result<BlockingClient, ClientError> {
+        stream.set_nodelay(true)?;
+        let shared = Arc::new(Shared { pending: Mutex::new(HashMap::new()), closed: AtomicBool::new(false) });
+        let rd = stream.try_clone()?;
+        let sh = shared.clone();
+        let max = opts.max_response_bytes;
+        let reader = thread::Builder::new()
+            .name("cairn-client-reader".into())
+            .spawn(move || read_loop(rd, sh, max))?;
+        Ok(BlockingClient { stream: Mutex::new(stream), shared, next_id: AtomicU64::new(1), opts, endpoint, reader: Some(reader) })
+    }
+
+    /// The endpoint this client is connected to.
+    pub fn endpoint(&self) -> SocketAddr {
+        self.endpoint
+    }
+
+    /// Sends one raw request payload (a FlatBuffers `Request`) and returns
+    /// the raw response payload.
+    pub fn call_raw(&self, payload: &[u8]) -> Result<Vec<u8>, ClientError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(ClientError::Closed("connection is closed".into()));
+        }
+        if payload.len() > u32::MAX as usize - 64 {
+            return Err(ClientError::InvalidRequest("request is too large".into()));
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = bounded(1);
+        lock(&self.shared.pending).insert(id, tx);
+        let mut frame = Vec::with_capacity(HEADER_LEN + payload.len());
+        encode_frame(&mut frame, id, payload);
+        let write = lock(&self.stream).write_all(&frame);
+        if let Err(e) = write {
+            lock(&self.shared.pending).remove(&id);
+            return Err(ClientError::Closed(e.to_string()));
+        }
+        match rx.recv_timeout(self.opts.request_timeout) {
+            Ok(r) => r,
+            Err(RecvTimeoutError::Timeout) => {
+                lock(&self.shared.pending).remove(&id);
+                Err(ClientError::Timeout)
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(ClientError::Closed("connection closed".into())),
+        }
+    }
+
+    /// Sends one request and returns its response body (errors mapped).
+    pub fn call(&self, body: &rpc::RequestBodyT) -> Result<rpc::ResponseBodyT, ClientError> {
+        let mut b = flatbuffers::FlatBufferBuilder::new();
+        let payload = encode_request(&mut b, body);
+        let resp = self.call_raw(payload)?;
+        decode_response(&resp)
+    }
+
+    pub fn range(&self, r: rpc::RangeRequestT) -> Result<rpc::RangeResponseT, ClientError> {
+        expect_range(self.call(&rpc::RequestBodyT::RangeRequest(Box::new(r)))?)
+    }
+    pub fn put(&self, r: rpc::PutRequestT) -> Result<rpc::PutResponseT, ClientError> {
+        expect_put(self.call(&rpc::RequestBodyT::PutRequest(Box::new(r)))?)
+    }
+    pub fn delete_range(&self, r: rpc::DeleteRangeRequestT) -> Result<rpc::DeleteRangeResponseT, ClientError> {
+        expect_delete_range(self.call(&rpc::RequestBodyT::DeleteRangeRequest(Box::new(r)))?)
+    }
+    pub fn txn(&self, r: rpc::TxnRequestT) -> Result<rpc::TxnResponseT, ClientError> {
+        expect_txn(self.call(&rpc::RequestBodyT::TxnRequest(Box::new(r)))?)
+    }
+    pub fn compact(&self, r: rpc::CompactionRequestT) -> Result<rpc::CompactionResponseT, ClientError> {
+        expect_compaction(self.call(&rpc::RequestBodyT::CompactionRequest(Box::new(r)))?)
+    }
+    pub fn status(&self) -> Result<rpc::StatusResponseT, ClientError> {
+        expect_status(self.call(&rpc::RequestBodyT::StatusRequest(Box::default()))?)
+    }
+}
+
+impl Drop for BlockingClient {
+    fn drop(&mut self) {
+        let _ = lock(&self.stream).shutdown(Shutdown::Both);
+        if let Some(h) = self.reader.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned lock only means another caller panicked; the map is still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read_loop(mut stream: TcpStream, shared: Arc<Shared>, max_response_bytes: usize) {
+    let reason = match read_frames(&mut stream, &shared, max_response_bytes) {
+        Ok(()) => "server closed the connection".to_string(),
+        Err(e) => e,
+    };
+    shared.closed.store(true, Ordering::Release);
+    for (_, tx) in lock(&shared.pending).drain() {
+        let _ = tx.send(Err(ClientError::Closed(reason.clone())));
+    }
+}
+
+fn read_frames(stream: &mut TcpStream, shared: &Shared, max: usize) -> Result<(), String> {
+    let mut head = [0u8; HEADER_LEN];
+    loop {
+        match read_exact_or_eof(stream, &mut head)? {
+            false => return Ok(()),
+            true => {}
+        }
+        let (id, len) = match parse_head(&head) {
+            Head::Frame { request_id, payload_len } => (request_id, payload_len),
+            _ => return Err("invalid frame from server".into()),
+        };
+        if len > max {
+            return Err(format!("response of {len} bytes exceeds the client limit of {max}"));
+        }
+        let mut payload = vec![0u8; len];
+        if !read_exact_or_eof(stream, &mut payload)? {
+            return Err("connection closed mid-frame".into());
+        }
+        if let Some(tx) = lock(&shared.pending).remove(&id) {
+            let _ = tx.send(Ok(payload));
+        }
+    }
+}
+
+/// Ok(false) on a clean EOF before the first byte.
+fn read_exact_or_eof(stream: &mut TcpStream, buf: &mut [u8]) -> Result<bool, String> {
+    let mut got = 0;
+    while got < buf.len() {
+        match stream.read(&mut buf[got..]) {
+            Ok(0) if got == 0 => return Ok(false),
+            Ok(0) => return Err("connection closed mid-frame".into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(true)
+}

@@ -1,0 +1,41 @@
+//! The client stub: a typed API for every RPC, pipelined over one connection.
+//!
+//! - [`BlockingClient`]: plain synchronous code (a reader thread, any number
+//!   of caller threads sharing one connection).
+//! - [`AsyncClient`]: async code on a glommio executor.
+//!
+//! Both send requests as FlatBuffers object-API values (`rpc::*RequestT`)
+//! and return owned responses (`rpc::*ResponseT`).
+
+mod async_client;
+mod blocking;
+mod endpoint;
+mod typed;
+
+pub use async_client::AsyncClient;
+pub use blocking::BlockingClient;
+pub use endpoint::{parse_endpoint, parse_endpoints};
+pub use typed::*;
+
+use std::time::Duration;
+
+/// Connection settings shared by both clients.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Time allowed to establish the connection (etcdctl's `--dial-timeout`).
+    pub dial_timeout: Duration,
+    /// Time allowed for one request (etcdctl's `--command-timeout`).
+    pub request_timeout: Duration,
+    /// Largest response frame accepted.
+    pub max_response_bytes: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            dial_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(5),
+            max_response_bytes: 512 << 20,
+        }
+    }
+}
