@@ -1,2 +1,11 @@
-//! placeholder (being written)
+//! Cairn's core: the deterministic logic (MVCC now; Raft, lease, watch and
+//! auth to come) and the node runtime that wires it to storage and net on
+//! pinned glommio executors. The `cairnd` binary lives here.
+//!
+//! The rule: modules under `mvcc` (and every future state machine) do no
+//! I/O; time and messages are inputs. Only `node` touches disks and sockets.
+
+pub mod config;
 pub mod mvcc;
+pub mod node;
+pub mod testkit;

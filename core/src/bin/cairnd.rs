@@ -1,0 +1,23 @@
+//! `cairnd`: the Cairn server.
+
+use clap::Parser;
+
+use cairn_core::config::Flags;
+
+fn main() {
+    let flags = Flags::parse();
+    let cfg = match flags.validate() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cairnd: error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log_level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).with_writer(std::io::stderr).init();
+    if let Err(e) = cairn_core::node::run(cfg) {
+        eprintln!("cairnd: error: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,284 @@
+//! `cairnd`'s command line: etcd's flag names and defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// A Raft-replicated MVCC key-value store (etcd-compatible flags).
+#[derive(Parser, Debug, Clone)]
+#[command(name = "cairnd", version, about)]
+pub struct Flags {
+    /// Human-readable name for this member.
+    #[arg(long, default_value = "default")]
+    pub name: String,
+    /// Path to the data directory (default: `<name>.cairn`).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// URLs to listen on for client traffic (comma-separated).
+    #[arg(long, default_value = "http://127.0.0.1:2379")]
+    pub listen_client_urls: String,
+    /// This member's client URLs to advertise to the public.
+    #[arg(long, default_value = "http://127.0.0.1:2379")]
+    pub advertise_client_urls: String,
+    /// URLs to listen on for peer traffic.
+    #[arg(long, default_value = "http://127.0.0.1:2380")]
+    pub listen_peer_urls: String,
+    /// This member's peer URLs to advertise to the rest of the cluster.
+    #[arg(long, default_value = "http://127.0.0.1:2380")]
+    pub initial_advertise_peer_urls: String,
+    /// Initial cluster configuration for bootstrapping: `name=url,...`
+    /// (default: this member alone, `<name>=<initial-advertise-peer-urls>`).
+    #[arg(long)]
+    pub initial_cluster: Option<String>,
+    /// Initial cluster state: `new` or `existing`.
+    #[arg(long, default_value = "new", value_parser = ["new", "existing"])]
+    pub initial_cluster_state: String,
+    /// Initial cluster token, distinguishing clusters bootstrapped from the same configuration.
+    #[arg(long, default_value = "etcd-cluster")]
+    pub initial_cluster_token: String,
+    /// CPUs to pin executors to, e.g. `0,1` or `0-1`, or `auto`. The first
+    /// runs the network, Raft and apply; the second the WAL writer. One CPU
+    /// runs everything on one executor.
+    #[arg(long, default_value = "auto")]
+    pub cores: String,
+    /// Maximum client request size in bytes the server will accept.
+    #[arg(long, default_value_t = 1572864)]
+    pub max_request_bytes: usize,
+    /// Maximum number of operations permitted in a transaction.
+    #[arg(long, default_value_t = 128)]
+    pub max_txn_ops: usize,
+    /// WAL segment size in bytes (segments are preallocated).
+    #[arg(long, default_value_t = 64 << 20)]
+    pub wal_segment_bytes: u64,
+    /// Log level: debug, info, warn, error.
+    #[arg(long, default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
+    pub log_level: String,
+}
+
+/// One member of `--initial-cluster`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    pub peer_urls: Vec<String>,
+}
+
+/// The validated configuration the node runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub name: String,
+    pub data_dir: PathBuf,
+    pub listen_client: Vec<SocketAddr>,
+    pub advertise_client_urls: Vec<String>,
+    pub listen_peer: Vec<SocketAddr>,
+    pub initial_advertise_peer_urls: Vec<String>,
+    pub initial_cluster: Vec<Member>,
+    pub initial_cluster_state: String,
+    pub initial_cluster_token: String,
+    pub cpus: Vec<usize>,
+    pub max_request_bytes: usize,
+    pub max_txn_ops: usize,
+    pub wal_segment_bytes: u64,
+    pub log_level: String,
+}
+
+/// Parses `http://host:port` (or `host:port`) into a socket address.
+pub fn parse_url(url: &str) -> Result<SocketAddr, String> {
+    let rest = if let Some(r) = url.strip_prefix("http://") {
+        r
+    } else if url.starts_with("https://") {
+        return Err(format!("{url}: https (TLS) is not supported yet"));
+    } else if url.contains("://") {
+        return Err(format!("{url}: unsupported scheme (want http://host:port)"));
+    } else {
+        url
+    };
+    let rest = rest.trim_end_matches('/');
+    let host_port = rest.replacen("localhost:", "127.0.0.1:", 1);
+    host_port.parse::<SocketAddr>().map_err(|_| format!("{url}: not an http://IP:port URL"))
+}
+
+fn parse_url_list(flag: &str, list: &str) -> Result<Vec<SocketAddr>, String> {
+    let urls = split_list(list);
+    if urls.is_empty() {
+        return Err(format!("--{flag} must not be empty"));
+    }
+    urls.iter().map(|u| parse_url(u).map_err(|e| format!("--{flag}: {e}"))).collect()
+}
+
+fn split_list(list: &str) -> Vec<String> {
+    list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+}
+
+/// Parses `--initial-cluster` (`name=url,name=url2,...`; a name may repeat
+/// to list several URLs).
+pub fn parse_initial_cluster(s: &str) -> Result<Vec<Member>, String> {
+    let mut members: Vec<Member> = Vec::new();
+    for part in split_list(s) {
+        let (name, url) = part.split_once('=').ok_or_else(|| format!("--initial-cluster: {part:?} is not name=url"))?;
+        if name.is_empty() {
+            return Err(format!("--initial-cluster: {part:?} has an empty name"));
+        }
+        parse_url(url).map_err(|e| format!("--initial-cluster: {e}"))?;
+        match members.iter_mut().find(|m| m.name == name) {
+            Some(m) => m.peer_urls.push(url.to_string()),
+            None => members.push(Member { name: name.to_string(), peer_urls: vec![url.to_string()] }),
+        }
+    }
+    if members.is_empty() {
+        return Err("--initial-cluster must not be empty".into());
+    }
+    Ok(members)
+}
+
+/// Parses `--cores`: `auto`, or a list of CPU ids and ranges (`0,1`, `0-1`).
+pub fn parse_cores(s: &str, available: usize) -> Result<Vec<usize>, String> {
+    if s == "auto" {
+        return Ok((0..available.clamp(1, 2)).collect());
+    }
+    let mut cpus = Vec::new();
+    for part in split_list(s) {
+        let bad = || format!("--cores: {part:?} is not a CPU id or range");
+        if let Some((a, b)) = part.split_once('-') {
+            let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+            if a > b {
+                return Err(bad());
+            }
+            cpus.extend(a..=b);
+        } else {
+            cpus.push(part.parse().map_err(|_| bad())?);
+        }
+    }
+    if cpus.is_empty() {
+        return Err("--cores: no CPUs given".into());
+    }
+    if let Some(c) = cpus.iter().find(|&&c| c >= available) {
+        return Err(format!("--cores: CPU {c} does not exist (this machine has {available})"));
+    }
+    if cpus.len() > 2 {
+        return Err(format!(
+            "--cores: {} CPUs given; this version runs two executors (network/Raft/apply and WAL), give at most 2",
+            cpus.len()
+        ));
+    }
+    Ok(cpus)
+}
+
+impl Flags {
+    /// Checks every value and derives the defaults that depend on others.
+    pub fn validate(self) -> Result<Config, String> {
+        let data_dir = self.data_dir.clone().unwrap_or_else(|| PathBuf::from(format!("{}.cairn", self.name)));
+        if self.name.is_empty() {
+            return Err("--name must not be empty".into());
+        }
+        let listen_client = parse_url_list("listen-client-urls", &self.listen_client_urls)?;
+        let advertise_client_urls = split_list(&self.advertise_client_urls);
+        parse_url_list("advertise-client-urls", &self.advertise_client_urls)?;
+        let listen_peer = parse_url_list("listen-peer-urls", &self.listen_peer_urls)?;
+        let initial_advertise_peer_urls = split_list(&self.initial_advertise_peer_urls);
+        parse_url_list("initial-advertise-peer-urls", &self.initial_advertise_peer_urls)?;
+        let cluster = self.initial_cluster.clone().unwrap_or_else(|| {
+            initial_advertise_peer_urls.iter().map(|u| format!("{}={u}", self.name)).collect::<Vec<_>>().join(",")
+        });
+        let initial_cluster = parse_initial_cluster(&cluster)?;
+        let me = initial_cluster.iter().find(|m| m.name == self.name).ok_or_else(|| {
+            format!("couldn't find local name {:?} in the initial cluster configuration ({cluster})", self.name)
+        })?;
+        let mut mine = me.peer_urls.clone();
+        let mut adv = initial_advertise_peer_urls.clone();
+        mine.sort();
+        adv.sort();
+        if mine != adv {
+            return Err(format!(
+                "--initial-cluster has {}={} but --initial-advertise-peer-urls is {}: they must match",
+                self.name,
+                mine.join(","),
+                adv.join(",")
+            ));
+        }
+        if initial_cluster.len() > 1 {
+            return Err(format!(
+                "--initial-cluster lists {} members; this version runs single-member clusters only (replication is on the way)",
+                initial_cluster.len()
+            ));
+        }
+        if self.initial_cluster_token.is_empty() {
+            return Err("--initial-cluster-token must not be empty".into());
+        }
+        let available = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cpus = parse_cores(&self.cores, available)?;
+        if self.max_request_bytes == 0 || self.max_request_bytes > (256 << 20) {
+            return Err("--max-request-bytes must be between 1 and 268435456".into());
+        }
+        if self.max_txn_ops == 0 {
+            return Err("--max-txn-ops must be at least 1".into());
+        }
+        if self.wal_segment_bytes < (64 << 10) || self.wal_segment_bytes % 4096 != 0 {
+            return Err("--wal-segment-bytes must be a multiple of 4096 and at least 65536".into());
+        }
+        Ok(Config {
+            name: self.name,
+            data_dir,
+            listen_client,
+            advertise_client_urls,
+            listen_peer,
+            initial_advertise_peer_urls,
+            initial_cluster,
+            initial_cluster_state: self.initial_cluster_state,
+            initial_cluster_token: self.initial_cluster_token,
+            cpus,
+            max_request_bytes: self.max_request_bytes,
+            max_txn_ops: self.max_txn_ops,
+            wal_segment_bytes: self.wal_segment_bytes,
+            log_level: self.log_level,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(args: &[&str]) -> Result<Config, String> {
+        let mut v = vec!["cairnd"];
+        v.extend_from_slice(args);
+        Flags::try_parse_from(v).map_err(|e| e.to_string())?.validate()
+    }
+
+    #[test]
+    fn defaults_match_etcd() {
+        let c = flags(&[]).unwrap();
+        assert_eq!(c.name, "default");
+        assert_eq!(c.data_dir, PathBuf::from("default.cairn"));
+        assert_eq!(c.listen_client[0].port(), 2379);
+        assert_eq!(c.max_request_bytes, 1572864);
+        assert_eq!(c.max_txn_ops, 128);
+        assert_eq!(c.initial_cluster_token, "etcd-cluster");
+    }
+
+    #[test]
+    fn data_dir_defaults_to_name() {
+        assert_eq!(flags(&["--name", "n1"]).unwrap().data_dir, PathBuf::from("n1.cairn"));
+    }
+
+    #[test]
+    fn name_missing_from_initial_cluster_is_refused() {
+        let e = flags(&["--name", "a", "--initial-cluster", "b=http://127.0.0.1:2380"]).unwrap_err();
+        assert!(e.contains("couldn't find local name"), "{e}");
+    }
+
+    #[test]
+    fn bad_urls_are_refused() {
+        assert!(flags(&["--listen-client-urls", "http://nonsense"]).is_err());
+        assert!(flags(&["--listen-client-urls", "ftp://127.0.0.1:1"]).is_err());
+    }
+
+    #[test]
+    fn cores_parse_lists_and_ranges() {
+        assert_eq!(parse_cores("0-1", 2).unwrap(), vec![0, 1]);
+        assert_eq!(parse_cores("1", 2).unwrap(), vec![1]);
+        assert!(parse_cores("5", 2).is_err());
+        assert!(parse_cores("x", 2).is_err());
+        assert_eq!(parse_cores("auto", 8).unwrap(), vec![0, 1]);
+    }
+}

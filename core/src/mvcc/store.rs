@@ -1,0 +1,309 @@
+//! The store: a B-tree of per-key histories plus the revision counters,
+//! and the single-op requests (range, put, delete range).
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use super::key_index::{Entry, KeyIndex};
+use super::types::{
+    DeleteRangeReq, DeleteResult, KvRef, MvccError, PutReq, PutResult, RangeReq, RangeResult,
+    Revision, SortOrder, SortTarget,
+};
+
+/// Bytes the store accounts for one key beyond its bytes and history: the
+/// B-tree slot (boxed key + index).
+pub(crate) const KEY_OVERHEAD_BYTES: u64 =
+    (std::mem::size_of::<Box<[u8]>>() + std::mem::size_of::<KeyIndex>()) as u64;
+
+/// The MVCC key-value state machine. See the [module docs](super).
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// Every key with history at or after the compaction point, tombstoned
+    /// ones included; each key's bytes are stored once, here.
+    pub(crate) index: BTreeMap<Box<[u8]>, KeyIndex>,
+    pub(crate) current_revision: Revision,
+    /// etcd's `compactMainRev`: -1 until the first compaction.
+    pub(crate) compact_revision: Revision,
+    /// Keys live at `current_revision` (or at the pending txn revision).
+    pub(crate) live_keys: usize,
+    pub(crate) size_bytes: u64,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::new()
+    }
+}
+
+/// The B-tree bounds of `[key, range_end)` with etcd's conventions: empty
+/// `range_end` = the single key, `[0]` = no upper bound. `None` when the
+/// interval is empty (`range_end <= key`).
+pub(crate) fn span_bounds<'k>(
+    key: &'k [u8],
+    range_end: &'k [u8],
+) -> Option<(Bound<&'k [u8]>, Bound<&'k [u8]>)> {
+    match range_end {
+        [] => Some((Bound::Included(key), Bound::Included(key))),
+        [0] => Some((Bound::Included(key), Bound::Unbounded)),
+        end if end > key => Some((Bound::Included(key), Bound::Excluded(end))),
+        _ => None,
+    }
+}
+
+pub(crate) fn kv_ref<'s>(key: &'s [u8], create_revision: Revision, e: &'s Entry) -> KvRef<'s> {
+    KvRef {
+        key,
+        create_revision,
+        mod_revision: e.mod_revision,
+        version: e.version,
+        value: &e.value,
+        lease: e.lease,
+    }
+}
+
+fn cmp_by_target(a: &KvRef<'_>, b: &KvRef<'_>, target: SortTarget) -> Ordering {
+    match target {
+        SortTarget::Key => a.key.cmp(b.key),
+        SortTarget::Version => a.version.cmp(&b.version),
+        SortTarget::Create => a.create_revision.cmp(&b.create_revision),
+        SortTarget::Mod => a.mod_revision.cmp(&b.mod_revision),
+        SortTarget::Value => a.value.cmp(b.value),
+    }
+}
+
+/// etcd's `checkPutRequest`.
+pub(crate) fn check_put(r: &PutReq<'_>) -> Result<(), MvccError> {
+    if r.key.is_empty() {
+        return Err(MvccError::EmptyKey);
+    }
+    if r.ignore_value && !r.value.is_empty() {
+        return Err(MvccError::ValueProvided);
+    }
+    if r.ignore_lease && r.lease != 0 {
+        return Err(MvccError::LeaseProvided);
+    }
+    Ok(())
+}
+
+impl Store {
+    pub fn new() -> Store {
+        Store {
+            index: BTreeMap::new(),
+            current_revision: 1,
+            compact_revision: -1,
+            live_keys: 0,
+            size_bytes: 0,
+        }
+    }
+
+    /// The revision of the last committed write; 1 for an empty store.
+    pub fn current_revision(&self) -> Revision {
+        self.current_revision
+    }
+
+    /// The last compaction point; 0 until the first compaction. Reads below
+    /// it fail with [`MvccError::Compacted`].
+    pub fn compact_revision(&self) -> Revision {
+        self.compact_revision.max(0)
+    }
+
+    /// Keys that exist at the current revision.
+    pub fn key_count(&self) -> usize {
+        self.live_keys
+    }
+
+    /// Approximate memory held by keys, values and history bookkeeping.
+    pub fn approx_size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+
+    pub(crate) fn compacted_error(&self) -> MvccError {
+        MvccError::Compacted { compact_revision: self.compact_revision() }
+    }
+
+    /// Reads `[key, range_end)` at a revision (etcd's `Range` RPC as applied
+    /// by `applierV3backend.Range`). Read-only: no revision bump.
+    ///
+    /// `count` is the number of keys matched at the read revision before
+    /// the revision filters and the limit, as in etcd. Results are in key
+    /// order unless sorted; sorting is stable (ties stay in key order).
+    pub fn range(&self, r: &RangeReq<'_>) -> Result<RangeResult<'_>, MvccError> {
+        self.range_at(r, self.current_revision)
+    }
+
+    /// [`Store::range`] where `revision <= 0` means `default_revision`
+    /// (inside a txn: the txn's own revision once it has written).
+    pub(crate) fn range_at(
+        &self,
+        r: &RangeReq<'_>,
+        default_revision: Revision,
+    ) -> Result<RangeResult<'_>, MvccError> {
+        if r.key.is_empty() {
+            return Err(MvccError::EmptyKey);
+        }
+        if r.revision > default_revision {
+            return Err(MvccError::FutureRevision);
+        }
+        let at = if r.revision <= 0 { default_revision } else { r.revision };
+        if at < self.compact_revision {
+            return Err(self.compacted_error());
+        }
+        let filtered = r.min_mod_revision != 0
+            || r.max_mod_revision != 0
+            || r.min_create_revision != 0
+            || r.max_create_revision != 0;
+        // etcd fetches everything when it must sort or filter, else only
+        // limit + 1 pairs (the extra one sets `more`). Note that etcd sorts
+        // a non-key target with order None *after* this truncation.
+        let fetch_max = match (r.sort_order != SortOrder::None || filtered, r.limit > 0) {
+            (false, true) => usize::try_from(r.limit).unwrap_or(usize::MAX).saturating_add(1),
+            _ => usize::MAX,
+        };
+        let mut kvs = Vec::new();
+        let mut count: i64 = 0;
+        if let Some(bounds) = span_bounds(r.key, r.range_end) {
+            for (key, ki) in self.index.range::<[u8], _>(bounds) {
+                let Some((create, e)) = ki.get(at) else { continue };
+                count += 1;
+                if !r.count_only && kvs.len() < fetch_max {
+                    kvs.push(kv_ref(key, create, e));
+                }
+            }
+        }
+        if r.count_only {
+            return Ok(RangeResult { kvs: Vec::new(), more: false, count });
+        }
+        if filtered {
+            kvs.retain(|kv| passes_revision_filters(r, kv));
+        }
+        sort_kvs(&mut kvs, r.sort_order, r.sort_target);
+        let mut more = false;
+        if let Ok(limit) = usize::try_from(r.limit) {
+            if limit > 0 && kvs.len() > limit {
+                kvs.truncate(limit);
+                more = true;
+            }
+        }
+        if r.keys_only {
+            kvs.iter_mut().for_each(|kv| kv.value = &[]);
+        }
+        Ok(RangeResult { kvs, more, count })
+    }
+
+    /// Writes one key (etcd's `Put`): one new revision.
+    pub fn put(&mut self, r: &PutReq<'_>) -> Result<PutResult, MvccError> {
+        check_put(r)?;
+        let result = self.put_at(r, self.current_revision + 1)?;
+        self.current_revision += 1;
+        Ok(result)
+    }
+
+    /// Applies a checked put at `revision` (the next revision, possibly
+    /// shared by a txn). Fails before changing anything.
+    pub(crate) fn put_at(
+        &mut self,
+        r: &PutReq<'_>,
+        revision: Revision,
+    ) -> Result<PutResult, MvccError> {
+        let latest = self.index.get(r.key).and_then(KeyIndex::latest);
+        if (r.ignore_value || r.ignore_lease) && latest.is_none() {
+            return Err(MvccError::KeyNotFound);
+        }
+        let prev_kv = latest.filter(|_| r.prev_kv).map(|(c, e)| kv_ref(r.key, c, e).to_key_value());
+        let value: Box<[u8]> = match latest {
+            Some((_, e)) if r.ignore_value => e.value.clone(),
+            _ => r.value.into(),
+        };
+        let lease = match latest {
+            Some((_, e)) if r.ignore_lease => e.lease,
+            _ => r.lease,
+        };
+        let created = match self.index.get_mut(r.key) {
+            Some(ki) => {
+                let (added_bytes, created) = ki.put(revision, value, lease);
+                self.size_bytes += added_bytes;
+                created
+            }
+            None => {
+                let ki = KeyIndex::new(revision, value, lease);
+                self.size_bytes += KEY_OVERHEAD_BYTES + r.key.len() as u64 + ki.size_bytes();
+                self.index.insert(r.key.into(), ki);
+                true
+            }
+        };
+        if created {
+            self.live_keys += 1;
+        }
+        Ok(PutResult { prev_kv })
+    }
+
+    /// Deletes `[key, range_end)` (etcd's `DeleteRange`): one new revision
+    /// if at least one key was deleted, none otherwise.
+    pub fn delete_range(&mut self, r: &DeleteRangeReq<'_>) -> Result<DeleteResult, MvccError> {
+        if r.key.is_empty() {
+            return Err(MvccError::EmptyKey);
+        }
+        let result = self.delete_at(r, self.current_revision + 1);
+        if result.deleted > 0 {
+            self.current_revision += 1;
+        }
+        Ok(result)
+    }
+
+    /// Tombstones every live key of the range at `revision`.
+    pub(crate) fn delete_at(&mut self, r: &DeleteRangeReq<'_>, revision: Revision) -> DeleteResult {
+        let mut result = DeleteResult::default();
+        let Some(bounds) = span_bounds(r.key, r.range_end) else {
+            return result;
+        };
+        for (key, ki) in self.index.range_mut::<[u8], _>(bounds) {
+            let Some((create, e)) = ki.latest() else { continue };
+            if r.prev_kv {
+                result.prev_kvs.push(kv_ref(key, create, e).to_key_value());
+            }
+            let deleted = ki.tombstone(revision);
+            assert!(deleted, "store invariant: a live key can be tombstoned");
+            result.deleted += 1;
+        }
+        self.live_keys -= usize::try_from(result.deleted).expect("deleted count is non-negative");
+        result
+    }
+
+    /// Recomputes the size accounting and the live key count from scratch
+    /// and checks every key's invariants; panics on a mismatch. O(history).
+    pub fn assert_invariants(&self) {
+        let mut size_bytes = 0;
+        let mut live = 0;
+        for (key, ki) in &self.index {
+            ki.assert_invariants();
+            size_bytes += KEY_OVERHEAD_BYTES + key.len() as u64 + ki.size_bytes();
+            live += usize::from(ki.latest().is_some());
+        }
+        assert_eq!(size_bytes, self.size_bytes, "store invariant: size accounting");
+        assert_eq!(live, self.live_keys, "store invariant: live key count");
+        assert!(self.compact_revision <= self.current_revision, "store invariant: compact <= current");
+    }
+}
+
+fn passes_revision_filters(r: &RangeReq<'_>, kv: &KvRef<'_>) -> bool {
+    (r.max_mod_revision == 0 || kv.mod_revision <= r.max_mod_revision)
+        && (r.min_mod_revision == 0 || kv.mod_revision >= r.min_mod_revision)
+        && (r.max_create_revision == 0 || kv.create_revision <= r.max_create_revision)
+        && (r.min_create_revision == 0 || kv.create_revision >= r.min_create_revision)
+}
+
+/// etcd's sort step: order None with a non-key target means Ascend; the
+/// pairs arrive in key order, so Key + Ascend is already sorted.
+fn sort_kvs(kvs: &mut [KvRef<'_>], order: SortOrder, target: SortTarget) {
+    let order = match (order, target) {
+        (SortOrder::None, SortTarget::Key) => return,
+        (SortOrder::None, _) => SortOrder::Ascend,
+        (o, _) => o,
+    };
+    match (order, target) {
+        (SortOrder::Ascend, SortTarget::Key) => {}
+        (SortOrder::Ascend, t) => kvs.sort_by(|a, b| cmp_by_target(a, b, t)),
+        (_, t) => kvs.sort_by(|a, b| cmp_by_target(b, a, t)),
+    }
+}

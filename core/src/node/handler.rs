@@ -1,0 +1,107 @@
+//! Routing of verified client requests on the apply executor: reads are
+//! served from the applied state at once; writes are checked, queued for
+//! the WAL writer, and answered when their entry is durable and applied.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use cairn_net::server::{Handler, ResponseSink};
+use cairn_schemas::rpc;
+use glommio::channels::local_channel::LocalSender;
+
+use super::convert;
+use super::respond::StatusInfo;
+use super::state::NodeState;
+use super::wal_task::Proposal;
+
+/// A client waiting for its write to apply.
+pub struct Waiter {
+    pub request_id: u64,
+    pub sink: ResponseSink,
+}
+
+/// State shared by the connections and the apply loop of one executor.
+pub struct Node {
+    pub state: RefCell<NodeState>,
+    /// Waiters in proposal order; the WAL reports durability in that order.
+    pub waiters: RefCell<VecDeque<Waiter>>,
+    /// Proposals to the WAL writer (unbounded locally; see `proposal_pump`).
+    pub proposals: LocalSender<Proposal>,
+    /// Index of the last durable entry.
+    pub last_index: Cell<u64>,
+    pub wal_dir: PathBuf,
+}
+
+impl Node {
+    fn status_info(&self, applied: u64) -> StatusInfo<'static> {
+        let db_size = wal_bytes(&self.wal_dir) as i64;
+        StatusInfo {
+            version: env!("CARGO_PKG_VERSION"),
+            db_size,
+            db_size_in_use: db_size,
+            leader: 0,
+            raft_index: self.last_index.get(),
+            raft_term: 0,
+            raft_applied_index: applied,
+        }
+    }
+}
+
+fn wal_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|it| it.filter_map(|e| e.ok()).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+
+impl Handler for Node {
+    fn handle(&self, request_id: u64, req: rpc::Request<'_>, payload: &[u8], sink: &ResponseSink) {
+        let is_read = match req.body_type() {
+            rpc::RequestBody::RangeRequest | rpc::RequestBody::StatusRequest => true,
+            rpc::RequestBody::TxnRequest => req.body_as_txn_request().map(|t| convert::txn_is_read_only(&t)).unwrap_or(false),
+            rpc::RequestBody::PutRequest | rpc::RequestBody::DeleteRangeRequest | rpc::RequestBody::CompactionRequest => false,
+            _ => {
+                sink.send_error(request_id, rpc::ErrorCode::InvalidArgument, "etcdserver: empty request", 0);
+                return;
+            }
+        };
+        let mut state = self.state.borrow_mut();
+        if is_read {
+            let mut status = self.status_info(state.applied_index());
+            let ids = state.ids();
+            status.leader = ids.member_id;
+            status.raft_term = state.term();
+            state.read(&req, &status);
+            sink.send(request_id, state.response());
+            return;
+        }
+        if let Err(e) = state.validate_write(&req) {
+            sink.send_error(request_id, e.code, &e.message, e.compact_revision);
+            return;
+        }
+        drop(state);
+        if self.proposals.try_send(Proposal { data: payload.to_vec() }).is_err() {
+            sink.send_error(request_id, rpc::ErrorCode::Unavailable, "etcdserver: server stopped", 0);
+            return;
+        }
+        self.waiters.borrow_mut().push_back(Waiter { request_id, sink: sink.clone() });
+    }
+}
+
+/// Applies a durable batch in order and answers each waiter.
+pub fn apply_durable(node: &Rc<Node>, first_index: u64, entries: Vec<Vec<u8>>) {
+    let mut state = node.state.borrow_mut();
+    let mut waiters = node.waiters.borrow_mut();
+    for (i, data) in entries.iter().enumerate() {
+        let index = first_index + i as u64;
+        if let Err(e) = state.apply(index, data) {
+            // Entries were verified before they were proposed: this is our bug.
+            panic!("invariant violated: a proposed entry failed to apply: {e}");
+        }
+        node.last_index.set(index);
+        if let Some(w) = waiters.pop_front() {
+            w.sink.send(w.request_id, state.response());
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! The node runtime: recovery at start, the executors, and the tasks that
+//! connect the network, the WAL writer and the state machine.
+//!
+//! ```text
+//!  clients ──► connection tasks ──► Node::handle ──reads──► NodeState (MVCC)
+//!                                        │ writes                ▲
+//!                                        ▼                       │ apply in order,
+//!                               proposals channel                │ answer waiters
+//!                                        ▼                       │
+//!                       WAL executor: group commit ──durable batches──┘
+//! ```
+//! With two CPUs the WAL writer has its own pinned executor and glommio's
+//! cross-executor channels connect it; with one, everything shares one.
+
+mod channel;
+mod convert;
+mod error;
+mod handler;
+mod respond;
+mod state;
+mod wal_task;
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Instant;
+
+use cairn_net::server::{serve_connection, Handler, ServerLimits};
+use cairn_storage::wal::{self, DirectIo, RecordKind, TailPosition, Wal, WalOptions};
+use glommio::channels::local_channel;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::config::Config;
+
+pub use error::RequestError;
+pub use state::{Ids, NodeState};
+
+use channel::{Rx, Tx};
+use glommio::channels::shared_channel::{SharedReceiver, SharedSender};
+use handler::Node;
+use wal_task::{Proposal, WalEvent};
+
+/// Until Raft lands, a single member is leader in term 1 forever.
+const TERM: u64 = 1;
+
+/// Proposals buffered between the apply executor and the WAL executor.
+const PROPOSAL_CHANNEL_CAPACITY: usize = 8192;
+
+/// Why the node could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("{0}")]
+    Wal(#[from] wal::WalError),
+    #[error("cannot use data dir {}: {source}", path.display())]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("data dir {} is in use by another cairnd process", path.display())]
+    Locked { path: PathBuf },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error(
+        "cannot start the io_uring executor: {0}. Cairn needs io_uring (Linux 5.8+). If this runs in a \
+         container, allow the io_uring_setup/io_uring_enter/io_uring_register syscalls in its seccomp \
+         profile (e.g. docker run --security-opt seccomp=unconfined), check that \
+         /proc/sys/kernel/io_uring_disabled is 0, and raise the locked-memory limit (ulimit -l 65536)"
+    )]
+    IoUring(String),
+    #[error("{0}")]
+    BadEntry(#[from] state::BadEntry),
+}
+
+/// The member and cluster ids, derived from the configuration as etcd
+/// does (a hash of the peer URLs and the cluster token).
+pub fn compute_ids(cfg: &Config) -> Ids {
+    use xxhash_rust::xxh3::xxh3_64;
+    let member_id_of = |urls: &[String]| {
+        let mut u = urls.to_vec();
+        u.sort();
+        xxh3_64(format!("{}|{}", u.join(","), cfg.initial_cluster_token).as_bytes())
+    };
+    let mut ids: Vec<u64> = cfg.initial_cluster.iter().map(|m| member_id_of(&m.peer_urls)).collect();
+    ids.sort_unstable();
+    let mut buf = Vec::new();
+    for id in &ids {
+        buf.extend_from_slice(&id.to_le_bytes());
+    }
+    buf.extend_from_slice(cfg.initial_cluster_token.as_bytes());
+    Ids { cluster_id: xxh3_64(&buf), member_id: member_id_of(&cfg.initial_advertise_peer_urls) }
+}
+
+fn wal_options(cfg: &Config) -> WalOptions {
+    let block = 4096u64;
+    let need = (cfg.max_request_bytes as u64 + 64 * 1024).div_ceil(block) * block;
+    let max_batch_bytes = need.max(4 << 20);
+    WalOptions {
+        segment_size_bytes: cfg.wal_segment_bytes.max(max_batch_bytes + block),
+        max_batch_bytes,
+        direct_io: DirectIo::Auto,
+    }
+}
+
+/// Holds an exclusive flock on `member/lock` for the life of the process.
+struct DirLock(#[allow(dead_code)] std::fs::File);
+
+fn lock_data_dir(member_dir: &Path) -> Result<DirLock, NodeError> {
+    use std::os::fd::AsRawFd;
+    let path = member_dir.join("lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| NodeError::DataDir { path: path.clone(), source })?;
+    // SAFETY: flock on a file descriptor we own.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(NodeError::Locked { path: member_dir.parent().unwrap_or(member_dir).to_path_buf() });
+    }
+    Ok(DirLock(f))
+}
+
+fn create_dirs(cfg: &Config) -> Result<(PathBuf, PathBuf), NodeError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let member = cfg.data_dir.join("member");
+    let wal_dir = member.join("wal");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&wal_dir)
+        .map_err(|source| NodeError::DataDir { path: wal_dir.clone(), source })?;
+    Ok((member, wal_dir))
+}
+
+/// Binds every client listener now, so that a port in use is an error at
+/// start. (glommio's own bind sets SO_REUSEPORT, which would let two nodes
+/// share a port silently.)
+fn bind_listeners(addrs: &[SocketAddr]) -> Result<Vec<std::net::TcpListener>, NodeError> {
+    addrs
+        .iter()
+        .map(|a| std::net::TcpListener::bind(a).map_err(|source| NodeError::Listen { addr: *a, source }))
+        .collect()
+}
+
+/// Starts the node and serves until the process is killed.
+pub fn run(cfg: Config) -> Result<(), NodeError> {
+    let (member_dir, wal_dir) = create_dirs(&cfg)?;
+    let _lock = lock_data_dir(&member_dir)?;
+    let opts = wal_options(&cfg);
+    let started = Instant::now();
+    let recovered = wal::recover(&wal_dir, &opts)?;
+    if let Some(t) = &recovered.torn_tail {
+        tracing::warn!(path = %t.path.display(), offset = t.offset, zeroed = t.zeroed_bytes, reason = %t.reason, "truncated a torn WAL tail");
+    }
+    let ids = compute_ids(&cfg);
+    let mut state = NodeState::new(ids, TERM, cfg.max_txn_ops);
+    let mut replayed = 0u64;
+    for r in &recovered.records {
+        if r.kind == RecordKind::Entry {
+            state.apply(r.index, &r.data)?;
+            replayed += 1;
+        }
+    }
+    tracing::info!(
+        entries = replayed,
+        revision = state.store().current_revision(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "replayed the WAL"
+    );
+    let next_index = recovered.tail.next_index().unwrap_or(1);
+    let tail = recovered.tail.clone();
+    drop(recovered);
+    let listeners = bind_listeners(&cfg.listen_client)?;
+    let fds: Vec<i32> = listeners.into_iter().map(|l| l.into_raw_fd()).collect();
+    let limits = ServerLimits::new(cfg.max_request_bytes);
+    let cpus = cfg.cpus.clone();
+    let setup = Setup { state, fds, limits, wal_dir: wal_dir.clone(), cfg };
+    if cpus.len() >= 2 {
+        let (ptx, prx) = channel::shared::<Proposal>(PROPOSAL_CHANNEL_CAPACITY);
+        let (etx, erx) = channel::shared::<WalEvent>(1024);
+        let wal_ex = builder(cpus[1], "cairn-wal")
+            .spawn(move || wal_executor(wal_dir, opts, tail, next_index, prx, etx))
+            .map_err(|e| NodeError::IoUring(e.to_string()))?;
+        let main_ex = builder(cpus[0], "cairn-main")
+            .spawn(move || main_executor(setup, Some(ptx), EventsRx::Shared(erx), None))
+            .map_err(|e| NodeError::IoUring(e.to_string()))?;
+        let _ = main_ex.join();
+        let _ = wal_ex.join();
+    } else {
+        let main_ex = builder(cpus[0], "cairn-main")
+            .spawn(move || async move {
+                let (etx, erx) = channel::local::<WalEvent>(1024);
+                let wal_args = (wal_dir, opts, tail, next_index, etx);
+                main_executor(setup, None, EventsRx::Local(erx), Some(wal_args)).await
+            })
+            .map_err(|e| NodeError::IoUring(e.to_string()))?;
+        let _ = main_ex.join();
+    }
+    Ok(())
+}
+
+fn builder(cpu: usize, name: &str) -> LocalExecutorBuilder {
+    // 2 MiB of io_uring buffer memory per executor keeps two executors well
+    // within the default 8 MiB locked-memory limit.
+    LocalExecutorBuilder::new(Placement::Fixed(cpu)).name(name).io_memory(2 << 20)
+}
+
+struct Setup {
+    state: NodeState,
+    fds: Vec<i32>,
+    limits: ServerLimits,
+    wal_dir: PathBuf,
+    cfg: Config,
+}
+
+async fn open_wal(wal_dir: &Path, opts: WalOptions, tail: &TailPosition) -> Wal {
+    match Wal::open(wal_dir, opts, tail).await {
+        Ok(w) => {
+            if !w.direct_io() {
+                tracing::warn!(dir = %wal_dir.display(), "O_DIRECT is not supported here (tmpfs?): WAL uses buffered writes + fdatasync");
+            }
+            w
+        }
+        Err(e) => {
+            eprintln!("cairnd: cannot open the WAL: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn wal_executor(
+    wal_dir: PathBuf,
+    opts: WalOptions,
+    tail: TailPosition,
+    next_index: u64,
+    prx: SharedReceiver<Proposal>,
+    etx: SharedSender<WalEvent>,
+) {
+    let wal = open_wal(&wal_dir, opts, &tail).await;
+    let prx = Rx::connect(prx).await;
+    let etx = Tx::connect(etx).await;
+    wal_task::run(wal, next_index, TERM, prx, etx).await;
+}
+
+type LocalWalArgs = (PathBuf, WalOptions, TailPosition, u64, Tx<WalEvent>);
+
+/// Where durable batches come from: the WAL executor, or a task of this one.
+enum EventsRx {
+    Shared(SharedReceiver<WalEvent>),
+    Local(Rx<WalEvent>),
+}
+
+async fn main_executor(setup: Setup, shared_ptx: Option<SharedSender<Proposal>>, erx: EventsRx, local_wal: Option<LocalWalArgs>) {
+    let (ltx, lrx) = local_channel::new_unbounded::<Proposal>();
+    let node = Rc::new(Node {
+        state: RefCell::new(setup.state),
+        waiters: RefCell::new(VecDeque::new()),
+        proposals: ltx,
+        last_index: Cell::new(0),
+        wal_dir: setup.wal_dir,
+    });
+    let applied = node.state.borrow().applied_index();
+    node.last_index.set(applied);
+    match (shared_ptx, local_wal) {
+        (Some(ptx), _) => {
+            let ptx: Tx<Proposal> = Tx::connect(ptx).await;
+            glommio::spawn_local(async move {
+                while let Some(p) = lrx.recv().await {
+                    if ptx.send(p).await.is_err() {
+                        break;
+                    }
+                }
+            })
+            .detach();
+        }
+        (None, Some((wal_dir, opts, tail, next_index, etx))) => {
+            let wal = open_wal(&wal_dir, opts, &tail).await;
+            glommio::spawn_local(wal_task::run(wal, next_index, TERM, Rx::Local(lrx), etx)).detach();
+        }
+        (None, None) => unreachable!("invariant: a WAL writer is configured"),
+    }
+    let erx = match erx {
+        EventsRx::Shared(r) => Rx::connect(r).await,
+        EventsRx::Local(r) => r,
+    };
+    let apply_node = node.clone();
+    glommio::spawn_local(async move {
+        while let Some(WalEvent::Durable { first_index, entries }) = erx.recv().await {
+            handler::apply_durable(&apply_node, first_index, entries);
+        }
+    })
+    .detach();
+    for fd in setup.fds {
+        // SAFETY: fd is a bound, listening socket whose ownership moved here.
+        let listener = unsafe { glommio::net::TcpListener::from_raw_fd(fd) };
+        let handler: Rc<dyn Handler> = node.clone();
+        let limits = setup.limits;
+        glommio::spawn_local(async move {
+            loop {
+                match listener.accept().await {
+                    Ok(stream) => {
+                        glommio::spawn_local(serve_connection(stream, handler.clone(), limits)).detach();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        })
+        .detach();
+    }
+    let urls: Vec<String> = setup.cfg.listen_client.iter().map(|a| format!("http://{a}")).collect();
+    tracing::info!(name = %setup.cfg.name, client_urls = %urls.join(","), "ready to serve client requests");
+    futures_lite::future::pending::<()>().await;
+}

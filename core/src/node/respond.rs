@@ -1,0 +1,204 @@
+//! Building response tables into a reused FlatBufferBuilder.
+
+use cairn_schemas::rpc;
+use flatbuffers::{FlatBufferBuilder, WIPOffset};
+
+use crate::mvcc;
+
+use super::error::RequestError;
+
+/// What every response header carries.
+#[derive(Clone, Copy, Debug)]
+pub struct HeaderInfo {
+    pub cluster_id: u64,
+    pub member_id: u64,
+    pub revision: i64,
+    pub raft_term: u64,
+}
+
+pub type Fbb = FlatBufferBuilder<'static>;
+
+fn header<'b>(b: &mut Fbb, h: &HeaderInfo) -> WIPOffset<rpc::ResponseHeader<'b>> {
+    rpc::ResponseHeader::create(
+        b,
+        &rpc::ResponseHeaderArgs {
+            cluster_id: h.cluster_id,
+            member_id: h.member_id,
+            revision: h.revision,
+            raft_term: h.raft_term,
+        },
+    )
+}
+
+/// A key-value as the store hands it out: borrowed for reads, owned in
+/// txn results.
+pub trait KvView {
+    fn kv_ref(&self) -> mvcc::KvRef<'_>;
+}
+
+impl KvView for mvcc::KvRef<'_> {
+    fn kv_ref(&self) -> mvcc::KvRef<'_> {
+        *self
+    }
+}
+
+impl KvView for mvcc::KeyValue {
+    fn kv_ref(&self) -> mvcc::KvRef<'_> {
+        mvcc::KvRef {
+            key: &self.key,
+            create_revision: self.create_revision,
+            mod_revision: self.mod_revision,
+            version: self.version,
+            value: &self.value,
+            lease: self.lease,
+        }
+    }
+}
+
+fn kv<'b>(b: &mut Fbb, kv: &impl KvView, keys_only: bool) -> WIPOffset<rpc::KeyValue<'b>> {
+    let kv = kv.kv_ref();
+    let key = b.create_vector(kv.key);
+    let value = if keys_only || kv.value.is_empty() { None } else { Some(b.create_vector(kv.value)) };
+    rpc::KeyValue::create(
+        b,
+        &rpc::KeyValueArgs {
+            key: Some(key),
+            create_revision: kv.create_revision,
+            mod_revision: kv.mod_revision,
+            version: kv.version,
+            value,
+            lease: kv.lease,
+        },
+    )
+}
+
+fn finish(b: &mut Fbb, body_type: rpc::ResponseBody, body: WIPOffset<flatbuffers::UnionWIPOffset>) {
+    let resp = rpc::Response::create(b, &rpc::ResponseArgs { body_type, body: Some(body) });
+    b.finish(resp, None);
+}
+
+fn range_table<'b, K: KvView>(b: &mut Fbb, h: &HeaderInfo, kvs: &[K], more: bool, count: i64, keys_only: bool) -> WIPOffset<rpc::RangeResponse<'b>> {
+    let mut offs = Vec::with_capacity(kvs.len());
+    for k in kvs {
+        offs.push(kv(b, k, keys_only));
+    }
+    let kvs = b.create_vector(&offs);
+    let header = header(b, h);
+    rpc::RangeResponse::create(b, &rpc::RangeResponseArgs { header: Some(header), kvs: Some(kvs), more, count })
+}
+
+/// A RangeResponse. `keys_only` drops values (the store may already have).
+pub fn range(b: &mut Fbb, h: &HeaderInfo, r: &mvcc::RangeResult<'_>, keys_only: bool) {
+    b.reset();
+    let t = range_table(b, h, &r.kvs, r.more, r.count, keys_only);
+    finish(b, rpc::ResponseBody::RangeResponse, t.as_union_value());
+}
+
+fn put_table<'b>(b: &mut Fbb, h: &HeaderInfo, r: &mvcc::PutResult) -> WIPOffset<rpc::PutResponse<'b>> {
+    let prev_kv = r.prev_kv.as_ref().map(|p| kv(b, p, false));
+    let header = header(b, h);
+    rpc::PutResponse::create(b, &rpc::PutResponseArgs { header: Some(header), prev_kv })
+}
+
+pub fn put(b: &mut Fbb, h: &HeaderInfo, r: &mvcc::PutResult) {
+    b.reset();
+    let t = put_table(b, h, r);
+    finish(b, rpc::ResponseBody::PutResponse, t.as_union_value());
+}
+
+fn delete_table<'b>(b: &mut Fbb, h: &HeaderInfo, r: &mvcc::DeleteResult) -> WIPOffset<rpc::DeleteRangeResponse<'b>> {
+    let prev = if r.prev_kvs.is_empty() {
+        None
+    } else {
+        let offs: Vec<_> = r.prev_kvs.iter().map(|p| kv(b, p, false)).collect();
+        Some(b.create_vector(&offs))
+    };
+    let header = header(b, h);
+    rpc::DeleteRangeResponse::create(b, &rpc::DeleteRangeResponseArgs { header: Some(header), deleted: r.deleted, prev_kvs: prev })
+}
+
+pub fn delete_range(b: &mut Fbb, h: &HeaderInfo, r: &mvcc::DeleteResult) {
+    b.reset();
+    let t = delete_table(b, h, r);
+    finish(b, rpc::ResponseBody::DeleteRangeResponse, t.as_union_value());
+}
+
+fn txn_table<'b>(b: &mut Fbb, h: &HeaderInfo, r: &mvcc::TxnResult) -> WIPOffset<rpc::TxnResponse<'b>> {
+    let mut ops = Vec::with_capacity(r.responses.len());
+    for op in &r.responses {
+        let (op_type, op_off) = match op {
+            mvcc::OpResult::Range(rr) => {
+                let t = range_table(b, h, &rr.kvs, rr.more, rr.count, false);
+                (rpc::ResponseOpKind::RangeResponse, t.as_union_value())
+            }
+            mvcc::OpResult::Put(p) => (rpc::ResponseOpKind::PutResponse, put_table(b, h, p).as_union_value()),
+            mvcc::OpResult::DeleteRange(d) => {
+                (rpc::ResponseOpKind::DeleteRangeResponse, delete_table(b, h, d).as_union_value())
+            }
+            mvcc::OpResult::Txn(t) => (rpc::ResponseOpKind::TxnResponse, txn_table(b, h, t).as_union_value()),
+        };
+        ops.push(rpc::ResponseOp::create(b, &rpc::ResponseOpArgs { op_type, op: Some(op_off) }));
+    }
+    let responses = b.create_vector(&ops);
+    let header = header(b, h);
+    rpc::TxnResponse::create(
+        b,
+        &rpc::TxnResponseArgs { header: Some(header), succeeded: r.succeeded, responses: Some(responses) },
+    )
+}
+
+pub fn txn(b: &mut Fbb, h: &HeaderInfo, r: &mvcc::TxnResult) {
+    b.reset();
+    let t = txn_table(b, h, r);
+    finish(b, rpc::ResponseBody::TxnResponse, t.as_union_value());
+}
+
+pub fn compaction(b: &mut Fbb, h: &HeaderInfo) {
+    b.reset();
+    let header = header(b, h);
+    let t = rpc::CompactionResponse::create(b, &rpc::CompactionResponseArgs { header: Some(header) });
+    finish(b, rpc::ResponseBody::CompactionResponse, t.as_union_value());
+}
+
+/// Fields of a StatusResponse besides the header.
+pub struct StatusInfo<'a> {
+    pub version: &'a str,
+    pub db_size: i64,
+    pub db_size_in_use: i64,
+    pub leader: u64,
+    pub raft_index: u64,
+    pub raft_term: u64,
+    pub raft_applied_index: u64,
+}
+
+pub fn status(b: &mut Fbb, h: &HeaderInfo, s: &StatusInfo<'_>) {
+    b.reset();
+    let version = b.create_string(s.version);
+    let header = header(b, h);
+    let t = rpc::StatusResponse::create(
+        b,
+        &rpc::StatusResponseArgs {
+            header: Some(header),
+            version: Some(version),
+            db_size: s.db_size,
+            leader: s.leader,
+            raft_index: s.raft_index,
+            raft_term: s.raft_term,
+            raft_applied_index: s.raft_applied_index,
+            errors: None,
+            db_size_in_use: s.db_size_in_use,
+            is_learner: false,
+        },
+    );
+    finish(b, rpc::ResponseBody::StatusResponse, t.as_union_value());
+}
+
+pub fn error(b: &mut Fbb, e: &RequestError) {
+    b.reset();
+    let message = b.create_string(&e.message);
+    let t = rpc::Error::create(
+        b,
+        &rpc::ErrorArgs { code: e.code, message: Some(message), compact_revision: e.compact_revision },
+    );
+    finish(b, rpc::ResponseBody::Error, t.as_union_value());
+}

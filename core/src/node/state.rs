@@ -1,0 +1,200 @@
+//! The node's state on the apply executor: the MVCC store, the ids that go
+//! into response headers, and a reused builder that holds the last
+//! response. Applying an entry and serving a read both leave their response
+//! in [`NodeState::response`].
+
+use cairn_schemas::rpc;
+
+use crate::mvcc;
+
+use super::convert;
+use super::error::RequestError;
+use super::respond::{self, Fbb, HeaderInfo, StatusInfo};
+
+/// The ids a member reports in every response header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ids {
+    pub cluster_id: u64,
+    pub member_id: u64,
+}
+
+pub struct NodeState {
+    store: mvcc::Store,
+    ids: Ids,
+    term: u64,
+    applied_index: u64,
+    max_txn_ops: usize,
+    builder: Fbb,
+}
+
+/// A committed entry that is not a valid request: the log is damaged in a
+/// way its checksums did not catch, or a bug wrote it. Never client input
+/// (requests are verified before they are proposed).
+#[derive(Debug, thiserror::Error)]
+#[error("entry {index} is not a valid request: {reason}")]
+pub struct BadEntry {
+    pub index: u64,
+    pub reason: String,
+}
+
+impl NodeState {
+    pub fn new(ids: Ids, term: u64, max_txn_ops: usize) -> NodeState {
+        NodeState {
+            store: mvcc::Store::new(),
+            ids,
+            term,
+            applied_index: 0,
+            max_txn_ops,
+            builder: Fbb::with_capacity(64 << 10),
+        }
+    }
+
+    /// The bytes of the last response built.
+    pub fn response(&self) -> &[u8] {
+        self.builder.finished_data()
+    }
+
+    pub fn applied_index(&self) -> u64 {
+        self.applied_index
+    }
+
+    pub fn store(&self) -> &mvcc::Store {
+        &self.store
+    }
+
+    fn header(&self) -> HeaderInfo {
+        HeaderInfo {
+            cluster_id: self.ids.cluster_id,
+            member_id: self.ids.member_id,
+            revision: self.store.current_revision(),
+            raft_term: self.term,
+        }
+    }
+
+    fn error(&mut self, e: RequestError) {
+        respond::error(&mut self.builder, &e);
+    }
+
+    /// Checks a write before it is proposed, so that requests that can
+    /// never apply do not cost a log entry. Apply checks again.
+    pub fn validate_write(&self, req: &rpc::Request<'_>) -> Result<(), RequestError> {
+        match req.body_type() {
+            rpc::RequestBody::PutRequest => {
+                let p = req.body_as_put_request().ok_or_else(|| RequestError::invalid("malformed put"))?;
+                if p.key().map(|k| k.is_empty()).unwrap_or(true) {
+                    return Err(mvcc::MvccError::EmptyKey.into());
+                }
+                Ok(())
+            }
+            rpc::RequestBody::DeleteRangeRequest => {
+                let d = req.body_as_delete_range_request().ok_or_else(|| RequestError::invalid("malformed delete"))?;
+                if d.key().map(|k| k.is_empty()).unwrap_or(true) {
+                    return Err(mvcc::MvccError::EmptyKey.into());
+                }
+                Ok(())
+            }
+            rpc::RequestBody::TxnRequest => {
+                let t = req.body_as_txn_request().ok_or_else(|| RequestError::invalid("malformed txn"))?;
+                let t = convert::txn(&t)?;
+                mvcc::validate_txn(&t, self.max_txn_ops)?;
+                Ok(())
+            }
+            rpc::RequestBody::CompactionRequest => {
+                let c = req.body_as_compaction_request().ok_or_else(|| RequestError::invalid("malformed compaction"))?;
+                if c.revision() > self.store.current_revision() {
+                    return Err(mvcc::MvccError::FutureRevision.into());
+                }
+                if c.revision() <= self.store.compact_revision() {
+                    return Err(mvcc::MvccError::Compacted { compact_revision: self.store.compact_revision() }.into());
+                }
+                Ok(())
+            }
+            _ => Err(RequestError::invalid("etcdserver: not a write request")),
+        }
+    }
+
+    /// Applies the committed entry `index` and builds its response.
+    pub fn apply(&mut self, index: u64, data: &[u8]) -> Result<(), BadEntry> {
+        let req = cairn_schemas::verify_request(data).map_err(|e| BadEntry { index, reason: e.to_string() })?;
+        if index != self.applied_index + 1 && self.applied_index != 0 {
+            return Err(BadEntry { index, reason: format!("applied index is {}", self.applied_index) });
+        }
+        self.applied_index = index;
+        let result = self.apply_request(&req);
+        if let Err(e) = result {
+            self.error(e);
+        }
+        Ok(())
+    }
+
+    fn apply_request(&mut self, req: &rpc::Request<'_>) -> Result<(), RequestError> {
+        match req.body_type() {
+            rpc::RequestBody::PutRequest => {
+                let p = req.body_as_put_request().ok_or_else(|| RequestError::invalid("malformed put"))?;
+                let r = self.store.put(&convert::put(&p))?;
+                let h = self.header();
+                respond::put(&mut self.builder, &h, &r);
+            }
+            rpc::RequestBody::DeleteRangeRequest => {
+                let d = req.body_as_delete_range_request().ok_or_else(|| RequestError::invalid("malformed delete"))?;
+                let r = self.store.delete_range(&convert::delete_range(&d))?;
+                let h = self.header();
+                respond::delete_range(&mut self.builder, &h, &r);
+            }
+            rpc::RequestBody::TxnRequest => {
+                let t = req.body_as_txn_request().ok_or_else(|| RequestError::invalid("malformed txn"))?;
+                let t = convert::txn(&t)?;
+                let r = self.store.txn(&t, self.max_txn_ops)?;
+                let h = self.header();
+                respond::txn(&mut self.builder, &h, &r);
+            }
+            rpc::RequestBody::CompactionRequest => {
+                let c = req.body_as_compaction_request().ok_or_else(|| RequestError::invalid("malformed compaction"))?;
+                self.store.compact(c.revision())?;
+                let h = self.header();
+                respond::compaction(&mut self.builder, &h);
+            }
+            _ => return Err(RequestError::invalid("etcdserver: not a write request")),
+        }
+        Ok(())
+    }
+
+    /// Serves a read (range, read-only txn, status) from the applied state.
+    pub fn read(&mut self, req: &rpc::Request<'_>, status: &StatusInfo<'_>) {
+        if let Err(e) = self.read_request(req, status) {
+            self.error(e);
+        }
+    }
+
+    fn read_request(&mut self, req: &rpc::Request<'_>, status: &StatusInfo<'_>) -> Result<(), RequestError> {
+        let h = self.header();
+        match req.body_type() {
+            rpc::RequestBody::RangeRequest => {
+                let r = req.body_as_range_request().ok_or_else(|| RequestError::invalid("malformed range"))?;
+                let rr = convert::range(&r);
+                let result = self.store.range(&rr)?;
+                respond::range(&mut self.builder, &h, &result, rr.keys_only);
+            }
+            rpc::RequestBody::TxnRequest => {
+                let t = req.body_as_txn_request().ok_or_else(|| RequestError::invalid("malformed txn"))?;
+                let t = convert::txn(&t)?;
+                // Read-only: the store does not change, so no revision is spent.
+                let r = self.store.txn(&t, self.max_txn_ops)?;
+                respond::txn(&mut self.builder, &h, &r);
+            }
+            rpc::RequestBody::StatusRequest => {
+                respond::status(&mut self.builder, &h, status);
+            }
+            _ => return Err(RequestError::invalid("etcdserver: not a read request")),
+        }
+        Ok(())
+    }
+
+    pub fn ids(&self) -> Ids {
+        self.ids
+    }
+
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+}

@@ -1,0 +1,646 @@
+//! Tests of the WAL as a whole: writer + recovery on real files.
+
+use std::future::Future;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::*;
+
+/// glommio locks memory for its rings and buffers (ulimit -l is small):
+/// one executor at a time across the tests of this binary.
+static GLOMMIO: Mutex<()> = Mutex::new(());
+
+pub(crate) fn run<F, Fut, T>(f: F) -> T
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    let _guard = GLOMMIO.lock().unwrap_or_else(|e| e.into_inner());
+    glommio::LocalExecutorBuilder::default()
+        .spawn(f)
+        .expect("spawn glommio executor")
+        .join()
+        .expect("glommio executor panicked")
+}
+
+fn small_opts() -> WalOptions {
+    WalOptions {
+        segment_size_bytes: 256 << 10,
+        max_batch_bytes: 64 << 10,
+        direct_io: DirectIo::Auto,
+    }
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir_in(std::env::temp_dir()).expect("tempdir")
+}
+
+fn entry(index: u64, data_bytes: usize) -> OwnedRecord {
+    let data = (0..data_bytes)
+        .map(|i| (index as usize * 31 + i * 7 + 1) as u8)
+        .collect();
+    OwnedRecord {
+        kind: RecordKind::Entry,
+        term: 1 + index / 10,
+        index,
+        data,
+    }
+}
+
+fn entries(range: Range<u64>, data_bytes: usize) -> Vec<OwnedRecord> {
+    range.map(|i| entry(i, data_bytes)).collect()
+}
+
+/// Recovers `dir`, opens a writer at the tail (or at `tail_override`),
+/// writes one flush per batch, closes.
+fn write_batches_at(
+    dir: &Path,
+    opts: &WalOptions,
+    batches: Vec<Vec<OwnedRecord>>,
+    tail_override: Option<TailPosition>,
+) -> Vec<FlushStats> {
+    let (dir, opts) = (dir.to_path_buf(), opts.clone());
+    run(move || async move {
+        let tail = tail_override.unwrap_or_else(|| recover(&dir, &opts).expect("recover").tail);
+        let mut wal = Wal::open(&dir, opts, &tail).await.expect("open");
+        let mut stats = Vec::new();
+        for batch in batches {
+            for r in batch {
+                wal.append(r.kind, r.term, r.index, &r.data)
+                    .expect("append");
+            }
+            stats.push(wal.flush().await.expect("flush"));
+        }
+        wal.close().await.expect("close");
+        stats
+    })
+}
+
+fn write_batches(dir: &Path, opts: &WalOptions, batches: Vec<Vec<OwnedRecord>>) -> Vec<FlushStats> {
+    write_batches_at(dir, opts, batches, None)
+}
+
+fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    let prefix = format!("{seq:016x}-");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_str().unwrap();
+            n.starts_with(&prefix) && n.ends_with(".wal")
+        })
+        .expect("segment exists")
+}
+
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+fn overwrite(path: &Path, offset: u64, bytes: &[u8]) {
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(bytes, offset).unwrap();
+}
+
+/// Deterministic non-zero garbage.
+fn garbage(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x as u8) | 1
+        })
+        .collect()
+}
+
+#[test]
+fn empty_or_missing_dir_is_an_empty_log() {
+    let dir = tempdir();
+    let missing = dir.path().join("member/wal");
+    let rec = recover(&missing, &small_opts()).unwrap();
+    assert!(rec.records.is_empty());
+    assert_eq!(
+        rec.tail,
+        TailPosition {
+            segment: None,
+            last_index: None
+        }
+    );
+    let rec = recover(dir.path(), &small_opts()).unwrap();
+    assert!(rec.records.is_empty() && rec.tail.segment.is_none());
+}
+
+#[test]
+fn records_round_trip_across_restart() {
+    let dir = tempdir();
+    let opts = small_opts();
+    let hs = OwnedRecord {
+        kind: RecordKind::HardState,
+        term: 3,
+        index: 2,
+        data: b"vote=2".to_vec(),
+    };
+    let mut first = entries(1..4, 100);
+    first.push(hs.clone());
+    write_batches(dir.path(), &opts, vec![first.clone(), entries(4..5, 0)]);
+    let rec = recover(dir.path(), &opts).unwrap();
+    let mut want = first;
+    want.extend(entries(4..5, 0));
+    assert_eq!(rec.records, want);
+    assert_eq!(rec.tail.last_index, Some(4));
+    assert!(rec.torn_tail.is_none());
+
+    // Second session continues at the tail.
+    write_batches(dir.path(), &opts, vec![entries(5..9, 1000)]);
+    let rec = recover(dir.path(), &opts).unwrap();
+    want.extend(entries(5..9, 1000));
+    assert_eq!(rec.records, want);
+    assert_eq!(rec.tail.next_index(), Some(9));
+    assert_eq!(file_names(dir.path())[0], segment_file_name(0, 0));
+}
+
+#[test]
+fn rollover_creates_preallocated_segments() {
+    let dir = tempdir();
+    let opts = small_opts();
+    // 24 KiB batches: 10 fit in the 252 KiB after a segment's header block.
+    let batches: Vec<_> = (0..45)
+        .map(|b| entries(1 + b * 6..1 + (b + 1) * 6, 4000))
+        .collect();
+    let stats = write_batches(dir.path(), &opts, batches);
+    assert!(
+        stats.iter().filter(|s| s.rolled).count() >= 3,
+        "expected several rollovers: {stats:?}"
+    );
+    for s in &stats {
+        assert_eq!(s.offset % BLOCK_SIZE_BYTES, 0);
+        assert_eq!(s.written_bytes % BLOCK_SIZE_BYTES, 0);
+        if s.rolled {
+            assert_eq!(
+                s.offset, BLOCK_SIZE_BYTES,
+                "a new segment starts after its header block"
+            );
+        }
+    }
+    let last_seq = stats.last().unwrap().segment_seq;
+    for seq in 0..=last_seq {
+        let p = segment_path(dir.path(), seq);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().len(),
+            opts.segment_size_bytes,
+            "{} preallocated",
+            p.display()
+        );
+    }
+    // The names carry the first index of each segment.
+    for s in stats.iter().filter(|s| s.rolled) {
+        let p = segment_path(dir.path(), s.segment_seq);
+        let first_index =
+            u64::from_str_radix(&p.file_name().unwrap().to_str().unwrap()[17..33], 16).unwrap();
+        let batch_no = stats.iter().position(|x| x == s).unwrap() as u64;
+        assert_eq!(first_index, 1 + batch_no * 6);
+    }
+    let rec = recover(dir.path(), &opts).unwrap();
+    assert_eq!(rec.records, entries(1..271, 4000));
+    assert_eq!(rec.tail.segment.as_ref().unwrap().seq, last_seq);
+}
+
+#[test]
+fn next_segment_is_zero_filled_ahead_of_use() {
+    let dir = tempdir();
+    let opts = small_opts();
+    let (d, o) = (dir.path().to_path_buf(), opts.clone());
+    let tmp_len = run(move || async move {
+        let mut wal = Wal::open(&d, o, &recover(&d, &small_opts()).unwrap().tail)
+            .await
+            .unwrap();
+        wal.append(RecordKind::Entry, 1, 1, b"x").unwrap();
+        wal.flush().await.unwrap();
+        // Give the background zero-fill time to finish.
+        for _ in 0..200 {
+            glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
+            let p = d.join("0000000000000001.wal.tmp");
+            if std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0)
+                == small_opts().segment_size_bytes
+            {
+                break;
+            }
+        }
+        let len = std::fs::metadata(d.join("0000000000000001.wal.tmp"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        wal.close().await.unwrap();
+        len
+    });
+    assert_eq!(tmp_len, opts.segment_size_bytes);
+    // A leftover .tmp is removed by recovery.
+    recover(dir.path(), &opts).unwrap();
+    assert_eq!(file_names(dir.path()), vec![segment_file_name(0, 0)]);
+}
+
+/// Writes two good batches and a 3-block last batch; returns (segment path,
+/// pristine bytes, last batch stats, records of the good batches).
+fn log_with_big_last_batch(
+    dir: &Path,
+    opts: &WalOptions,
+) -> (PathBuf, Vec<u8>, FlushStats, Vec<OwnedRecord>) {
+    let good = vec![entries(1..4, 500), entries(4..6, 3000)];
+    let mut batches = good.clone();
+    batches.push(entries(6..9, 3000)); // 64 + 3 * 3032 bytes: 3 blocks
+    let stats = write_batches(dir, opts, batches);
+    let last = stats[2];
+    assert_eq!(last.written_bytes, 3 * BLOCK_SIZE_BYTES);
+    let path = segment_path(dir, 0);
+    (
+        path.clone(),
+        std::fs::read(&path).unwrap(),
+        last,
+        good.concat(),
+    )
+}
+
+#[test]
+fn torn_tail_is_truncated() {
+    let dir = tempdir();
+    let opts = small_opts();
+    let (path, pristine, last, good) = log_with_big_last_batch(dir.path(), &opts);
+    let mut cuts: Vec<u64> = (0..80).chain((80..last.batch_bytes).step_by(97)).collect();
+    cuts.push(last.batch_bytes - 1);
+    for (n, &cut) in cuts.iter().enumerate() {
+        for fill_garbage in [false, true] {
+            std::fs::write(&path, &pristine).unwrap();
+            let len = (last.written_bytes - cut) as usize;
+            let fill = if fill_garbage {
+                garbage(len, n as u64)
+            } else {
+                vec![0; len]
+            };
+            overwrite(&path, last.offset + cut, &fill);
+            // A batch that is all zeros is indistinguishable from the clean end.
+            let damaged = std::fs::read(&path).unwrap()[last.offset as usize..]
+                .iter()
+                .any(|&b| b != 0);
+            let rec = recover(dir.path(), &opts)
+                .unwrap_or_else(|e| panic!("cut {cut} garbage {fill_garbage}: {e}"));
+            assert_eq!(rec.records, good, "cut {cut} garbage {fill_garbage}");
+            let tail = rec.tail.segment.as_ref().unwrap();
+            assert_eq!(tail.offset, last.offset);
+            if damaged {
+                let torn = rec.torn_tail.unwrap_or_else(|| {
+                    panic!("cut {cut} garbage {fill_garbage}: torn tail not reported")
+                });
+                assert_eq!(torn.offset, last.offset);
+            }
+            // The repair is durable and complete: a second pass sees a clean end.
+            let again = recover(dir.path(), &opts).unwrap();
+            assert!(
+                again.torn_tail.is_none(),
+                "cut {cut}: second recovery still torn"
+            );
+            assert_eq!(again.records, good);
+        }
+    }
+    // Only the first block lost, later blocks of the batch written.
+    std::fs::write(&path, &pristine).unwrap();
+    overwrite(&path, last.offset, &[0; BLOCK_SIZE_BYTES as usize]);
+    assert_eq!(recover(dir.path(), &opts).unwrap().records, good);
+
+    // The writer continues over the truncated region.
+    write_batches(dir.path(), &opts, vec![entries(6..8, 10)]);
+    let mut want = good.clone();
+    want.extend(entries(6..8, 10));
+    assert_eq!(recover(dir.path(), &opts).unwrap().records, want);
+}
+
+#[test]
+fn torn_padding_keeps_the_batch() {
+    let dir = tempdir();
+    let opts = small_opts();
+    let (path, _, last, good) = log_with_big_last_batch(dir.path(), &opts);
+    overwrite(&path, last.offset + last.batch_bytes, &garbage(8, 1));
+    let rec = recover(dir.path(), &opts).unwrap();
+    assert_eq!(rec.records.len(), good.len() + 3);
+    assert_eq!(
+        rec.tail.segment.unwrap().offset,
+        last.offset + last.written_bytes
+    );
+}
+
+#[test]
+fn zeroed_tail_is_clean_end() {
+    let dir = tempdir();
+    let opts = small_opts();
+    let stats = write_batches(
+        dir.path(),
+        &opts,
+        vec![entries(1..3, 10), entries(3..4, 10)],
+    );
+    let rec = recover(dir.path(), &opts).unwrap();
+    assert!(rec.torn_tail.is_none());
+    assert_eq!(
+        rec.tail.segment.unwrap().offset,
+        stats[1].offset + stats[1].written_bytes
+    );
+    assert_eq!(rec.records, entries(1..4, 10));
+}
+
+#[test]
+fn corruption_before_tail_is_refused_with_file_and_offset() {
+    let dir = tempdir();
+    let opts = small_opts();
+    let stats = write_batches(
+        dir.path(),
+        &opts,
+        vec![entries(1..3, 100), entries(3..5, 100), entries(5..6, 100)],
+    );
+    let path = segment_path(dir.path(), 0);
+    let pristine = std::fs::read(&path).unwrap();
+    // A byte in the data of the second record of the first batch.
+    let record2 = stats[0].offset + (BATCH_HEADER_BYTES + RECORD_HEADER_BYTES + 100) as u64;
+    let spots = [
+        (
+            record2 + RECORD_HEADER_BYTES as u64 + 5,
+            record2,
+            "record checksum mismatch",
+        ),
+        (
+            stats[1].offset + 9,
+            stats[1].offset,
+            "batch header checksum mismatch",
+        ),
+        (stats[0].offset, stats[0].offset, "bad magic"),
+    ];
+    for (flip_at, want_offset, want_reason) in spots {
+        std::fs::write(&path, &pristine).unwrap();
+        let mut b = [0u8; 1];
+        std::fs::File::open(&path)
+            .unwrap()
+            .read_exact_at(&mut b, flip_at)
+            .unwrap();
+        overwrite(&path, flip_at, &[b[0] ^ 0x40]);
+        let err = recover(dir.path(), &opts).unwrap_err();
+        match &err {
+            WalError::Corrupt {
+                path: p,
+                offset,
+                reason,
+            } => {
+                assert_eq!(p, &path);
+                assert_eq!(*offset, want_offset, "{err}");
+                assert!(reason.contains(want_reason), "{err}");
+            }
+            other => panic!("expected Corrupt, got {other}"),
+        }
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "WAL corrupt at {} offset {want_offset}: ",
+                path.display()
+            )),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn damage_in_an_earlier_segment_is_corruption() {
+    let dir = tempdir();
+    let opts = small_opts();
+    let batches: Vec<_> = (0..12)
+        .map(|b| entries(1 + b * 4..1 + (b + 1) * 4, 6000))
+        .collect();
+    let stats = write_batches(dir.path(), &opts, batches);
+    assert!(stats.last().unwrap().segment_seq >= 1);
+    // Zero the LAST batch of segment 0: it looks torn, but segment 1 exists.
+    let last0 = stats.iter().rfind(|s| s.segment_seq == 0).unwrap();
+    let path = segment_path(dir.path(), 0);
+    overwrite(&path, last0.offset, &vec![0; last0.written_bytes as usize]);
+    match recover(dir.path(), &opts).unwrap_err() {
+        WalError::Corrupt {
+            path: p, offset, ..
+        } => assert_eq!((p, offset), (path, last0.offset)),
+        other => panic!("expected Corrupt, got {other}"),
+    }
+}
+
+#[test]
+fn missing_segment_is_corruption() {
+    let dir = tempdir();
+    let opts = small_opts();
+    let batches: Vec<_> = (0..30)
+        .map(|b| entries(1 + b * 4..1 + (b + 1) * 4, 6000))
+        .collect();
+    let stats = write_batches(dir.path(), &opts, batches);
+    assert!(stats.last().unwrap().segment_seq >= 2);
+    std::fs::remove_file(segment_path(dir.path(), 1)).unwrap();
+    let err = recover(dir.path(), &opts).unwrap_err();
+    assert!(err.to_string().contains("segment sequence gap"), "{err}");
+}
+
+#[test]
+fn index_gap_is_corruption() {
+    let dir = tempdir();
+    let opts = small_opts();
+    write_batches(dir.path(), &opts, vec![entries(1..4, 10)]);
+    // A writer told the log ends at 10 writes 11: a gap on disk.
+    let mut tail = recover(dir.path(), &opts).unwrap().tail;
+    tail.last_index = Some(10);
+    let stats = write_batches_at(dir.path(), &opts, vec![entries(11..12, 10)], Some(tail));
+    let err = recover(dir.path(), &opts).unwrap_err();
+    match &err {
+        WalError::Corrupt { offset, reason, .. } => {
+            assert_eq!(*offset, stats[0].offset);
+            assert!(reason.contains("does not follow last index 3"), "{err}");
+        }
+        other => panic!("expected Corrupt, got {other}"),
+    }
+}
+
+#[test]
+fn index_regression_is_corruption() {
+    let dir = tempdir();
+    let opts = small_opts();
+    write_batches(dir.path(), &opts, vec![entries(1..4, 10)]);
+    let mut tail = recover(dir.path(), &opts).unwrap().tail;
+    tail.last_index = Some(1);
+    write_batches_at(dir.path(), &opts, vec![entries(2..3, 10)], Some(tail));
+    assert!(matches!(
+        recover(dir.path(), &opts),
+        Err(WalError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn writer_refuses_non_contiguous_entries() {
+    let dir = tempdir();
+    let d = dir.path().to_path_buf();
+    run(move || async move {
+        let mut wal = Wal::open(&d, small_opts(), &recover(&d, &small_opts()).unwrap().tail)
+            .await
+            .unwrap();
+        wal.append(RecordKind::Entry, 1, 5, b"").unwrap();
+        let e = wal.append(RecordKind::Entry, 1, 7, b"").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                WalError::IndexNotContiguous {
+                    expected: 6,
+                    got: 7
+                }
+            ),
+            "{e}"
+        );
+        // HardState indexes are free.
+        wal.append(RecordKind::HardState, 1, 2, b"").unwrap();
+        wal.append(RecordKind::Entry, 1, 6, b"").unwrap();
+        wal.flush().await.unwrap();
+        wal.close().await.unwrap();
+    });
+    assert_eq!(
+        recover(dir.path(), &small_opts()).unwrap().tail.last_index,
+        Some(6)
+    );
+}
+
+#[test]
+fn oversized_record_is_an_error() {
+    let dir = tempdir();
+    let d = dir.path().to_path_buf();
+    run(move || async move {
+        let opts = small_opts();
+        let max = opts.max_record_data_bytes();
+        let mut wal = Wal::open(&d, opts, &recover(&d, &small_opts()).unwrap().tail)
+            .await
+            .unwrap();
+        let e = wal
+            .append(RecordKind::Entry, 1, 1, &vec![7; max + 1])
+            .unwrap_err();
+        assert!(matches!(e, WalError::RecordTooLarge { .. }), "{e}");
+        assert_eq!(wal.pending_records(), 0);
+        // Exactly the maximum fills one whole batch.
+        wal.append(RecordKind::Entry, 1, 1, &vec![7; max]).unwrap();
+        let e = wal.append(RecordKind::Entry, 1, 2, b"x").unwrap_err();
+        assert!(matches!(e, WalError::BatchFull { .. }), "{e}");
+        let s = wal.flush().await.unwrap();
+        assert_eq!(s.written_bytes, 64 << 10);
+        wal.append(RecordKind::Entry, 1, 2, b"x").unwrap();
+        wal.flush().await.unwrap();
+        wal.close().await.unwrap();
+    });
+    let rec = recover(dir.path(), &small_opts()).unwrap();
+    assert_eq!(rec.records.len(), 2);
+    assert_eq!(
+        rec.records[0].data.len(),
+        small_opts().max_record_data_bytes()
+    );
+}
+
+#[test]
+fn invalid_options_are_rejected() {
+    let bad = [
+        WalOptions {
+            segment_size_bytes: 1000,
+            ..small_opts()
+        },
+        WalOptions {
+            max_batch_bytes: 256 << 10,
+            ..small_opts()
+        },
+        WalOptions {
+            max_batch_bytes: 0,
+            ..small_opts()
+        },
+    ];
+    for o in bad {
+        assert!(
+            matches!(o.validate(), Err(WalError::InvalidOptions { .. })),
+            "{o:?}"
+        );
+    }
+    WalOptions::default().validate().unwrap();
+}
+
+/// O_DIRECT flag of the open descriptor of `path`, read from /proc.
+fn fd_flags_have_o_direct(path: &Path) -> Option<bool> {
+    for fd in std::fs::read_dir("/proc/self/fd").ok()? {
+        let fd = fd.ok()?;
+        if std::fs::read_link(fd.path()).ok().as_deref() == Some(path) {
+            let info =
+                std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.file_name().to_str()?))
+                    .ok()?;
+            let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?.trim();
+            let flags = u32::from_str_radix(flags, 8).ok()?;
+            return Some(flags & libc::O_DIRECT as u32 != 0);
+        }
+    }
+    None
+}
+
+/// Opens a writer in `dir` with `direct_io`, appends one record, and reports
+/// (wal.direct_io(), O_DIRECT seen in /proc for the open segment).
+fn probe_direct(dir: &Path, direct_io: DirectIo) -> Result<(bool, Option<bool>), WalError> {
+    let d = dir.to_path_buf();
+    run(move || async move {
+        let opts = WalOptions {
+            direct_io,
+            ..small_opts()
+        };
+        let mut wal = Wal::open(&d, opts.clone(), &recover(&d, &opts)?.tail).await?;
+        wal.append(RecordKind::HardState, 1, 1, b"probe")?;
+        wal.flush().await?;
+        let seen = fd_flags_have_o_direct(&wal.current_segment_path());
+        let direct = wal.direct_io();
+        wal.close().await?;
+        Ok((direct, seen))
+    })
+}
+
+#[test]
+fn direct_io_is_used_on_a_real_file_system() {
+    let dir = tempdir();
+    let (direct, seen) = probe_direct(dir.path(), DirectIo::Auto).unwrap();
+    // /tmp is ext4 here; elsewhere Auto may legitimately fall back.
+    assert_eq!(
+        Some(direct),
+        seen,
+        "direct_io() must match the descriptor flags"
+    );
+    let (direct, seen) = probe_direct(dir.path(), DirectIo::Off).unwrap();
+    assert!(!direct);
+    assert_eq!(seen, Some(false));
+    assert_eq!(recover(dir.path(), &small_opts()).unwrap().records.len(), 2);
+}
+
+#[test]
+fn buffered_fallback_on_tmpfs() {
+    let shm = Path::new("/dev/shm");
+    if !shm.is_dir() {
+        return;
+    }
+    let dir = tempfile::tempdir_in(shm).unwrap();
+    let (direct, seen) = probe_direct(dir.path(), DirectIo::Auto).unwrap();
+    assert!(!direct, "tmpfs has no O_DIRECT");
+    assert_eq!(seen, Some(false));
+    let other = tempfile::tempdir_in(shm).unwrap();
+    let err = probe_direct(other.path(), DirectIo::Require).unwrap_err();
+    assert!(matches!(err, WalError::DirectIoUnsupported { .. }), "{err}");
+    let rec = recover(dir.path(), &small_opts()).unwrap();
+    assert_eq!(
+        rec.records,
+        vec![OwnedRecord {
+            kind: RecordKind::HardState,
+            term: 1,
+            index: 1,
+            data: b"probe".to_vec()
+        }]
+    );
+}
