@@ -1,0 +1,50 @@
+//! cairnd's command line: unknown flags and bad values exit 2 with a clear
+//! error; start-up conflicts exit non-zero with the reason.
+
+use std::time::Duration;
+
+use cairn_core::testkit::{run_bin, TestNode};
+
+#[test]
+fn unknown_flag_exits_2() {
+    let (code, _out, err) = run_bin("cairnd", &["--no-such-flag"], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("--no-such-flag"), "{err}");
+}
+
+#[test]
+fn bad_values_exit_2_with_the_reason() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--initial-cluster-state", "maybe"], "initial-cluster-state"),
+        (&["--listen-client-urls", "http://not-an-ip:x"], "listen-client-urls"),
+        (&["--max-request-bytes", "lots"], "max-request-bytes"),
+        (&["--name", "a", "--initial-cluster", "b=http://127.0.0.1:2380"], "couldn't find local name"),
+        (&["--cores", "0,99"], "--cores"),
+    ];
+    for (args, needle) in cases {
+        let (code, _out, err) = run_bin("cairnd", args, None);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn port_in_use_is_an_error() {
+    let blocker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = blocker.local_addr().unwrap().port().to_string();
+    let mut node = TestNode::start();
+    node.client_port = port.parse().unwrap();
+    let status = node.restart_expect_exit(Duration::from_secs(10)).expect("must exit");
+    assert!(!status.success());
+    assert!(node.log().contains("cannot listen"), "{}", node.log());
+}
+
+#[test]
+fn second_process_on_the_same_data_dir_is_refused() {
+    let node = TestNode::start();
+    let mut other = TestNode::start();
+    other.data_dir = node.data_dir.clone();
+    let status = other.restart_expect_exit(Duration::from_secs(10)).expect("must exit");
+    assert!(!status.success());
+    assert!(other.log().contains("in use by another cairnd"), "{}", other.log());
+}
