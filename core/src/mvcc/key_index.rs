@@ -63,10 +63,17 @@ impl KeyIndex {
     pub(crate) fn new(revision: Revision, value: Box<[u8]>, lease: i64) -> KeyIndex {
         let generation = Generation {
             create_revision: revision,
-            entries: vec![Entry { mod_revision: revision, version: 1, lease, value }],
+            entries: vec![Entry {
+                mod_revision: revision,
+                version: 1,
+                lease,
+                value,
+            }],
             tombstone: None,
         };
-        KeyIndex { generations: vec![generation] }
+        KeyIndex {
+            generations: vec![generation],
+        }
     }
 
     /// The live generation's latest entry and its create revision, if the
@@ -76,14 +83,19 @@ impl KeyIndex {
         if g.tombstone.is_some() {
             return None;
         }
-        let e = g.entries.last().expect("key_index invariant: generations are never empty");
+        let e = g
+            .entries
+            .last()
+            .expect("key_index invariant: generations are never empty");
         Some((g.create_revision, e))
     }
 
     /// The entry visible at revision `at` and its create revision.
     /// O(log generations + log entries).
     pub(crate) fn get(&self, at: Revision) -> Option<(Revision, &Entry)> {
-        let after = self.generations.partition_point(|g| g.create_revision <= at);
+        let after = self
+            .generations
+            .partition_point(|g| g.create_revision <= at);
         let g = self.generations.get(after.checked_sub(1)?)?;
         if g.tombstone.is_some_and(|t| t <= at) {
             return None;
@@ -98,23 +110,39 @@ impl KeyIndex {
     /// Appends a put at `revision`; returns the bytes added and whether a
     /// new generation started (the key did not exist).
     pub(crate) fn put(&mut self, revision: Revision, value: Box<[u8]>, lease: i64) -> (u64, bool) {
-        let live = self.generations.last_mut().filter(|g| g.tombstone.is_none());
+        let live = self
+            .generations
+            .last_mut()
+            .filter(|g| g.tombstone.is_none());
         if let Some(g) = live {
-            let last = g.entries.last().expect("key_index invariant: generations are never empty");
+            let last = g
+                .entries
+                .last()
+                .expect("key_index invariant: generations are never empty");
             assert!(
                 last.mod_revision < revision,
                 "key_index invariant: puts to a key have increasing revisions \
                  ({} then {revision})",
                 last.mod_revision
             );
-            let e = Entry { mod_revision: revision, version: last.version + 1, lease, value };
+            let e = Entry {
+                mod_revision: revision,
+                version: last.version + 1,
+                lease,
+                value,
+            };
             let added = entry_size_bytes(&e);
             g.entries.push(e);
             return (added, false);
         }
         let g = Generation {
             create_revision: revision,
-            entries: vec![Entry { mod_revision: revision, version: 1, lease, value }],
+            entries: vec![Entry {
+                mod_revision: revision,
+                version: 1,
+                lease,
+                value,
+            }],
             tombstone: None,
         };
         let added = generation_size_bytes(&g);
@@ -124,10 +152,17 @@ impl KeyIndex {
 
     /// Ends the live generation at `revision`; false if the key was not live.
     pub(crate) fn tombstone(&mut self, revision: Revision) -> bool {
-        let Some(g) = self.generations.last_mut().filter(|g| g.tombstone.is_none()) else {
+        let Some(g) = self
+            .generations
+            .last_mut()
+            .filter(|g| g.tombstone.is_none())
+        else {
             return false;
         };
-        let last = g.entries.last().expect("key_index invariant: generations are never empty");
+        let last = g
+            .entries
+            .last()
+            .expect("key_index invariant: generations are never empty");
         assert!(
             last.mod_revision <= revision,
             "key_index invariant: a tombstone follows the generation's puts"
@@ -141,13 +176,23 @@ impl KeyIndex {
     /// generation every entry before the last one at or before `at`.
     /// Returns the bytes freed and whether the key has no history left.
     pub(crate) fn compact(&mut self, at: Revision) -> (u64, bool) {
-        let dead = self.generations.iter().take_while(|g| g.tombstone.is_some_and(|t| t <= at));
+        let dead = self
+            .generations
+            .iter()
+            .take_while(|g| g.tombstone.is_some_and(|t| t <= at));
         let dead_count = dead.clone().count();
         let mut freed: u64 = dead.map(generation_size_bytes).sum();
         self.generations.drain(..dead_count);
         if let Some(g) = self.generations.first_mut() {
-            let keep_from = g.entries.partition_point(|e| e.mod_revision <= at).saturating_sub(1);
-            freed += g.entries.drain(..keep_from).map(|e| entry_size_bytes(&e)).sum::<u64>();
+            let keep_from = g
+                .entries
+                .partition_point(|e| e.mod_revision <= at)
+                .saturating_sub(1);
+            freed += g
+                .entries
+                .drain(..keep_from)
+                .map(|e| entry_size_bytes(&e))
+                .sum::<u64>();
         }
         (freed, self.generations.is_empty())
     }
@@ -160,17 +205,35 @@ impl KeyIndex {
     /// Checks every invariant listed in the module docs; panics naming the
     /// broken one. O(entries): for tests and debug checks.
     pub(crate) fn assert_invariants(&self) {
-        assert!(!self.generations.is_empty(), "key_index invariant: a key has a generation");
+        assert!(
+            !self.generations.is_empty(),
+            "key_index invariant: a key has a generation"
+        );
         let mut floor = Revision::MIN;
         for (i, g) in self.generations.iter().enumerate() {
-            assert!(!g.entries.is_empty(), "key_index invariant: generations are never empty");
-            assert!(g.create_revision >= floor, "key_index invariant: generations are ordered");
+            assert!(
+                !g.entries.is_empty(),
+                "key_index invariant: generations are never empty"
+            );
+            assert!(
+                g.create_revision >= floor,
+                "key_index invariant: generations are ordered"
+            );
             let mut prev: Option<&Entry> = None;
             for e in &g.entries {
-                assert!(e.mod_revision >= g.create_revision, "key_index invariant: entry after create");
+                assert!(
+                    e.mod_revision >= g.create_revision,
+                    "key_index invariant: entry after create"
+                );
                 if let Some(p) = prev {
-                    assert!(p.mod_revision < e.mod_revision, "key_index invariant: revisions increase");
-                    assert!(p.version + 1 == e.version, "key_index invariant: versions count puts");
+                    assert!(
+                        p.mod_revision < e.mod_revision,
+                        "key_index invariant: revisions increase"
+                    );
+                    assert!(
+                        p.version + 1 == e.version,
+                        "key_index invariant: versions count puts"
+                    );
                 }
                 prev = Some(e);
             }
@@ -235,8 +298,8 @@ mod tests {
     fn compact_past_final_tombstone_empties_the_key() {
         let mut ki = KeyIndex::new(2, val("1"), 0);
         ki.tombstone(4);
-        assert_eq!(ki.compact(3).1, false);
+        assert!(!ki.compact(3).1);
         assert!(ki.get(3).is_some());
-        assert_eq!(ki.compact(4).1, true);
+        assert!(ki.compact(4).1);
     }
 }

@@ -70,8 +70,6 @@ mod txn;
 mod types;
 
 #[cfg(test)]
-mod model_tests;
-#[cfg(test)]
 mod tests;
 
 pub use store::Store;

@@ -36,13 +36,13 @@ impl Default for Store {
     }
 }
 
+/// Bounds of a key interval in the B-tree.
+pub(crate) type KeyBounds<'k> = (Bound<&'k [u8]>, Bound<&'k [u8]>);
+
 /// The B-tree bounds of `[key, range_end)` with etcd's conventions: empty
 /// `range_end` = the single key, `[0]` = no upper bound. `None` when the
 /// interval is empty (`range_end <= key`).
-pub(crate) fn span_bounds<'k>(
-    key: &'k [u8],
-    range_end: &'k [u8],
-) -> Option<(Bound<&'k [u8]>, Bound<&'k [u8]>)> {
+pub(crate) fn span_bounds<'k>(key: &'k [u8], range_end: &'k [u8]) -> Option<KeyBounds<'k>> {
     match range_end {
         [] => Some((Bound::Included(key), Bound::Included(key))),
         [0] => Some((Bound::Included(key), Bound::Unbounded)),
@@ -119,7 +119,9 @@ impl Store {
     }
 
     pub(crate) fn compacted_error(&self) -> MvccError {
-        MvccError::Compacted { compact_revision: self.compact_revision() }
+        MvccError::Compacted {
+            compact_revision: self.compact_revision(),
+        }
     }
 
     /// Reads `[key, range_end)` at a revision (etcd's `Range` RPC as applied
@@ -145,7 +147,11 @@ impl Store {
         if r.revision > default_revision {
             return Err(MvccError::FutureRevision);
         }
-        let at = if r.revision <= 0 { default_revision } else { r.revision };
+        let at = if r.revision <= 0 {
+            default_revision
+        } else {
+            r.revision
+        };
         if at < self.compact_revision {
             return Err(self.compacted_error());
         }
@@ -157,14 +163,18 @@ impl Store {
         // limit + 1 pairs (the extra one sets `more`). Note that etcd sorts
         // a non-key target with order None *after* this truncation.
         let fetch_max = match (r.sort_order != SortOrder::None || filtered, r.limit > 0) {
-            (false, true) => usize::try_from(r.limit).unwrap_or(usize::MAX).saturating_add(1),
+            (false, true) => usize::try_from(r.limit)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1),
             _ => usize::MAX,
         };
         let mut kvs = Vec::new();
         let mut count: i64 = 0;
         if let Some(bounds) = span_bounds(r.key, r.range_end) {
             for (key, ki) in self.index.range::<[u8], _>(bounds) {
-                let Some((create, e)) = ki.get(at) else { continue };
+                let Some((create, e)) = ki.get(at) else {
+                    continue;
+                };
                 count += 1;
                 if !r.count_only && kvs.len() < fetch_max {
                     kvs.push(kv_ref(key, create, e));
@@ -172,7 +182,11 @@ impl Store {
             }
         }
         if r.count_only {
-            return Ok(RangeResult { kvs: Vec::new(), more: false, count });
+            return Ok(RangeResult {
+                kvs: Vec::new(),
+                more: false,
+                count,
+            });
         }
         if filtered {
             kvs.retain(|kv| passes_revision_filters(r, kv));
@@ -210,7 +224,9 @@ impl Store {
         if (r.ignore_value || r.ignore_lease) && latest.is_none() {
             return Err(MvccError::KeyNotFound);
         }
-        let prev_kv = latest.filter(|_| r.prev_kv).map(|(c, e)| kv_ref(r.key, c, e).to_key_value());
+        let prev_kv = latest
+            .filter(|_| r.prev_kv)
+            .map(|(c, e)| kv_ref(r.key, c, e).to_key_value());
         let value: Box<[u8]> = match latest {
             Some((_, e)) if r.ignore_value => e.value.clone(),
             _ => r.value.into(),
@@ -258,7 +274,9 @@ impl Store {
             return result;
         };
         for (key, ki) in self.index.range_mut::<[u8], _>(bounds) {
-            let Some((create, e)) = ki.latest() else { continue };
+            let Some((create, e)) = ki.latest() else {
+                continue;
+            };
             if r.prev_kv {
                 result.prev_kvs.push(kv_ref(key, create, e).to_key_value());
             }
@@ -280,9 +298,15 @@ impl Store {
             size_bytes += KEY_OVERHEAD_BYTES + key.len() as u64 + ki.size_bytes();
             live += usize::from(ki.latest().is_some());
         }
-        assert_eq!(size_bytes, self.size_bytes, "store invariant: size accounting");
+        assert_eq!(
+            size_bytes, self.size_bytes,
+            "store invariant: size accounting"
+        );
         assert_eq!(live, self.live_keys, "store invariant: live key count");
-        assert!(self.compact_revision <= self.current_revision, "store invariant: compact <= current");
+        assert!(
+            self.compact_revision <= self.current_revision,
+            "store invariant: compact <= current"
+        );
     }
 }
 

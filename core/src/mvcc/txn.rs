@@ -146,7 +146,14 @@ fn compare_i64(stored: i64, target: i64) -> std::cmp::Ordering {
 
 /// etcd's `compareKV` on one key's fields (zeros and an empty value for a
 /// missing key).
-fn compare_fields(c: &Compare<'_>, create: i64, modr: i64, version: i64, value: &[u8], lease: i64) -> bool {
+fn compare_fields(
+    c: &Compare<'_>,
+    create: i64,
+    modr: i64,
+    version: i64,
+    value: &[u8],
+    lease: i64,
+) -> bool {
     let ord = match c.target {
         CompareTarget::Version(v) => compare_i64(version, v),
         CompareTarget::Create(v) => compare_i64(create, v),
@@ -170,14 +177,17 @@ impl Store {
         let mut matched = false;
         if let Some(bounds) = span_bounds(c.key, c.range_end) {
             for (_, ki) in self.index.range::<[u8], _>(bounds) {
-                let Some((create, e)) = ki.latest() else { continue };
+                let Some((create, e)) = ki.latest() else {
+                    continue;
+                };
                 matched = true;
                 if !compare_fields(c, create, e.mod_revision, e.version, &e.value, e.lease) {
                     return false;
                 }
             }
         }
-        matched || (!matches!(c.target, CompareTarget::Value(_)) && compare_fields(c, 0, 0, 0, &[], 0))
+        matched
+            || (!matches!(c.target, CompareTarget::Value(_)) && compare_fields(c, 0, 0, 0, &[], 0))
     }
 
     /// etcd's `compareToPath`: the branch taken by the txn and by every
@@ -216,7 +226,11 @@ impl Store {
         Self::walk_path(t, path, &mut 0, &mut |op| match op {
             RequestOp::Put(p) if p.ignore_value || p.ignore_lease => {
                 let exists = self.index.get(p.key).and_then(|ki| ki.latest()).is_some();
-                if exists { Ok(()) } else { Err(MvccError::KeyNotFound) }
+                if exists {
+                    Ok(())
+                } else {
+                    Err(MvccError::KeyNotFound)
+                }
             }
             _ => Ok(()),
         })?;
@@ -249,7 +263,10 @@ impl Store {
         let mut path = Vec::new();
         self.compare_to_path(r, &mut path);
         self.check_path(r, &path)?;
-        let mut w = PendingWrite { revision: self.current_revision + 1, changed: false };
+        let mut w = PendingWrite {
+            revision: self.current_revision + 1,
+            changed: false,
+        };
         let mut pos = 0;
         let result = self.apply_branch(r, &path, &mut pos, &mut w);
         assert_eq!(pos, path.len(), "txn invariant: the whole path is applied");
@@ -273,13 +290,26 @@ impl Store {
         for op in ops {
             responses.push(self.apply_op(op, path, pos, w));
         }
-        TxnResult { succeeded, responses }
+        TxnResult {
+            succeeded,
+            responses,
+        }
     }
 
-    fn apply_op(&mut self, op: &RequestOp<'_>, path: &[bool], pos: &mut usize, w: &mut PendingWrite) -> OpResult {
+    fn apply_op(
+        &mut self,
+        op: &RequestOp<'_>,
+        path: &[bool],
+        pos: &mut usize,
+        w: &mut PendingWrite,
+    ) -> OpResult {
         match op {
             RequestOp::Range(q) => {
-                let read_revision = if w.changed { w.revision } else { self.current_revision };
+                let read_revision = if w.changed {
+                    w.revision
+                } else {
+                    self.current_revision
+                };
                 let rr = self.range_at(q, read_revision).unwrap_or_else(|e| {
                     panic!("txn invariant: check_path admits every range on the path ({e})")
                 });

@@ -104,7 +104,9 @@ impl NodeState {
                 if c.revision() > self.store.current_revision() {
                     return Err(mvcc::MvccError::FutureRevision.into());
                 }
-                if c.revision() <= self.store.compact_revision() {
+                // The store starts with no compaction point (etcd's -1), so
+                // only a real earlier compaction refuses a revision.
+                if self.store.compact_revision() > 0 && c.revision() <= self.store.compact_revision() {
                     return Err(mvcc::MvccError::Compacted { compact_revision: self.store.compact_revision() }.into());
                 }
                 Ok(())

@@ -15,7 +15,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 pub const BLOCK_SIZE_BYTES: u64 = 4096;
 /// On-disk format version written in every segment header.
 pub const FORMAT_VERSION: u32 = 1;
-/// Size of [`SegmentHeader`] on disk.
+/// Size of the segment header (block 0 of every segment) on disk.
 pub const SEGMENT_HEADER_BYTES: usize = 64;
 /// Size of the batch header that opens every batch.
 pub const BATCH_HEADER_BYTES: usize = 64;
