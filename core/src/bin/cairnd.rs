@@ -14,7 +14,10 @@ fn main() {
         }
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log_level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log_level))
+        // glommio logs an error when its IOPOLL probe fails on the WAL's
+        // write-only segments; that failure is intended (storage wal/file.rs).
+        .add_directive("glommio::reactor=off".parse().expect("static directive"));
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).with_writer(std::io::stderr).init();
     if let Err(e) = cairn_core::node::run(cfg) {
         eprintln!("cairnd: error: {e}");

@@ -43,9 +43,22 @@ fn fd_has_o_direct(fd: &impl AsRawFd) -> bool {
     flags >= 0 && flags & libc::O_DIRECT != 0
 }
 
+/// Segments are opened write-only: the writer never reads them (recovery
+/// reads with plain std::fs before the writer starts).
+///
+/// Write-only is also what keeps the writer from busy-polling: glommio
+/// probes each block device once per executor thread with an IOPOLL read
+/// of the first DMA file opened on it, and if that read succeeds (recent
+/// kernels accept IOPOLL even on devices without poll queues) it sends every
+/// DMA write to its poll ring, which the executor must spin on until the
+/// write completes, burning a whole core. A write-only descriptor makes the
+/// probe fail, so writes go to the main ring and the executor sleeps in
+/// io_uring_enter while the device works. Measured with cairnd at one
+/// client: 1130 µs of server CPU per put with read-write segments, 270 µs
+/// write-only.
 fn options(create: bool) -> OpenOptions {
     let mut o = OpenOptions::new();
-    o.read(true).write(true).create(create).truncate(create);
+    o.write(true).create(create).truncate(create);
     o
 }
 
