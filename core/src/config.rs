@@ -95,7 +95,9 @@ pub fn parse_url(url: &str) -> Result<SocketAddr, String> {
     };
     let rest = rest.trim_end_matches('/');
     let host_port = rest.replacen("localhost:", "127.0.0.1:", 1);
-    host_port.parse::<SocketAddr>().map_err(|_| format!("{url}: not an http://IP:port URL"))
+    host_port
+        .parse::<SocketAddr>()
+        .map_err(|_| format!("{url}: not an http://IP:port URL"))
 }
 
 fn parse_url_list(flag: &str, list: &str) -> Result<Vec<SocketAddr>, String> {
@@ -103,11 +105,17 @@ fn parse_url_list(flag: &str, list: &str) -> Result<Vec<SocketAddr>, String> {
     if urls.is_empty() {
         return Err(format!("--{flag} must not be empty"));
     }
-    urls.iter().map(|u| parse_url(u).map_err(|e| format!("--{flag}: {e}"))).collect()
+    urls.iter()
+        .map(|u| parse_url(u).map_err(|e| format!("--{flag}: {e}")))
+        .collect()
 }
 
 fn split_list(list: &str) -> Vec<String> {
-    list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 /// Parses `--initial-cluster` (`name=url,name=url2,...`; a name may repeat
@@ -115,14 +123,19 @@ fn split_list(list: &str) -> Vec<String> {
 pub fn parse_initial_cluster(s: &str) -> Result<Vec<Member>, String> {
     let mut members: Vec<Member> = Vec::new();
     for part in split_list(s) {
-        let (name, url) = part.split_once('=').ok_or_else(|| format!("--initial-cluster: {part:?} is not name=url"))?;
+        let (name, url) = part
+            .split_once('=')
+            .ok_or_else(|| format!("--initial-cluster: {part:?} is not name=url"))?;
         if name.is_empty() {
             return Err(format!("--initial-cluster: {part:?} has an empty name"));
         }
         parse_url(url).map_err(|e| format!("--initial-cluster: {e}"))?;
         match members.iter_mut().find(|m| m.name == name) {
             Some(m) => m.peer_urls.push(url.to_string()),
-            None => members.push(Member { name: name.to_string(), peer_urls: vec![url.to_string()] }),
+            None => members.push(Member {
+                name: name.to_string(),
+                peer_urls: vec![url.to_string()],
+            }),
         }
     }
     if members.is_empty() {
@@ -140,7 +153,8 @@ pub fn parse_cores(s: &str, available: usize) -> Result<Vec<usize>, String> {
     for part in split_list(s) {
         let bad = || format!("--cores: {part:?} is not a CPU id or range");
         if let Some((a, b)) = part.split_once('-') {
-            let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+            let (a, b): (usize, usize) =
+                (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
             if a > b {
                 return Err(bad());
             }
@@ -153,7 +167,9 @@ pub fn parse_cores(s: &str, available: usize) -> Result<Vec<usize>, String> {
         return Err("--cores: no CPUs given".into());
     }
     if let Some(c) = cpus.iter().find(|&&c| c >= available) {
-        return Err(format!("--cores: CPU {c} does not exist (this machine has {available})"));
+        return Err(format!(
+            "--cores: CPU {c} does not exist (this machine has {available})"
+        ));
     }
     if cpus.len() > 2 {
         return Err(format!(
@@ -167,7 +183,10 @@ pub fn parse_cores(s: &str, available: usize) -> Result<Vec<usize>, String> {
 impl Flags {
     /// Checks every value and derives the defaults that depend on others.
     pub fn validate(self) -> Result<Config, String> {
-        let data_dir = self.data_dir.clone().unwrap_or_else(|| PathBuf::from(format!("{}.cairn", self.name)));
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("{}.cairn", self.name)));
         if self.name.is_empty() {
             return Err("--name must not be empty".into());
         }
@@ -176,9 +195,16 @@ impl Flags {
         parse_url_list("advertise-client-urls", &self.advertise_client_urls)?;
         let listen_peer = parse_url_list("listen-peer-urls", &self.listen_peer_urls)?;
         let initial_advertise_peer_urls = split_list(&self.initial_advertise_peer_urls);
-        parse_url_list("initial-advertise-peer-urls", &self.initial_advertise_peer_urls)?;
+        parse_url_list(
+            "initial-advertise-peer-urls",
+            &self.initial_advertise_peer_urls,
+        )?;
         let cluster = self.initial_cluster.clone().unwrap_or_else(|| {
-            initial_advertise_peer_urls.iter().map(|u| format!("{}={u}", self.name)).collect::<Vec<_>>().join(",")
+            initial_advertise_peer_urls
+                .iter()
+                .map(|u| format!("{}={u}", self.name))
+                .collect::<Vec<_>>()
+                .join(",")
         });
         let initial_cluster = parse_initial_cluster(&cluster)?;
         let me = initial_cluster.iter().find(|m| m.name == self.name).ok_or_else(|| {
@@ -205,7 +231,9 @@ impl Flags {
         if self.initial_cluster_token.is_empty() {
             return Err("--initial-cluster-token must not be empty".into());
         }
-        let available = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let available = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         let cpus = parse_cores(&self.cores, available)?;
         if self.max_request_bytes == 0 || self.max_request_bytes > (256 << 20) {
             return Err("--max-request-bytes must be between 1 and 268435456".into());
@@ -242,7 +270,9 @@ mod tests {
     fn flags(args: &[&str]) -> Result<Config, String> {
         let mut v = vec!["cairnd"];
         v.extend_from_slice(args);
-        Flags::try_parse_from(v).map_err(|e| e.to_string())?.validate()
+        Flags::try_parse_from(v)
+            .map_err(|e| e.to_string())?
+            .validate()
     }
 
     #[test]
@@ -258,12 +288,21 @@ mod tests {
 
     #[test]
     fn data_dir_defaults_to_name() {
-        assert_eq!(flags(&["--name", "n1"]).unwrap().data_dir, PathBuf::from("n1.cairn"));
+        assert_eq!(
+            flags(&["--name", "n1"]).unwrap().data_dir,
+            PathBuf::from("n1.cairn")
+        );
     }
 
     #[test]
     fn name_missing_from_initial_cluster_is_refused() {
-        let e = flags(&["--name", "a", "--initial-cluster", "b=http://127.0.0.1:2380"]).unwrap_err();
+        let e = flags(&[
+            "--name",
+            "a",
+            "--initial-cluster",
+            "b=http://127.0.0.1:2380",
+        ])
+        .unwrap_err();
         assert!(e.contains("couldn't find local name"), "{e}");
     }
 

@@ -26,7 +26,11 @@ pub fn bin_dir() -> PathBuf {
 /// Path of a workspace binary; panics with a hint if it was not built.
 pub fn bin_path(name: &str) -> PathBuf {
     let p = bin_dir().join(name);
-    assert!(p.exists(), "{} not built: run `cargo build --workspace --bins` (the test script does)", p.display());
+    assert!(
+        p.exists(),
+        "{} not built: run `cargo build --workspace --bins` (the test script does)",
+        p.display()
+    );
     p
 }
 
@@ -34,7 +38,9 @@ pub fn bin_path(name: &str) -> PathBuf {
 pub fn test_dir(tag: &str) -> PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let d = bin_dir().join("cairn-test-tmp").join(format!("{tag}-{}-{n}", std::process::id()));
+    let d = bin_dir()
+        .join("cairn-test-tmp")
+        .join(format!("{tag}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create test dir");
     d
@@ -42,7 +48,10 @@ pub fn test_dir(tag: &str) -> PathBuf {
 
 /// A free TCP port on 127.0.0.1 (bound and released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// One `cairnd` process. Dropping it kills the process (by pid) and
@@ -107,7 +116,11 @@ impl TestNode {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).expect("open node log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("open node log");
         let child = Command::new(bin_path("cairnd"))
             .args(self.args())
             .stdin(Stdio::null())
@@ -242,7 +255,11 @@ pub fn run_bin(name: &str, args: &[&str], stdin: Option<&str>) -> (i32, String, 
     use std::io::Write;
     let mut cmd = Command::new(bin_path(name));
     cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     let mut child = cmd.spawn().expect("spawn binary");
     if let Some(input) = stdin {
         let mut si = child.stdin.take().expect("stdin");

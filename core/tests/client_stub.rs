@@ -15,7 +15,9 @@ fn async_client_pipelines_many_tasks_on_one_connection() {
     let ops = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
         .io_memory(1 << 20)
         .spawn(move || async move {
-            let client = AsyncClient::connect(&[addr], ClientOptions::default()).await.unwrap();
+            let client = AsyncClient::connect(&[addr], ClientOptions::default())
+                .await
+                .unwrap();
             let mut tasks = Vec::new();
             for t in 0..32 {
                 let c = client.clone();
@@ -52,7 +54,8 @@ fn blocking_client_is_shared_by_threads() {
             let c = &c;
             s.spawn(move || {
                 for i in 0..25 {
-                    c.put(put_request(format!("{t}-{i}").as_bytes(), b"x")).unwrap();
+                    c.put(put_request(format!("{t}-{i}").as_bytes(), b"x"))
+                        .unwrap();
                 }
             });
         }
@@ -65,7 +68,10 @@ fn request_timeout_is_a_typed_error() {
     // A listener that accepts and never answers.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = silent.local_addr().unwrap();
-    let opts = ClientOptions { request_timeout: Duration::from_millis(300), ..Default::default() };
+    let opts = ClientOptions {
+        request_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
     let c = BlockingClient::connect(&[addr], opts).unwrap();
     let start = Instant::now();
     let e = c.range(get_request(b"k")).unwrap_err();
@@ -75,9 +81,15 @@ fn request_timeout_is_a_typed_error() {
 
 #[test]
 fn connect_failure_names_the_endpoints() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let e = BlockingClient::connect(&[addr], ClientOptions::default()).err().expect("nothing listens there");
+    let e = BlockingClient::connect(&[addr], ClientOptions::default())
+        .err()
+        .expect("nothing listens there");
     assert!(matches!(e, ClientError::Connect { .. }), "{e:?}");
     assert!(e.to_string().contains(&port.to_string()));
 }
@@ -89,5 +101,8 @@ fn server_gone_fails_in_flight_and_later_requests() {
     c.put(put_request(b"a", b"1")).unwrap();
     node.kill9();
     let e = c.put(put_request(b"b", b"2")).unwrap_err();
-    assert!(matches!(e, ClientError::Closed(_) | ClientError::Timeout), "{e:?}");
+    assert!(
+        matches!(e, ClientError::Closed(_) | ClientError::Timeout),
+        "{e:?}"
+    );
 }

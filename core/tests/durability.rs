@@ -45,7 +45,10 @@ fn acknowledged_writes_survive_kill9_under_concurrent_load() {
                 let (k, v) = (format!("t{t}/k{i}"), format!("v{i}"));
                 match client.put(put_request(k.as_bytes(), v.as_bytes())) {
                     Ok(r) => {
-                        acked.lock().unwrap().insert(k, (v, r.header.unwrap().revision));
+                        acked
+                            .lock()
+                            .unwrap()
+                            .insert(k, (v, r.header.unwrap().revision));
                     }
                     Err(_) => break,
                 }
@@ -60,7 +63,11 @@ fn acknowledged_writes_survive_kill9_under_concurrent_load() {
         t.join().unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 100, "only {} writes acknowledged", acked.len());
+    assert!(
+        acked.len() > 100,
+        "only {} writes acknowledged",
+        acked.len()
+    );
     node.restart();
     let c = node.client();
     let mut max_rev = 0;
@@ -73,10 +80,20 @@ fn acknowledged_writes_survive_kill9_under_concurrent_load() {
         max_rev = max_rev.max(*rev);
     }
     // Revisions stay dense: nothing was applied twice or skipped.
-    let all = c.range(rpc::RangeRequestT { range_end: Some(vec![0]), count_only: true, ..get_request(b"\0") }).unwrap();
+    let all = c
+        .range(rpc::RangeRequestT {
+            range_end: Some(vec![0]),
+            count_only: true,
+            ..get_request(b"\0")
+        })
+        .unwrap();
     let rev = all.header.unwrap().revision;
     assert!(rev >= max_rev);
-    assert_eq!(all.count, rev - 1, "every revision after 1 is one put of a distinct key");
+    assert_eq!(
+        all.count,
+        rev - 1,
+        "every revision after 1 is one put of a distinct key"
+    );
 }
 
 #[test]
@@ -84,7 +101,8 @@ fn torn_tail_is_truncated_and_the_node_starts() {
     let mut node = TestNode::start_with(&["--wal-segment-bytes", "1048576"]);
     let c = node.client();
     for i in 0..50 {
-        c.put(put_request(format!("k{i}").as_bytes(), b"v")).unwrap();
+        c.put(put_request(format!("k{i}").as_bytes(), b"v"))
+            .unwrap();
     }
     drop(c);
     node.kill9();
@@ -96,7 +114,11 @@ fn torn_tail_is_truncated_and_the_node_starts() {
     f.write_all(&[0xA5; 1000]).unwrap();
     f.sync_all().unwrap();
     node.restart();
-    assert!(node.log().contains("torn"), "log should mention the torn tail:\n{}", node.log());
+    assert!(
+        node.log().contains("torn"),
+        "log should mention the torn tail:\n{}",
+        node.log()
+    );
     let c = node.client();
     for i in 0..50 {
         let r = c.range(get_request(format!("k{i}").as_bytes())).unwrap();
@@ -116,7 +138,8 @@ fn corruption_before_the_tail_is_refused_naming_file_and_offset() {
     let mut node = TestNode::start_with(&["--wal-segment-bytes", "1048576"]);
     let c = node.client();
     for i in 0..20 {
-        c.put(put_request(format!("k{i}").as_bytes(), b"value")).unwrap();
+        c.put(put_request(format!("k{i}").as_bytes(), b"value"))
+            .unwrap();
     }
     drop(c);
     node.kill9();
@@ -125,9 +148,14 @@ fn corruption_before_the_tail_is_refused_naming_file_and_offset() {
     let mut data = std::fs::read(&seg).unwrap();
     data[4096 + 40] ^= 0xFF;
     std::fs::write(&seg, &data).unwrap();
-    let status = node.restart_expect_exit(Duration::from_secs(20)).expect("cairnd must refuse to start");
+    let status = node
+        .restart_expect_exit(Duration::from_secs(20))
+        .expect("cairnd must refuse to start");
     assert!(!status.success());
     let log = node.log();
     let name = seg.file_name().unwrap().to_string_lossy().to_string();
-    assert!(log.contains("corrupt") && log.contains(&name) && log.contains("offset"), "log:\n{log}");
+    assert!(
+        log.contains("corrupt") && log.contains(&name) && log.contains("offset"),
+        "log:\n{log}"
+    );
 }

@@ -20,7 +20,10 @@ fn put_then_get_returns_value_with_revisions() {
     let kvs = g.kvs.unwrap();
     assert_eq!(kvs.len(), 1);
     assert_eq!(kvs[0].value.as_deref(), Some(&b"baz"[..]));
-    assert_eq!((kvs[0].create_revision, kvs[0].mod_revision, kvs[0].version), (2, 3, 2));
+    assert_eq!(
+        (kvs[0].create_revision, kvs[0].mod_revision, kvs[0].version),
+        (2, 3, 2)
+    );
     assert_eq!(g.count, 1);
     assert_eq!(g.header.unwrap().revision, 3);
 }
@@ -30,12 +33,30 @@ fn put_prev_kv_and_range_at_old_revision() {
     let node = TestNode::start();
     let c = node.client();
     c.put(put_request(b"k", b"v1")).unwrap();
-    let r = c.put(rpc::PutRequestT { prev_kv: true, ..put_request(b"k", b"v2") }).unwrap();
+    let r = c
+        .put(rpc::PutRequestT {
+            prev_kv: true,
+            ..put_request(b"k", b"v2")
+        })
+        .unwrap();
     assert_eq!(r.prev_kv.unwrap().value.as_deref(), Some(&b"v1"[..]));
-    let old = c.range(rpc::RangeRequestT { revision: 2, ..get_request(b"k") }).unwrap();
+    let old = c
+        .range(rpc::RangeRequestT {
+            revision: 2,
+            ..get_request(b"k")
+        })
+        .unwrap();
     assert_eq!(old.kvs.unwrap()[0].value.as_deref(), Some(&b"v1"[..]));
-    let e = c.range(rpc::RangeRequestT { revision: 100, ..get_request(b"k") }).unwrap_err();
-    assert_eq!(e.to_string(), "etcdserver: mvcc: required revision is a future revision");
+    let e = c
+        .range(rpc::RangeRequestT {
+            revision: 100,
+            ..get_request(b"k")
+        })
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "etcdserver: mvcc: required revision is a future revision"
+    );
 }
 
 #[test]
@@ -55,7 +76,13 @@ fn prefix_range_delete_and_count() {
     assert_eq!(r.kvs.unwrap().len(), 2);
     assert!(r.more);
     assert_eq!(r.count, 3);
-    let all = c.range(rpc::RangeRequestT { range_end: Some(vec![0]), count_only: true, ..get_request(b"\0") }).unwrap();
+    let all = c
+        .range(rpc::RangeRequestT {
+            range_end: Some(vec![0]),
+            count_only: true,
+            ..get_request(b"\0")
+        })
+        .unwrap();
     assert_eq!(all.count, 4);
     let d = c
         .delete_range(rpc::DeleteRangeRequestT {
@@ -66,7 +93,11 @@ fn prefix_range_delete_and_count() {
         .unwrap();
     assert_eq!(d.deleted, 3);
     assert_eq!(d.prev_kvs.unwrap().len(), 3);
-    assert_eq!(d.header.unwrap().revision, 6, "one revision for the whole delete");
+    assert_eq!(
+        d.header.unwrap().revision,
+        6,
+        "one revision for the whole delete"
+    );
 }
 
 fn cmp_value(key: &[u8], value: &[u8]) -> rpc::CompareT {
@@ -80,7 +111,9 @@ fn cmp_value(key: &[u8], value: &[u8]) -> rpc::CompareT {
 }
 
 fn put_op(key: &[u8], value: &[u8]) -> rpc::RequestOpT {
-    rpc::RequestOpT { op: rpc::RequestOpKindT::PutRequest(Box::new(put_request(key, value))) }
+    rpc::RequestOpT {
+        op: rpc::RequestOpKindT::PutRequest(Box::new(put_request(key, value))),
+    }
 }
 
 #[test]
@@ -110,7 +143,10 @@ fn txn_takes_success_or_failure_branch_with_one_revision() {
     let resp = &t.responses.unwrap()[0];
     match &resp.op {
         rpc::ResponseOpKindT::RangeResponse(r) => {
-            assert_eq!(r.kvs.as_ref().unwrap()[0].value.as_deref(), Some(&b"bar2"[..]))
+            assert_eq!(
+                r.kvs.as_ref().unwrap()[0].value.as_deref(),
+                Some(&b"bar2"[..])
+            )
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -122,15 +158,28 @@ fn txn_limits_are_enforced() {
     let c = node.client();
     let e = c
         .txn(rpc::TxnRequestT {
-            success: Some(vec![put_op(b"a", b"1"), put_op(b"b", b"1"), put_op(b"c", b"1")]),
+            success: Some(vec![
+                put_op(b"a", b"1"),
+                put_op(b"b", b"1"),
+                put_op(b"c", b"1"),
+            ]),
             ..Default::default()
         })
         .unwrap_err();
-    assert_eq!(e.to_string(), "etcdserver: too many operations in txn request");
+    assert_eq!(
+        e.to_string(),
+        "etcdserver: too many operations in txn request"
+    );
     let e = c
-        .txn(rpc::TxnRequestT { success: Some(vec![put_op(b"a", b"1"), put_op(b"a", b"2")]), ..Default::default() })
+        .txn(rpc::TxnRequestT {
+            success: Some(vec![put_op(b"a", b"1"), put_op(b"a", b"2")]),
+            ..Default::default()
+        })
         .unwrap_err();
-    assert_eq!(e.to_string(), "etcdserver: duplicate key given in txn request");
+    assert_eq!(
+        e.to_string(),
+        "etcdserver: duplicate key given in txn request"
+    );
 }
 
 #[test]
@@ -138,19 +187,47 @@ fn compaction_refuses_older_reads() {
     let node = TestNode::start();
     let c = node.client();
     for i in 0..5 {
-        c.put(put_request(b"k", format!("v{i}").as_bytes())).unwrap();
+        c.put(put_request(b"k", format!("v{i}").as_bytes()))
+            .unwrap();
     }
-    c.compact(rpc::CompactionRequestT { revision: 4, physical: true }).unwrap();
-    let e = c.range(rpc::RangeRequestT { revision: 3, ..get_request(b"k") }).unwrap_err();
-    assert_eq!(e.to_string(), "etcdserver: mvcc: required revision has been compacted");
+    c.compact(rpc::CompactionRequestT {
+        revision: 4,
+        physical: true,
+    })
+    .unwrap();
+    let e = c
+        .range(rpc::RangeRequestT {
+            revision: 3,
+            ..get_request(b"k")
+        })
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "etcdserver: mvcc: required revision has been compacted"
+    );
     match e {
-        ClientError::Server { compact_revision, .. } => assert_eq!(compact_revision, 4),
+        ClientError::Server {
+            compact_revision, ..
+        } => assert_eq!(compact_revision, 4),
         other => panic!("{other:?}"),
     }
-    let ok = c.range(rpc::RangeRequestT { revision: 4, ..get_request(b"k") }).unwrap();
+    let ok = c
+        .range(rpc::RangeRequestT {
+            revision: 4,
+            ..get_request(b"k")
+        })
+        .unwrap();
     assert_eq!(ok.kvs.unwrap()[0].value.as_deref(), Some(&b"v2"[..]));
-    let e = c.compact(rpc::CompactionRequestT { revision: 3, physical: false }).unwrap_err();
-    assert_eq!(e.to_string(), "etcdserver: mvcc: required revision has been compacted");
+    let e = c
+        .compact(rpc::CompactionRequestT {
+            revision: 3,
+            physical: false,
+        })
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "etcdserver: mvcc: required revision has been compacted"
+    );
 }
 
 #[test]

@@ -21,7 +21,13 @@ fn raw(node: &TestNode) -> TcpStream {
 fn read_response(s: &mut TcpStream) -> Option<(u64, rpc::ResponseBodyT)> {
     let mut head = [0u8; HEADER_LEN];
     s.read_exact(&mut head).ok()?;
-    let Head::Frame { request_id, payload_len } = parse_head(&head) else { panic!("bad frame from server") };
+    let Head::Frame {
+        request_id,
+        payload_len,
+    } = parse_head(&head)
+    else {
+        panic!("bad frame from server")
+    };
     let mut payload = vec![0u8; payload_len];
     s.read_exact(&mut payload).unwrap();
     let resp = cairn_schemas::verify_response(&payload).expect("server sends valid responses");
@@ -52,7 +58,8 @@ fn garbage_stream_closes_only_that_connection() {
     let bystander = node.client();
     let mut s = raw(&node);
     // A length below the minimum.
-    s.write_all(&[1, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9]).unwrap();
+    s.write_all(&[1, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9])
+        .unwrap();
     assert!(is_closed(&mut s));
     // Random bytes claiming an absurd length.
     let mut s = raw(&node);
@@ -68,7 +75,11 @@ fn invalid_flatbuffer_gets_an_error_then_close() {
     let node = TestNode::start();
     let mut s = raw(&node);
     let mut frame = Vec::new();
-    encode_frame(&mut frame, 7, &[0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8]);
+    encode_frame(
+        &mut frame,
+        7,
+        &[0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8],
+    );
     s.write_all(&frame).unwrap();
     let (id, body) = read_response(&mut s).expect("an error response");
     assert_eq!(id, 7);
@@ -82,10 +93,18 @@ fn oversized_frame_gets_request_too_large_and_connection_goes_on() {
     let node = TestNode::start_with(&["--max-request-bytes", "4096"]);
     let mut s = raw(&node);
     let mut b = flatbuffers::FlatBufferBuilder::new();
-    let big = encode_request(&mut b, &rpc::RequestBodyT::PutRequest(Box::new(put_request(b"k", &[7u8; 10000])))).to_vec();
+    let big = encode_request(
+        &mut b,
+        &rpc::RequestBodyT::PutRequest(Box::new(put_request(b"k", &[7u8; 10000]))),
+    )
+    .to_vec();
     let mut frame = Vec::new();
     encode_frame(&mut frame, 1, &big);
-    let small = encode_request(&mut b, &rpc::RequestBodyT::RangeRequest(Box::new(get_request(b"k")))).to_vec();
+    let small = encode_request(
+        &mut b,
+        &rpc::RequestBodyT::RangeRequest(Box::new(get_request(b"k"))),
+    )
+    .to_vec();
     encode_frame(&mut frame, 2, &small);
     s.write_all(&frame).unwrap();
     let (id, body) = read_response(&mut s).unwrap();
@@ -104,7 +123,11 @@ fn truncated_frame_then_disconnect_is_harmless() {
     for cut in [3usize, 11, 20] {
         let mut s = raw(&node);
         let mut b = flatbuffers::FlatBufferBuilder::new();
-        let p = encode_request(&mut b, &rpc::RequestBodyT::PutRequest(Box::new(put_request(b"t", b"v")))).to_vec();
+        let p = encode_request(
+            &mut b,
+            &rpc::RequestBodyT::PutRequest(Box::new(put_request(b"t", b"v"))),
+        )
+        .to_vec();
         let mut frame = Vec::new();
         encode_frame(&mut frame, 1, &p);
         s.write_all(&frame[..cut]).unwrap();

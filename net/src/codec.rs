@@ -8,7 +8,10 @@ use crate::error::ClientError;
 
 /// Serializes `body` as a `Request` into `builder` (reset first) and returns
 /// the finished bytes.
-pub fn encode_request<'b>(builder: &'b mut FlatBufferBuilder<'static>, body: &rpc::RequestBodyT) -> &'b [u8] {
+pub fn encode_request<'b>(
+    builder: &'b mut FlatBufferBuilder<'static>,
+    body: &rpc::RequestBodyT,
+) -> &'b [u8] {
     builder.reset();
     let req = rpc::RequestT { body: body.clone() };
     let off = req.pack(builder);
@@ -37,10 +40,20 @@ pub fn encode_error<'b>(
 ) -> &'b [u8] {
     builder.reset();
     let message = builder.create_string(message);
-    let err = rpc::Error::create(builder, &rpc::ErrorArgs { code, message: Some(message), compact_revision });
+    let err = rpc::Error::create(
+        builder,
+        &rpc::ErrorArgs {
+            code,
+            message: Some(message),
+            compact_revision,
+        },
+    );
     let resp = rpc::Response::create(
         builder,
-        &rpc::ResponseArgs { body_type: rpc::ResponseBody::Error, body: Some(err.as_union_value()) },
+        &rpc::ResponseArgs {
+            body_type: rpc::ResponseBody::Error,
+            body: Some(err.as_union_value()),
+        },
     );
     builder.finish(resp, None);
     builder.finished_data()

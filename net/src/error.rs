@@ -8,7 +8,11 @@ pub enum ClientError {
     /// The server answered with an error. `message` is etcd's text where
     /// etcd has one, e.g. "etcdserver: mvcc: required revision has been compacted".
     #[error("{message}")]
-    Server { code: rpc::ErrorCode, message: String, compact_revision: i64 },
+    Server {
+        code: rpc::ErrorCode,
+        message: String,
+        compact_revision: i64,
+    },
     /// No answer within the request timeout. The request may still apply.
     #[error("context deadline exceeded")]
     Timeout,
@@ -50,13 +54,20 @@ impl ClientError {
 impl Clone for ClientError {
     fn clone(&self) -> Self {
         match self {
-            ClientError::Server { code, message, compact_revision } => {
-                ClientError::Server { code: *code, message: message.clone(), compact_revision: *compact_revision }
-            }
+            ClientError::Server {
+                code,
+                message,
+                compact_revision,
+            } => ClientError::Server {
+                code: *code,
+                message: message.clone(),
+                compact_revision: *compact_revision,
+            },
             ClientError::Timeout => ClientError::Timeout,
-            ClientError::Connect { endpoints, reason } => {
-                ClientError::Connect { endpoints: endpoints.clone(), reason: reason.clone() }
-            }
+            ClientError::Connect { endpoints, reason } => ClientError::Connect {
+                endpoints: endpoints.clone(),
+                reason: reason.clone(),
+            },
             ClientError::Closed(s) => ClientError::Closed(s.clone()),
             ClientError::Io(e) => ClientError::Io(std::io::Error::new(e.kind(), e.to_string())),
             ClientError::Protocol(s) => ClientError::Protocol(s.clone()),

@@ -17,7 +17,8 @@ pub const ID_LEN: usize = 8;
 
 /// Appends one frame (header + payload) to `out`.
 pub fn encode_frame(out: &mut Vec<u8>, request_id: u64, payload: &[u8]) {
-    let len = u32::try_from(payload.len() + ID_LEN).expect("frame payload under 4 GiB (checked by callers)");
+    let len = u32::try_from(payload.len() + ID_LEN)
+        .expect("frame payload under 4 GiB (checked by callers)");
     out.reserve(HEADER_LEN + payload.len());
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&request_id.to_le_bytes());
@@ -46,7 +47,10 @@ pub fn parse_head(buf: &[u8]) -> Head {
     }
     let mut id = [0u8; 8];
     id.copy_from_slice(&buf[4..12]);
-    Head::Frame { request_id: u64::from_le_bytes(id), payload_len: len as usize - ID_LEN }
+    Head::Frame {
+        request_id: u64::from_le_bytes(id),
+        payload_len: len as usize - ID_LEN,
+    }
 }
 
 #[cfg(test)]
@@ -57,7 +61,13 @@ mod tests {
     fn frame_round_trips() {
         let mut buf = Vec::new();
         encode_frame(&mut buf, 42, b"hello");
-        assert_eq!(parse_head(&buf), Head::Frame { request_id: 42, payload_len: 5 });
+        assert_eq!(
+            parse_head(&buf),
+            Head::Frame {
+                request_id: 42,
+                payload_len: 5
+            }
+        );
         assert_eq!(&buf[HEADER_LEN..], b"hello");
     }
 

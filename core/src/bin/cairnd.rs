@@ -18,7 +18,11 @@ fn main() {
         // glommio logs an error when its IOPOLL probe fails on the WAL's
         // write-only segments; that failure is intended (storage wal/file.rs).
         .add_directive("glommio::reactor=off".parse().expect("static directive"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
     if let Err(e) = cairn_core::node::run(cfg) {
         eprintln!("cairnd: error: {e}");
         std::process::exit(1);

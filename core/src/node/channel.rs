@@ -4,7 +4,9 @@
 //! hide which.
 
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
-use glommio::channels::shared_channel::{self, ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender};
+use glommio::channels::shared_channel::{
+    self, ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender,
+};
 
 /// A bounded channel between two executors: the ends move to their
 /// executors and are connected there.

@@ -50,7 +50,11 @@ pub fn put<'a>(r: &rpc::PutRequest<'a>) -> mvcc::PutReq<'a> {
 }
 
 pub fn delete_range<'a>(r: &rpc::DeleteRangeRequest<'a>) -> mvcc::DeleteRangeReq<'a> {
-    mvcc::DeleteRangeReq { key: bytes(r.key()), range_end: bytes(r.range_end()), prev_kv: r.prev_kv() }
+    mvcc::DeleteRangeReq {
+        key: bytes(r.key()),
+        range_end: bytes(r.range_end()),
+        prev_kv: r.prev_kv(),
+    }
 }
 
 fn compare<'a>(c: &rpc::Compare<'a>) -> mvcc::Compare<'a> {
@@ -67,7 +71,12 @@ fn compare<'a>(c: &rpc::Compare<'a>) -> mvcc::Compare<'a> {
         rpc::CompareResult::NotEqual => mvcc::CompareResult::NotEqual,
         _ => mvcc::CompareResult::Equal,
     };
-    mvcc::Compare { key: bytes(c.key()), range_end: bytes(c.range_end()), result, target }
+    mvcc::Compare {
+        key: bytes(c.key()),
+        range_end: bytes(c.range_end()),
+        result,
+        target,
+    }
 }
 
 /// An op with no body (a union the client left empty) is refused.
@@ -81,17 +90,25 @@ fn op<'a>(o: &rpc::RequestOp<'a>) -> Result<mvcc::RequestOp<'a>, RequestError> {
     } else if let Some(t) = o.op_as_txn_request() {
         Ok(mvcc::RequestOp::Txn(txn(&t)?))
     } else {
-        Err(RequestError::invalid("etcdserver: request op has no request"))
+        Err(RequestError::invalid(
+            "etcdserver: request op has no request",
+        ))
     }
 }
 
-fn ops<'a>(v: Option<flatbuffers::Vector<'a, flatbuffers::ForwardsUOffset<rpc::RequestOp<'a>>>>) -> Result<Vec<mvcc::RequestOp<'a>>, RequestError> {
-    v.map(|v| v.iter().map(|o| op(&o)).collect()).unwrap_or_else(|| Ok(Vec::new()))
+fn ops<'a>(
+    v: Option<flatbuffers::Vector<'a, flatbuffers::ForwardsUOffset<rpc::RequestOp<'a>>>>,
+) -> Result<Vec<mvcc::RequestOp<'a>>, RequestError> {
+    v.map(|v| v.iter().map(|o| op(&o)).collect())
+        .unwrap_or_else(|| Ok(Vec::new()))
 }
 
 pub fn txn<'a>(t: &rpc::TxnRequest<'a>) -> Result<mvcc::TxnReq<'a>, RequestError> {
     Ok(mvcc::TxnReq {
-        compare: t.compare().map(|v| v.iter().map(|c| compare(&c)).collect()).unwrap_or_default(),
+        compare: t
+            .compare()
+            .map(|v| v.iter().map(|c| compare(&c)).collect())
+            .unwrap_or_default(),
         success: ops(t.success())?,
         failure: ops(t.failure())?,
     })
@@ -100,13 +117,17 @@ pub fn txn<'a>(t: &rpc::TxnRequest<'a>) -> Result<mvcc::TxnReq<'a>, RequestError
 /// True if the txn (and every nested txn) only reads: it can be served
 /// without going through the log.
 pub fn txn_is_read_only(t: &rpc::TxnRequest<'_>) -> bool {
-    let ops_read_only = |v: Option<flatbuffers::Vector<'_, flatbuffers::ForwardsUOffset<rpc::RequestOp<'_>>>>| {
-        v.map(|v| {
-            v.iter().all(|o| {
-                o.op_as_range_request().is_some() || o.op_as_txn_request().map(|t| txn_is_read_only(&t)).unwrap_or(false)
+    let ops_read_only =
+        |v: Option<flatbuffers::Vector<'_, flatbuffers::ForwardsUOffset<rpc::RequestOp<'_>>>>| {
+            v.map(|v| {
+                v.iter().all(|o| {
+                    o.op_as_range_request().is_some()
+                        || o.op_as_txn_request()
+                            .map(|t| txn_is_read_only(&t))
+                            .unwrap_or(false)
+                })
             })
-        })
-        .unwrap_or(true)
-    };
+            .unwrap_or(true)
+        };
     ops_read_only(t.success()) && ops_read_only(t.failure())
 }

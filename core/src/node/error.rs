@@ -15,7 +15,11 @@ pub struct RequestError {
 
 impl RequestError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> RequestError {
-        RequestError { code, message: message.into(), compact_revision: 0 }
+        RequestError {
+            code,
+            message: message.into(),
+            compact_revision: 0,
+        }
     }
 
     pub fn invalid(message: impl Into<String>) -> RequestError {
@@ -27,9 +31,11 @@ impl From<MvccError> for RequestError {
     fn from(e: MvccError) -> RequestError {
         let message = e.to_string();
         match e {
-            MvccError::Compacted { compact_revision } => {
-                RequestError { code: ErrorCode::Compacted, message, compact_revision }
-            }
+            MvccError::Compacted { compact_revision } => RequestError {
+                code: ErrorCode::Compacted,
+                message,
+                compact_revision,
+            },
             MvccError::FutureRevision => RequestError::new(ErrorCode::FutureRevision, message),
             MvccError::TooManyOps => RequestError::new(ErrorCode::TooManyOps, message),
             MvccError::DuplicateKey => RequestError::new(ErrorCode::DuplicateKey, message),

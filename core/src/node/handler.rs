@@ -51,7 +51,12 @@ impl Node {
 
 fn wal_bytes(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)
-        .map(|it| it.filter_map(|e| e.ok()).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .map(|it| {
+            it.filter_map(|e| e.ok())
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }
 
@@ -59,10 +64,20 @@ impl Handler for Node {
     fn handle(&self, request_id: u64, req: rpc::Request<'_>, payload: &[u8], sink: &ResponseSink) {
         let is_read = match req.body_type() {
             rpc::RequestBody::RangeRequest | rpc::RequestBody::StatusRequest => true,
-            rpc::RequestBody::TxnRequest => req.body_as_txn_request().map(|t| convert::txn_is_read_only(&t)).unwrap_or(false),
-            rpc::RequestBody::PutRequest | rpc::RequestBody::DeleteRangeRequest | rpc::RequestBody::CompactionRequest => false,
+            rpc::RequestBody::TxnRequest => req
+                .body_as_txn_request()
+                .map(|t| convert::txn_is_read_only(&t))
+                .unwrap_or(false),
+            rpc::RequestBody::PutRequest
+            | rpc::RequestBody::DeleteRangeRequest
+            | rpc::RequestBody::CompactionRequest => false,
             _ => {
-                sink.send_error(request_id, rpc::ErrorCode::InvalidArgument, "etcdserver: empty request", 0);
+                sink.send_error(
+                    request_id,
+                    rpc::ErrorCode::InvalidArgument,
+                    "etcdserver: empty request",
+                    0,
+                );
                 return;
             }
         };
@@ -81,11 +96,25 @@ impl Handler for Node {
             return;
         }
         drop(state);
-        if self.proposals.try_send(Proposal { data: payload.to_vec() }).is_err() {
-            sink.send_error(request_id, rpc::ErrorCode::Unavailable, "etcdserver: server stopped", 0);
+        if self
+            .proposals
+            .try_send(Proposal {
+                data: payload.to_vec(),
+            })
+            .is_err()
+        {
+            sink.send_error(
+                request_id,
+                rpc::ErrorCode::Unavailable,
+                "etcdserver: server stopped",
+                0,
+            );
             return;
         }
-        self.waiters.borrow_mut().push_back(Waiter { request_id, sink: sink.clone() });
+        self.waiters.borrow_mut().push_back(Waiter {
+            request_id,
+            sink: sink.clone(),
+        });
     }
 }
 

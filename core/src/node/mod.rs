@@ -55,17 +55,18 @@ pub enum NodeError {
     #[error("{0}")]
     Wal(#[from] wal::WalError),
     #[error("cannot use data dir {}: {source}", path.display())]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("data dir {} is in use by another cairnd process", path.display())]
     Locked { path: PathBuf },
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
-    #[error(
-        "cannot start the io_uring executor: {0}. Cairn needs io_uring (Linux 5.8+). If this runs in a \
-         container, allow the io_uring_setup/io_uring_enter/io_uring_register syscalls in its seccomp \
-         profile (e.g. docker run --security-opt seccomp=unconfined), check that \
-         /proc/sys/kernel/io_uring_disabled is 0, and raise the locked-memory limit (ulimit -l 65536)"
-    )]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the io_uring executor: {0}")]
     IoUring(String),
     #[error("{0}")]
     BadEntry(#[from] state::BadEntry),
@@ -80,14 +81,21 @@ pub fn compute_ids(cfg: &Config) -> Ids {
         u.sort();
         xxh3_64(format!("{}|{}", u.join(","), cfg.initial_cluster_token).as_bytes())
     };
-    let mut ids: Vec<u64> = cfg.initial_cluster.iter().map(|m| member_id_of(&m.peer_urls)).collect();
+    let mut ids: Vec<u64> = cfg
+        .initial_cluster
+        .iter()
+        .map(|m| member_id_of(&m.peer_urls))
+        .collect();
     ids.sort_unstable();
     let mut buf = Vec::new();
     for id in &ids {
         buf.extend_from_slice(&id.to_le_bytes());
     }
     buf.extend_from_slice(cfg.initial_cluster_token.as_bytes());
-    Ids { cluster_id: xxh3_64(&buf), member_id: member_id_of(&cfg.initial_advertise_peer_urls) }
+    Ids {
+        cluster_id: xxh3_64(&buf),
+        member_id: member_id_of(&cfg.initial_advertise_peer_urls),
+    }
 }
 
 fn wal_options(cfg: &Config) -> WalOptions {
@@ -112,11 +120,16 @@ fn lock_data_dir(member_dir: &Path) -> Result<DirLock, NodeError> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|source| NodeError::DataDir { path: path.clone(), source })?;
+        .map_err(|source| NodeError::DataDir {
+            path: path.clone(),
+            source,
+        })?;
     // SAFETY: flock on a file descriptor we own.
     let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
-        return Err(NodeError::Locked { path: member_dir.parent().unwrap_or(member_dir).to_path_buf() });
+        return Err(NodeError::Locked {
+            path: member_dir.parent().unwrap_or(member_dir).to_path_buf(),
+        });
     }
     Ok(DirLock(f))
 }
@@ -129,7 +142,10 @@ fn create_dirs(cfg: &Config) -> Result<(PathBuf, PathBuf), NodeError> {
         .recursive(true)
         .mode(0o700)
         .create(&wal_dir)
-        .map_err(|source| NodeError::DataDir { path: wal_dir.clone(), source })?;
+        .map_err(|source| NodeError::DataDir {
+            path: wal_dir.clone(),
+            source,
+        })?;
     Ok((member, wal_dir))
 }
 
@@ -139,7 +155,9 @@ fn create_dirs(cfg: &Config) -> Result<(PathBuf, PathBuf), NodeError> {
 fn bind_listeners(addrs: &[SocketAddr]) -> Result<Vec<std::net::TcpListener>, NodeError> {
     addrs
         .iter()
-        .map(|a| std::net::TcpListener::bind(a).map_err(|source| NodeError::Listen { addr: *a, source }))
+        .map(|a| {
+            std::net::TcpListener::bind(a).map_err(|source| NodeError::Listen { addr: *a, source })
+        })
         .collect()
 }
 
@@ -175,18 +193,24 @@ pub fn run(cfg: Config) -> Result<(), NodeError> {
     let fds: Vec<i32> = listeners.into_iter().map(|l| l.into_raw_fd()).collect();
     let limits = ServerLimits::new(cfg.max_request_bytes);
     let cpus = cfg.cpus.clone();
-    let setup = Setup { state, fds, limits, wal_dir: wal_dir.clone(), cfg };
+    let setup = Setup {
+        state,
+        fds,
+        limits,
+        wal_dir: wal_dir.clone(),
+        cfg,
+    };
     if cpus.len() >= 2 {
         let (ptx, prx) = channel::shared::<Proposal>(PROPOSAL_CHANNEL_CAPACITY);
         let (etx, erx) = channel::shared::<WalEvent>(1024);
         let wal_ex = builder(cpus[1], "cairn-wal")
             .spawn(move || wal_executor(wal_dir, opts, tail, next_index, prx, etx))
-            .map_err(|e| NodeError::IoUring(e.to_string()))?;
+            .map_err(|e| io_uring_error(e.to_string()))?;
         let main_ex = builder(cpus[0], "cairn-main")
             .spawn(move || main_executor(setup, Some(ptx), EventsRx::Shared(erx), None))
-            .map_err(|e| NodeError::IoUring(e.to_string()))?;
-        let _ = main_ex.join();
-        let _ = wal_ex.join();
+            .map_err(|e| io_uring_error(e.to_string()))?;
+        main_ex.join().map_err(executor_failed)?;
+        wal_ex.join().map_err(executor_failed)?;
     } else {
         let main_ex = builder(cpus[0], "cairn-main")
             .spawn(move || async move {
@@ -194,16 +218,43 @@ pub fn run(cfg: Config) -> Result<(), NodeError> {
                 let wal_args = (wal_dir, opts, tail, next_index, etx);
                 main_executor(setup, None, EventsRx::Local(erx), Some(wal_args)).await
             })
-            .map_err(|e| NodeError::IoUring(e.to_string()))?;
-        let _ = main_ex.join();
+            .map_err(|e| io_uring_error(e.to_string()))?;
+        main_ex.join().map_err(executor_failed)?;
     }
     Ok(())
+}
+
+/// An executor thread ended with an error: glommio reports ring set-up
+/// failures (io_uring blocked, locked-memory limit) this way.
+fn executor_failed(e: glommio::GlommioError<()>) -> NodeError {
+    io_uring_error(e.to_string())
+}
+
+/// Explains a failure to set up io_uring with what to do about it.
+fn io_uring_error(cause: String) -> NodeError {
+    let hint = if cause.contains("MemLock") {
+        "the locked-memory limit is too low for io_uring's rings: raise it (ulimit -l 65536, or \
+         LimitMEMLOCK=64M in a systemd unit)"
+            .to_string()
+    } else {
+        let disabled =
+            std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").unwrap_or_default();
+        format!(
+            "Cairn needs io_uring (Linux 5.8+). If this runs in a container, allow the io_uring_setup, \
+             io_uring_enter and io_uring_register syscalls in its seccomp profile (e.g. docker run \
+             --security-opt seccomp=unconfined); /proc/sys/kernel/io_uring_disabled must be 0 (it is {})",
+            disabled.trim()
+        )
+    };
+    NodeError::IoUring(format!("{cause}. {hint}"))
 }
 
 fn builder(cpu: usize, name: &str) -> LocalExecutorBuilder {
     // 2 MiB of io_uring buffer memory per executor keeps two executors well
     // within the default 8 MiB locked-memory limit.
-    LocalExecutorBuilder::new(Placement::Fixed(cpu)).name(name).io_memory(2 << 20)
+    LocalExecutorBuilder::new(Placement::Fixed(cpu))
+        .name(name)
+        .io_memory(2 << 20)
 }
 
 struct Setup {
@@ -251,7 +302,12 @@ enum EventsRx {
     Local(Rx<WalEvent>),
 }
 
-async fn main_executor(setup: Setup, shared_ptx: Option<SharedSender<Proposal>>, erx: EventsRx, local_wal: Option<LocalWalArgs>) {
+async fn main_executor(
+    setup: Setup,
+    shared_ptx: Option<SharedSender<Proposal>>,
+    erx: EventsRx,
+    local_wal: Option<LocalWalArgs>,
+) {
     let (ltx, lrx) = local_channel::new_unbounded::<Proposal>();
     let node = Rc::new(Node {
         state: RefCell::new(setup.state),
@@ -276,7 +332,8 @@ async fn main_executor(setup: Setup, shared_ptx: Option<SharedSender<Proposal>>,
         }
         (None, Some((wal_dir, opts, tail, next_index, etx))) => {
             let wal = open_wal(&wal_dir, opts, &tail).await;
-            glommio::spawn_local(wal_task::run(wal, next_index, TERM, Rx::Local(lrx), etx)).detach();
+            glommio::spawn_local(wal_task::run(wal, next_index, TERM, Rx::Local(lrx), etx))
+                .detach();
         }
         (None, None) => unreachable!("invariant: a WAL writer is configured"),
     }
@@ -286,7 +343,11 @@ async fn main_executor(setup: Setup, shared_ptx: Option<SharedSender<Proposal>>,
     };
     let apply_node = node.clone();
     glommio::spawn_local(async move {
-        while let Some(WalEvent::Durable { first_index, entries }) = erx.recv().await {
+        while let Some(WalEvent::Durable {
+            first_index,
+            entries,
+        }) = erx.recv().await
+        {
             handler::apply_durable(&apply_node, first_index, entries);
         }
     })
@@ -300,7 +361,8 @@ async fn main_executor(setup: Setup, shared_ptx: Option<SharedSender<Proposal>>,
             loop {
                 match listener.accept().await {
                     Ok(stream) => {
-                        glommio::spawn_local(serve_connection(stream, handler.clone(), limits)).detach();
+                        glommio::spawn_local(serve_connection(stream, handler.clone(), limits))
+                            .detach();
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
@@ -311,7 +373,12 @@ async fn main_executor(setup: Setup, shared_ptx: Option<SharedSender<Proposal>>,
         })
         .detach();
     }
-    let urls: Vec<String> = setup.cfg.listen_client.iter().map(|a| format!("http://{a}")).collect();
+    let urls: Vec<String> = setup
+        .cfg
+        .listen_client
+        .iter()
+        .map(|a| format!("http://{a}"))
+        .collect();
     tracing::info!(name = %setup.cfg.name, client_urls = %urls.join(","), "ready to serve client requests");
     futures_lite::future::pending::<()>().await;
 }

@@ -58,7 +58,11 @@ impl KvView for mvcc::KeyValue {
 fn kv<'b>(b: &mut Fbb, kv: &impl KvView, keys_only: bool) -> WIPOffset<rpc::KeyValue<'b>> {
     let kv = kv.kv_ref();
     let key = b.create_vector(kv.key);
-    let value = if keys_only || kv.value.is_empty() { None } else { Some(b.create_vector(kv.value)) };
+    let value = if keys_only || kv.value.is_empty() {
+        None
+    } else {
+        Some(b.create_vector(kv.value))
+    };
     rpc::KeyValue::create(
         b,
         &rpc::KeyValueArgs {
@@ -73,18 +77,39 @@ fn kv<'b>(b: &mut Fbb, kv: &impl KvView, keys_only: bool) -> WIPOffset<rpc::KeyV
 }
 
 fn finish(b: &mut Fbb, body_type: rpc::ResponseBody, body: WIPOffset<flatbuffers::UnionWIPOffset>) {
-    let resp = rpc::Response::create(b, &rpc::ResponseArgs { body_type, body: Some(body) });
+    let resp = rpc::Response::create(
+        b,
+        &rpc::ResponseArgs {
+            body_type,
+            body: Some(body),
+        },
+    );
     b.finish(resp, None);
 }
 
-fn range_table<'b, K: KvView>(b: &mut Fbb, h: &HeaderInfo, kvs: &[K], more: bool, count: i64, keys_only: bool) -> WIPOffset<rpc::RangeResponse<'b>> {
+fn range_table<'b, K: KvView>(
+    b: &mut Fbb,
+    h: &HeaderInfo,
+    kvs: &[K],
+    more: bool,
+    count: i64,
+    keys_only: bool,
+) -> WIPOffset<rpc::RangeResponse<'b>> {
     let mut offs = Vec::with_capacity(kvs.len());
     for k in kvs {
         offs.push(kv(b, k, keys_only));
     }
     let kvs = b.create_vector(&offs);
     let header = header(b, h);
-    rpc::RangeResponse::create(b, &rpc::RangeResponseArgs { header: Some(header), kvs: Some(kvs), more, count })
+    rpc::RangeResponse::create(
+        b,
+        &rpc::RangeResponseArgs {
+            header: Some(header),
+            kvs: Some(kvs),
+            more,
+            count,
+        },
+    )
 }
 
 /// A RangeResponse. `keys_only` drops values (the store may already have).
@@ -94,10 +119,20 @@ pub fn range(b: &mut Fbb, h: &HeaderInfo, r: &mvcc::RangeResult<'_>, keys_only: 
     finish(b, rpc::ResponseBody::RangeResponse, t.as_union_value());
 }
 
-fn put_table<'b>(b: &mut Fbb, h: &HeaderInfo, r: &mvcc::PutResult) -> WIPOffset<rpc::PutResponse<'b>> {
+fn put_table<'b>(
+    b: &mut Fbb,
+    h: &HeaderInfo,
+    r: &mvcc::PutResult,
+) -> WIPOffset<rpc::PutResponse<'b>> {
     let prev_kv = r.prev_kv.as_ref().map(|p| kv(b, p, false));
     let header = header(b, h);
-    rpc::PutResponse::create(b, &rpc::PutResponseArgs { header: Some(header), prev_kv })
+    rpc::PutResponse::create(
+        b,
+        &rpc::PutResponseArgs {
+            header: Some(header),
+            prev_kv,
+        },
+    )
 }
 
 pub fn put(b: &mut Fbb, h: &HeaderInfo, r: &mvcc::PutResult) {
@@ -106,7 +141,11 @@ pub fn put(b: &mut Fbb, h: &HeaderInfo, r: &mvcc::PutResult) {
     finish(b, rpc::ResponseBody::PutResponse, t.as_union_value());
 }
 
-fn delete_table<'b>(b: &mut Fbb, h: &HeaderInfo, r: &mvcc::DeleteResult) -> WIPOffset<rpc::DeleteRangeResponse<'b>> {
+fn delete_table<'b>(
+    b: &mut Fbb,
+    h: &HeaderInfo,
+    r: &mvcc::DeleteResult,
+) -> WIPOffset<rpc::DeleteRangeResponse<'b>> {
     let prev = if r.prev_kvs.is_empty() {
         None
     } else {
@@ -114,16 +153,31 @@ fn delete_table<'b>(b: &mut Fbb, h: &HeaderInfo, r: &mvcc::DeleteResult) -> WIPO
         Some(b.create_vector(&offs))
     };
     let header = header(b, h);
-    rpc::DeleteRangeResponse::create(b, &rpc::DeleteRangeResponseArgs { header: Some(header), deleted: r.deleted, prev_kvs: prev })
+    rpc::DeleteRangeResponse::create(
+        b,
+        &rpc::DeleteRangeResponseArgs {
+            header: Some(header),
+            deleted: r.deleted,
+            prev_kvs: prev,
+        },
+    )
 }
 
 pub fn delete_range(b: &mut Fbb, h: &HeaderInfo, r: &mvcc::DeleteResult) {
     b.reset();
     let t = delete_table(b, h, r);
-    finish(b, rpc::ResponseBody::DeleteRangeResponse, t.as_union_value());
+    finish(
+        b,
+        rpc::ResponseBody::DeleteRangeResponse,
+        t.as_union_value(),
+    );
 }
 
-fn txn_table<'b>(b: &mut Fbb, h: &HeaderInfo, r: &mvcc::TxnResult) -> WIPOffset<rpc::TxnResponse<'b>> {
+fn txn_table<'b>(
+    b: &mut Fbb,
+    h: &HeaderInfo,
+    r: &mvcc::TxnResult,
+) -> WIPOffset<rpc::TxnResponse<'b>> {
     let mut ops = Vec::with_capacity(r.responses.len());
     for op in &r.responses {
         let (op_type, op_off) = match op {
@@ -131,19 +185,36 @@ fn txn_table<'b>(b: &mut Fbb, h: &HeaderInfo, r: &mvcc::TxnResult) -> WIPOffset<
                 let t = range_table(b, h, &rr.kvs, rr.more, rr.count, false);
                 (rpc::ResponseOpKind::RangeResponse, t.as_union_value())
             }
-            mvcc::OpResult::Put(p) => (rpc::ResponseOpKind::PutResponse, put_table(b, h, p).as_union_value()),
-            mvcc::OpResult::DeleteRange(d) => {
-                (rpc::ResponseOpKind::DeleteRangeResponse, delete_table(b, h, d).as_union_value())
-            }
-            mvcc::OpResult::Txn(t) => (rpc::ResponseOpKind::TxnResponse, txn_table(b, h, t).as_union_value()),
+            mvcc::OpResult::Put(p) => (
+                rpc::ResponseOpKind::PutResponse,
+                put_table(b, h, p).as_union_value(),
+            ),
+            mvcc::OpResult::DeleteRange(d) => (
+                rpc::ResponseOpKind::DeleteRangeResponse,
+                delete_table(b, h, d).as_union_value(),
+            ),
+            mvcc::OpResult::Txn(t) => (
+                rpc::ResponseOpKind::TxnResponse,
+                txn_table(b, h, t).as_union_value(),
+            ),
         };
-        ops.push(rpc::ResponseOp::create(b, &rpc::ResponseOpArgs { op_type, op: Some(op_off) }));
+        ops.push(rpc::ResponseOp::create(
+            b,
+            &rpc::ResponseOpArgs {
+                op_type,
+                op: Some(op_off),
+            },
+        ));
     }
     let responses = b.create_vector(&ops);
     let header = header(b, h);
     rpc::TxnResponse::create(
         b,
-        &rpc::TxnResponseArgs { header: Some(header), succeeded: r.succeeded, responses: Some(responses) },
+        &rpc::TxnResponseArgs {
+            header: Some(header),
+            succeeded: r.succeeded,
+            responses: Some(responses),
+        },
     )
 }
 
@@ -156,7 +227,12 @@ pub fn txn(b: &mut Fbb, h: &HeaderInfo, r: &mvcc::TxnResult) {
 pub fn compaction(b: &mut Fbb, h: &HeaderInfo) {
     b.reset();
     let header = header(b, h);
-    let t = rpc::CompactionResponse::create(b, &rpc::CompactionResponseArgs { header: Some(header) });
+    let t = rpc::CompactionResponse::create(
+        b,
+        &rpc::CompactionResponseArgs {
+            header: Some(header),
+        },
+    );
     finish(b, rpc::ResponseBody::CompactionResponse, t.as_union_value());
 }
 
@@ -198,7 +274,11 @@ pub fn error(b: &mut Fbb, e: &RequestError) {
     let message = b.create_string(&e.message);
     let t = rpc::Error::create(
         b,
-        &rpc::ErrorArgs { code: e.code, message: Some(message), compact_revision: e.compact_revision },
+        &rpc::ErrorArgs {
+            code: e.code,
+            message: Some(message),
+            compact_revision: e.compact_revision,
+        },
     );
     finish(b, rpc::ResponseBody::Error, t.as_union_value());
 }

@@ -80,34 +80,47 @@ impl NodeState {
     pub fn validate_write(&self, req: &rpc::Request<'_>) -> Result<(), RequestError> {
         match req.body_type() {
             rpc::RequestBody::PutRequest => {
-                let p = req.body_as_put_request().ok_or_else(|| RequestError::invalid("malformed put"))?;
+                let p = req
+                    .body_as_put_request()
+                    .ok_or_else(|| RequestError::invalid("malformed put"))?;
                 if p.key().map(|k| k.is_empty()).unwrap_or(true) {
                     return Err(mvcc::MvccError::EmptyKey.into());
                 }
                 Ok(())
             }
             rpc::RequestBody::DeleteRangeRequest => {
-                let d = req.body_as_delete_range_request().ok_or_else(|| RequestError::invalid("malformed delete"))?;
+                let d = req
+                    .body_as_delete_range_request()
+                    .ok_or_else(|| RequestError::invalid("malformed delete"))?;
                 if d.key().map(|k| k.is_empty()).unwrap_or(true) {
                     return Err(mvcc::MvccError::EmptyKey.into());
                 }
                 Ok(())
             }
             rpc::RequestBody::TxnRequest => {
-                let t = req.body_as_txn_request().ok_or_else(|| RequestError::invalid("malformed txn"))?;
+                let t = req
+                    .body_as_txn_request()
+                    .ok_or_else(|| RequestError::invalid("malformed txn"))?;
                 let t = convert::txn(&t)?;
                 mvcc::validate_txn(&t, self.max_txn_ops)?;
                 Ok(())
             }
             rpc::RequestBody::CompactionRequest => {
-                let c = req.body_as_compaction_request().ok_or_else(|| RequestError::invalid("malformed compaction"))?;
+                let c = req
+                    .body_as_compaction_request()
+                    .ok_or_else(|| RequestError::invalid("malformed compaction"))?;
                 if c.revision() > self.store.current_revision() {
                     return Err(mvcc::MvccError::FutureRevision.into());
                 }
                 // The store starts with no compaction point (etcd's -1), so
                 // only a real earlier compaction refuses a revision.
-                if self.store.compact_revision() > 0 && c.revision() <= self.store.compact_revision() {
-                    return Err(mvcc::MvccError::Compacted { compact_revision: self.store.compact_revision() }.into());
+                if self.store.compact_revision() > 0
+                    && c.revision() <= self.store.compact_revision()
+                {
+                    return Err(mvcc::MvccError::Compacted {
+                        compact_revision: self.store.compact_revision(),
+                    }
+                    .into());
                 }
                 Ok(())
             }
@@ -117,9 +130,15 @@ impl NodeState {
 
     /// Applies the committed entry `index` and builds its response.
     pub fn apply(&mut self, index: u64, data: &[u8]) -> Result<(), BadEntry> {
-        let req = cairn_schemas::verify_request(data).map_err(|e| BadEntry { index, reason: e.to_string() })?;
+        let req = cairn_schemas::verify_request(data).map_err(|e| BadEntry {
+            index,
+            reason: e.to_string(),
+        })?;
         if index != self.applied_index + 1 && self.applied_index != 0 {
-            return Err(BadEntry { index, reason: format!("applied index is {}", self.applied_index) });
+            return Err(BadEntry {
+                index,
+                reason: format!("applied index is {}", self.applied_index),
+            });
         }
         self.applied_index = index;
         let result = self.apply_request(&req);
@@ -132,26 +151,34 @@ impl NodeState {
     fn apply_request(&mut self, req: &rpc::Request<'_>) -> Result<(), RequestError> {
         match req.body_type() {
             rpc::RequestBody::PutRequest => {
-                let p = req.body_as_put_request().ok_or_else(|| RequestError::invalid("malformed put"))?;
+                let p = req
+                    .body_as_put_request()
+                    .ok_or_else(|| RequestError::invalid("malformed put"))?;
                 let r = self.store.put(&convert::put(&p))?;
                 let h = self.header();
                 respond::put(&mut self.builder, &h, &r);
             }
             rpc::RequestBody::DeleteRangeRequest => {
-                let d = req.body_as_delete_range_request().ok_or_else(|| RequestError::invalid("malformed delete"))?;
+                let d = req
+                    .body_as_delete_range_request()
+                    .ok_or_else(|| RequestError::invalid("malformed delete"))?;
                 let r = self.store.delete_range(&convert::delete_range(&d))?;
                 let h = self.header();
                 respond::delete_range(&mut self.builder, &h, &r);
             }
             rpc::RequestBody::TxnRequest => {
-                let t = req.body_as_txn_request().ok_or_else(|| RequestError::invalid("malformed txn"))?;
+                let t = req
+                    .body_as_txn_request()
+                    .ok_or_else(|| RequestError::invalid("malformed txn"))?;
                 let t = convert::txn(&t)?;
                 let r = self.store.txn(&t, self.max_txn_ops)?;
                 let h = self.header();
                 respond::txn(&mut self.builder, &h, &r);
             }
             rpc::RequestBody::CompactionRequest => {
-                let c = req.body_as_compaction_request().ok_or_else(|| RequestError::invalid("malformed compaction"))?;
+                let c = req
+                    .body_as_compaction_request()
+                    .ok_or_else(|| RequestError::invalid("malformed compaction"))?;
                 self.store.compact(c.revision())?;
                 let h = self.header();
                 respond::compaction(&mut self.builder, &h);
@@ -168,17 +195,25 @@ impl NodeState {
         }
     }
 
-    fn read_request(&mut self, req: &rpc::Request<'_>, status: &StatusInfo<'_>) -> Result<(), RequestError> {
+    fn read_request(
+        &mut self,
+        req: &rpc::Request<'_>,
+        status: &StatusInfo<'_>,
+    ) -> Result<(), RequestError> {
         let h = self.header();
         match req.body_type() {
             rpc::RequestBody::RangeRequest => {
-                let r = req.body_as_range_request().ok_or_else(|| RequestError::invalid("malformed range"))?;
+                let r = req
+                    .body_as_range_request()
+                    .ok_or_else(|| RequestError::invalid("malformed range"))?;
                 let rr = convert::range(&r);
                 let result = self.store.range(&rr)?;
                 respond::range(&mut self.builder, &h, &result, rr.keys_only);
             }
             rpc::RequestBody::TxnRequest => {
-                let t = req.body_as_txn_request().ok_or_else(|| RequestError::invalid("malformed txn"))?;
+                let t = req
+                    .body_as_txn_request()
+                    .ok_or_else(|| RequestError::invalid("malformed txn"))?;
                 let t = convert::txn(&t)?;
                 // Read-only: the store does not change, so no revision is spent.
                 let r = self.store.txn(&t, self.max_txn_ops)?;

@@ -18,7 +18,10 @@ pub struct Proposal {
 /// What the writer reports back, in proposal order.
 pub enum WalEvent {
     /// `entries` are durable with indexes `first_index..first_index+len`.
-    Durable { first_index: u64, entries: Vec<Vec<u8>> },
+    Durable {
+        first_index: u64,
+        entries: Vec<Vec<u8>>,
+    },
 }
 
 /// Most proposals taken into one batch (bounds the work per fsync and the
@@ -28,7 +31,13 @@ const MAX_BATCH_ENTRIES: usize = 4096;
 /// Runs until the proposal channel closes. A failed write or fdatasync ends
 /// the process: after a failed fdatasync the kernel may have dropped the
 /// data, so neither acknowledging nor retrying is safe; restart recovers.
-pub async fn run(mut wal: Wal, mut next_index: u64, term: u64, proposals: Rx<Proposal>, events: Tx<WalEvent>) {
+pub async fn run(
+    mut wal: Wal,
+    mut next_index: u64,
+    term: u64,
+    proposals: Rx<Proposal>,
+    events: Tx<WalEvent>,
+) {
     let mut carry: Option<Proposal> = None;
     loop {
         let first = match carry.take() {
@@ -62,7 +71,14 @@ pub async fn run(mut wal: Wal, mut next_index: u64, term: u64, proposals: Rx<Pro
         if let Err(e) = wal.flush().await {
             fatal(e);
         }
-        if events.send(WalEvent::Durable { first_index, entries }).await.is_err() {
+        if events
+            .send(WalEvent::Durable {
+                first_index,
+                entries,
+            })
+            .await
+            .is_err()
+        {
             return;
         }
     }

@@ -53,7 +53,10 @@ pub struct AsyncClient {
 
 impl AsyncClient {
     /// Connects to the first endpoint that answers, in order.
-    pub async fn connect(endpoints: &[SocketAddr], opts: ClientOptions) -> Result<AsyncClient, ClientError> {
+    pub async fn connect(
+        endpoints: &[SocketAddr],
+        opts: ClientOptions,
+    ) -> Result<AsyncClient, ClientError> {
         let mut last = String::from("no endpoints");
         for ep in endpoints {
             match TcpStream::connect_timeout(ep, opts.dial_timeout).await {
@@ -62,11 +65,16 @@ impl AsyncClient {
             }
         }
         let list: Vec<String> = endpoints.iter().map(|e| e.to_string()).collect();
-        Err(ClientError::Connect { endpoints: list.join(","), reason: last })
+        Err(ClientError::Connect {
+            endpoints: list.join(","),
+            reason: last,
+        })
     }
 
     fn from_stream(stream: TcpStream, opts: ClientOptions) -> Result<AsyncClient, ClientError> {
-        stream.set_nodelay(true).map_err(|e| ClientError::Io(e.into()))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| ClientError::Io(e.into()))?;
         let fd = stream.as_raw_fd();
         let (rd, wr) = futures_lite::io::split(stream);
         let inner = Rc::new(Inner {
@@ -133,22 +141,46 @@ impl AsyncClient {
     }
 
     pub async fn range(&self, r: rpc::RangeRequestT) -> Result<rpc::RangeResponseT, ClientError> {
-        expect_range(self.call(&rpc::RequestBodyT::RangeRequest(Box::new(r))).await?)
+        expect_range(
+            self.call(&rpc::RequestBodyT::RangeRequest(Box::new(r)))
+                .await?,
+        )
     }
     pub async fn put(&self, r: rpc::PutRequestT) -> Result<rpc::PutResponseT, ClientError> {
-        expect_put(self.call(&rpc::RequestBodyT::PutRequest(Box::new(r))).await?)
+        expect_put(
+            self.call(&rpc::RequestBodyT::PutRequest(Box::new(r)))
+                .await?,
+        )
     }
-    pub async fn delete_range(&self, r: rpc::DeleteRangeRequestT) -> Result<rpc::DeleteRangeResponseT, ClientError> {
-        expect_delete_range(self.call(&rpc::RequestBodyT::DeleteRangeRequest(Box::new(r))).await?)
+    pub async fn delete_range(
+        &self,
+        r: rpc::DeleteRangeRequestT,
+    ) -> Result<rpc::DeleteRangeResponseT, ClientError> {
+        expect_delete_range(
+            self.call(&rpc::RequestBodyT::DeleteRangeRequest(Box::new(r)))
+                .await?,
+        )
     }
     pub async fn txn(&self, r: rpc::TxnRequestT) -> Result<rpc::TxnResponseT, ClientError> {
-        expect_txn(self.call(&rpc::RequestBodyT::TxnRequest(Box::new(r))).await?)
+        expect_txn(
+            self.call(&rpc::RequestBodyT::TxnRequest(Box::new(r)))
+                .await?,
+        )
     }
-    pub async fn compact(&self, r: rpc::CompactionRequestT) -> Result<rpc::CompactionResponseT, ClientError> {
-        expect_compaction(self.call(&rpc::RequestBodyT::CompactionRequest(Box::new(r))).await?)
+    pub async fn compact(
+        &self,
+        r: rpc::CompactionRequestT,
+    ) -> Result<rpc::CompactionResponseT, ClientError> {
+        expect_compaction(
+            self.call(&rpc::RequestBodyT::CompactionRequest(Box::new(r)))
+                .await?,
+        )
     }
     pub async fn status(&self) -> Result<rpc::StatusResponseT, ClientError> {
-        expect_status(self.call(&rpc::RequestBodyT::StatusRequest(Box::default())).await?)
+        expect_status(
+            self.call(&rpc::RequestBodyT::StatusRequest(Box::default()))
+                .await?,
+        )
     }
 }
 
@@ -190,7 +222,11 @@ impl Inner {
     }
 }
 
-async fn read_loop(mut rd: ReadHalf<TcpStream>, inner: &std::rc::Weak<Inner>, max: usize) -> String {
+async fn read_loop(
+    mut rd: ReadHalf<TcpStream>,
+    inner: &std::rc::Weak<Inner>,
+    max: usize,
+) -> String {
     let mut buf: Vec<u8> = vec![0; 64 << 10];
     let mut filled = 0usize;
     loop {
@@ -200,9 +236,14 @@ async fn read_loop(mut rd: ReadHalf<TcpStream>, inner: &std::rc::Weak<Inner>, ma
             match parse_head(&buf[start..filled]) {
                 Head::NeedHeader => break,
                 Head::Invalid { .. } => return "invalid frame from server".into(),
-                Head::Frame { request_id, payload_len } => {
+                Head::Frame {
+                    request_id,
+                    payload_len,
+                } => {
                     if payload_len > max {
-                        return format!("response of {payload_len} bytes exceeds the client limit of {max}");
+                        return format!(
+                            "response of {payload_len} bytes exceeds the client limit of {max}"
+                        );
                     }
                     let end = start + HEADER_LEN + payload_len;
                     if end > filled {
@@ -211,7 +252,9 @@ async fn read_loop(mut rd: ReadHalf<TcpStream>, inner: &std::rc::Weak<Inner>, ma
                         }
                         break;
                     }
-                    let Some(inner) = inner.upgrade() else { return "client dropped".into() };
+                    let Some(inner) = inner.upgrade() else {
+                        return "client dropped".into();
+                    };
                     let tx = inner.pending.borrow_mut().remove(&request_id);
                     if let Some(tx) = tx {
                         let _ = tx.send(Ok(buf[start + HEADER_LEN..end].to_vec()));

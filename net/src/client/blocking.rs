@@ -37,7 +37,10 @@ pub struct BlockingClient {
 
 impl BlockingClient {
     /// Connects to the first endpoint that answers, in order.
-    pub fn connect(endpoints: &[SocketAddr], opts: ClientOptions) -> Result<BlockingClient, ClientError> {
+    pub fn connect(
+        endpoints: &[SocketAddr],
+        opts: ClientOptions,
+    ) -> Result<BlockingClient, ClientError> {
         let mut last = String::from("no endpoints");
         for ep in endpoints {
             match TcpStream::connect_timeout(ep, opts.dial_timeout) {
@@ -46,19 +49,36 @@ impl BlockingClient {
             }
         }
         let list: Vec<String> = endpoints.iter().map(|e| e.to_string()).collect();
-        Err(ClientError::Connect { endpoints: list.join(","), reason: last })
+        Err(ClientError::Connect {
+            endpoints: list.join(","),
+            reason: last,
+        })
     }
 
-    fn from_stream(stream: TcpStream, endpoint: SocketAddr, opts: ClientOptions) -> Result<BlockingClient, ClientError> {
+    fn from_stream(
+        stream: TcpStream,
+        endpoint: SocketAddr,
+        opts: ClientOptions,
+    ) -> Result<BlockingClient, ClientError> {
         stream.set_nodelay(true)?;
-        let shared = Arc::new(Shared { pending: Mutex::new(HashMap::new()), closed: AtomicBool::new(false) });
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+        });
         let rd = stream.try_clone()?;
         let sh = shared.clone();
         let max = opts.max_response_bytes;
         let reader = thread::Builder::new()
             .name("cairn-client-reader".into())
             .spawn(move || read_loop(rd, sh, max))?;
-        Ok(BlockingClient { stream: Mutex::new(stream), shared, next_id: AtomicU64::new(1), opts, endpoint, reader: Some(reader) })
+        Ok(BlockingClient {
+            stream: Mutex::new(stream),
+            shared,
+            next_id: AtomicU64::new(1),
+            opts,
+            endpoint,
+            reader: Some(reader),
+        })
     }
 
     /// The endpoint this client is connected to.
@@ -91,7 +111,9 @@ impl BlockingClient {
                 lock(&self.shared.pending).remove(&id);
                 Err(ClientError::Timeout)
             }
-            Err(RecvTimeoutError::Disconnected) => Err(ClientError::Closed("connection closed".into())),
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(ClientError::Closed("connection closed".into()))
+            }
         }
     }
 
@@ -109,13 +131,19 @@ impl BlockingClient {
     pub fn put(&self, r: rpc::PutRequestT) -> Result<rpc::PutResponseT, ClientError> {
         expect_put(self.call(&rpc::RequestBodyT::PutRequest(Box::new(r)))?)
     }
-    pub fn delete_range(&self, r: rpc::DeleteRangeRequestT) -> Result<rpc::DeleteRangeResponseT, ClientError> {
+    pub fn delete_range(
+        &self,
+        r: rpc::DeleteRangeRequestT,
+    ) -> Result<rpc::DeleteRangeResponseT, ClientError> {
         expect_delete_range(self.call(&rpc::RequestBodyT::DeleteRangeRequest(Box::new(r)))?)
     }
     pub fn txn(&self, r: rpc::TxnRequestT) -> Result<rpc::TxnResponseT, ClientError> {
         expect_txn(self.call(&rpc::RequestBodyT::TxnRequest(Box::new(r)))?)
     }
-    pub fn compact(&self, r: rpc::CompactionRequestT) -> Result<rpc::CompactionResponseT, ClientError> {
+    pub fn compact(
+        &self,
+        r: rpc::CompactionRequestT,
+    ) -> Result<rpc::CompactionResponseT, ClientError> {
         expect_compaction(self.call(&rpc::RequestBodyT::CompactionRequest(Box::new(r)))?)
     }
     pub fn status(&self) -> Result<rpc::StatusResponseT, ClientError> {
@@ -151,16 +179,20 @@ fn read_loop(mut stream: TcpStream, shared: Arc<Shared>, max_response_bytes: usi
 fn read_frames(stream: &mut TcpStream, shared: &Shared, max: usize) -> Result<(), String> {
     let mut head = [0u8; HEADER_LEN];
     loop {
-        match read_exact_or_eof(stream, &mut head)? {
-            false => return Ok(()),
-            true => {}
+        if !read_exact_or_eof(stream, &mut head)? {
+            return Ok(());
         }
         let (id, len) = match parse_head(&head) {
-            Head::Frame { request_id, payload_len } => (request_id, payload_len),
+            Head::Frame {
+                request_id,
+                payload_len,
+            } => (request_id, payload_len),
             _ => return Err("invalid frame from server".into()),
         };
         if len > max {
-            return Err(format!("response of {len} bytes exceeds the client limit of {max}"));
+            return Err(format!(
+                "response of {len} bytes exceeds the client limit of {max}"
+            ));
         }
         let mut payload = vec![0u8; len];
         if !read_exact_or_eof(stream, &mut payload)? {

@@ -35,19 +35,34 @@ macro_rules! typed {
 
 typed!(expect_range, RangeResponse, rpc::RangeResponseT);
 typed!(expect_put, PutResponse, rpc::PutResponseT);
-typed!(expect_delete_range, DeleteRangeResponse, rpc::DeleteRangeResponseT);
+typed!(
+    expect_delete_range,
+    DeleteRangeResponse,
+    rpc::DeleteRangeResponseT
+);
 typed!(expect_txn, TxnResponse, rpc::TxnResponseT);
-typed!(expect_compaction, CompactionResponse, rpc::CompactionResponseT);
+typed!(
+    expect_compaction,
+    CompactionResponse,
+    rpc::CompactionResponseT
+);
 typed!(expect_status, StatusResponse, rpc::StatusResponseT);
 
 /// A put of `key` = `value` with every other field default.
 pub fn put_request(key: &[u8], value: &[u8]) -> rpc::PutRequestT {
-    rpc::PutRequestT { key: Some(key.to_vec()), value: Some(value.to_vec()), ..Default::default() }
+    rpc::PutRequestT {
+        key: Some(key.to_vec()),
+        value: Some(value.to_vec()),
+        ..Default::default()
+    }
 }
 
 /// A range over the single key `key`.
 pub fn get_request(key: &[u8]) -> rpc::RangeRequestT {
-    rpc::RangeRequestT { key: Some(key.to_vec()), ..Default::default() }
+    rpc::RangeRequestT {
+        key: Some(key.to_vec()),
+        ..Default::default()
+    }
 }
 
 /// The `range_end` that selects every key with prefix `key` (etcd's

@@ -24,7 +24,10 @@ pub struct ServerLimits {
 
 impl ServerLimits {
     pub fn new(max_request_bytes: usize) -> ServerLimits {
-        ServerLimits { max_request_bytes, max_frame_bytes: (max_request_bytes.saturating_mul(8)).max(64 << 20) }
+        ServerLimits {
+            max_request_bytes,
+            max_frame_bytes: (max_request_bytes.saturating_mul(8)).max(64 << 20),
+        }
     }
 }
 
@@ -35,7 +38,9 @@ pub async fn serve_connection(stream: TcpStream, handler: Rc<dyn Handler>, limit
     let _ = stream.set_nodelay(true);
     let (rd, mut wr) = futures_lite::io::split(stream);
     let outbox = Rc::new(Outbox::default());
-    let sink = ResponseSink { outbox: outbox.clone() };
+    let sink = ResponseSink {
+        outbox: outbox.clone(),
+    };
     let writer_outbox = outbox.clone();
     let writer = glommio::spawn_local(async move {
         let mut out = Vec::with_capacity(READ_CHUNK_BYTES);
@@ -61,7 +66,12 @@ pub async fn serve_connection(stream: TcpStream, handler: Rc<dyn Handler>, limit
 }
 
 /// Returns why the connection ended abnormally, or None on a clean close.
-async fn read_loop(mut rd: ReadHalf<TcpStream>, handler: &dyn Handler, sink: &ResponseSink, limits: ServerLimits) -> Option<String> {
+async fn read_loop(
+    mut rd: ReadHalf<TcpStream>,
+    handler: &dyn Handler,
+    sink: &ResponseSink,
+    limits: ServerLimits,
+) -> Option<String> {
     let mut buf: Vec<u8> = vec![0; READ_CHUNK_BYTES];
     let mut filled = 0usize;
     // Bytes of an oversized frame still to discard.
@@ -82,13 +92,26 @@ async fn read_loop(mut rd: ReadHalf<TcpStream>, handler: &dyn Handler, sink: &Re
                 Head::Invalid { len } => {
                     return Some(format!("invalid frame length {len}"));
                 }
-                Head::Frame { request_id, payload_len } => {
+                Head::Frame {
+                    request_id,
+                    payload_len,
+                } => {
                     if payload_len > limits.max_frame_bytes {
-                        sink.send_error(request_id, ErrorCode::RequestTooLarge, "etcdserver: request is too large", 0);
+                        sink.send_error(
+                            request_id,
+                            ErrorCode::RequestTooLarge,
+                            "etcdserver: request is too large",
+                            0,
+                        );
                         return Some(format!("frame of {payload_len} bytes"));
                     }
                     if payload_len > limits.max_request_bytes {
-                        sink.send_error(request_id, ErrorCode::RequestTooLarge, "etcdserver: request is too large", 0);
+                        sink.send_error(
+                            request_id,
+                            ErrorCode::RequestTooLarge,
+                            "etcdserver: request is too large",
+                            0,
+                        );
                         start += HEADER_LEN;
                         skip = payload_len;
                         continue;
@@ -120,7 +143,11 @@ async fn read_loop(mut rd: ReadHalf<TcpStream>, handler: &dyn Handler, sink: &Re
         }
         match rd.read(&mut buf[filled..]).await {
             Ok(0) => {
-                return if filled > 0 || skip > 0 { Some("connection closed mid-frame".into()) } else { None };
+                return if filled > 0 || skip > 0 {
+                    Some("connection closed mid-frame".into())
+                } else {
+                    None
+                };
             }
             Ok(n) => filled += n,
             Err(e) => return Some(format!("read failed: {e}")),

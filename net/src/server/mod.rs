@@ -18,5 +18,11 @@ use cairn_schemas::rpc;
 /// executor; respond through `sink`, now or later (responses may complete
 /// out of order).
 pub trait Handler: 'static {
-    fn handle(&self, request_id: u64, request: rpc::Request<'_>, payload: &[u8], sink: &ResponseSink);
+    fn handle(
+        &self,
+        request_id: u64,
+        request: rpc::Request<'_>,
+        payload: &[u8],
+        sink: &ResponseSink,
+    );
 }

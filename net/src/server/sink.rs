@@ -86,7 +86,13 @@ impl ResponseSink {
     }
 
     /// Queues an `Error` response.
-    pub fn send_error(&self, request_id: u64, code: rpc::ErrorCode, message: &str, compact_revision: i64) {
+    pub fn send_error(
+        &self,
+        request_id: u64,
+        code: rpc::ErrorCode,
+        message: &str,
+        compact_revision: i64,
+    ) {
         ERROR_BUILDER.with(|b| {
             let mut b = b.borrow_mut();
             let payload = encode_error(&mut b, code, message, compact_revision);

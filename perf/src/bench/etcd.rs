@@ -1,0 +1,166 @@
+//! The etcd driver: the same workloads over etcd's v3 gRPC API (the
+//! `etcd-client` crate, tonic), to compare Cairn with etcd from the same
+//! load generator. Every logical client is a task on ONE tokio
+//! current-thread runtime; client i uses connection i mod conns, each
+//! connection an `etcd_client::Client` (one HTTP/2 connection).
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, GetOptions, KvClient, Txn, TxnOp, TxnOpResponse,
+};
+
+use super::args::Config;
+use super::cpu::process_cpu;
+use super::progress::{Progress, REDRAW_INTERVAL};
+use super::worker::{client_loop, Cas, Conn, Phase, Run};
+use super::{BenchError, Outcome};
+
+const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Runs `cfg` and returns what the measured phase recorded.
+pub fn run(cfg: &Config) -> Result<Outcome, BenchError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| BenchError::Setup(format!("cannot start the tokio runtime: {e}")))?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, run_local(cfg.clone()))
+}
+
+fn url(endpoint: &str) -> String {
+    if endpoint.contains("://") {
+        endpoint.to_string()
+    } else {
+        format!("http://{endpoint}")
+    }
+}
+
+async fn run_local(cfg: Config) -> Result<Outcome, BenchError> {
+    let opts = ConnectOptions::new()
+        .with_connect_timeout(DIAL_TIMEOUT)
+        .with_timeout(cfg.request_timeout);
+    let mut conns = Vec::with_capacity(cfg.conns as usize);
+    for j in 0..cfg.conns as usize {
+        // One endpoint per connection, round-robin: spreads the load.
+        let ep = url(&cfg.endpoints[j % cfg.endpoints.len()]);
+        let c = Client::connect([ep.as_str()], Some(opts.clone()))
+            .await
+            .map_err(|e| BenchError::Unreachable(format!("{ep}: {e}")))?;
+        conns.push(c);
+    }
+    for (j, c) in conns.iter_mut().enumerate().take(cfg.endpoints.len()) {
+        let ep = url(&cfg.endpoints[j]);
+        c.status()
+            .await
+            .map_err(|e| BenchError::Unreachable(format!("{ep}: status request failed: {e}")))?;
+    }
+    let measure = if cfg.prefill {
+        let prefill = Rc::new(Run::new(&cfg, Phase::Prefill));
+        phase(&cfg, &conns, prefill.clone()).await;
+        prefill.measure_next()?
+    } else {
+        Run::new(&cfg, Phase::Measure)
+    };
+    let run = Rc::new(measure);
+    let cpu_before = process_cpu();
+    let elapsed = phase(&cfg, &conns, run.clone()).await;
+    let cpu = process_cpu().saturating_sub(cpu_before);
+    let recorder = run.recorder.take();
+    Ok(Outcome {
+        recorder,
+        elapsed,
+        cpu,
+    })
+}
+
+async fn phase(cfg: &Config, conns: &[Client], run: Rc<Run>) -> Duration {
+    let progress = Rc::new(Progress::for_stderr(run.budget.stop()));
+    if progress.enabled() {
+        let (run, progress) = (run.clone(), progress.clone());
+        tokio::task::spawn_local(async move {
+            while !run.finished.get() {
+                progress.draw(run.completed());
+                tokio::time::sleep(REDRAW_INTERVAL).await;
+            }
+        });
+    }
+    run.budget.start();
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..cfg.clients)
+        .map(|i| {
+            let conn = EtcdConn {
+                kv: conns[i as usize % conns.len()].kv_client(),
+            };
+            tokio::task::spawn_local(client_loop(conn, run.clone(), i))
+        })
+        .collect();
+    for t in tasks {
+        // A client task only ends by finishing its loop; a panic in it is a
+        // bug of this tool and is re-raised here.
+        if let Err(e) = t.await {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+    let elapsed = start.elapsed();
+    run.finished.set(true);
+    progress.finish(run.completed());
+    elapsed
+}
+
+struct EtcdConn {
+    kv: KvClient,
+}
+
+impl Conn for EtcdConn {
+    async fn put(&mut self, key: &[u8], value: &[u8]) -> Result<i64, String> {
+        let resp = self
+            .kv
+            .put(key, value, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(resp.header().map_or(0, |h| h.revision()))
+    }
+
+    async fn range(&mut self, key: &[u8], serializable: bool) -> Result<(), String> {
+        let opts = serializable.then(|| GetOptions::new().with_serializable());
+        self.kv
+            .get(key, opts)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn txn_cas(&mut self, key: &[u8], expected: i64, value: &[u8]) -> Result<Cas, String> {
+        let txn = Txn::new()
+            .when([Compare::mod_revision(key, CompareOp::Equal, expected)])
+            .and_then([TxnOp::put(key, value, None)])
+            .or_else([TxnOp::get(key, None)]);
+        let resp = self.kv.txn(txn).await.map_err(|e| e.to_string())?;
+        if resp.succeeded() {
+            let revision = resp
+                .header()
+                .map(|h| h.revision())
+                .ok_or("txn response without a header")?;
+            return Ok(Cas::Swapped { revision });
+        }
+        match resp.op_responses().as_slice() {
+            [TxnOpResponse::Get(get)] => Ok(Cas::Mismatch {
+                mod_revision: get.kvs().first().map_or(0, |kv| kv.mod_revision()),
+            }),
+            _ => Err("failed txn without exactly one range response".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_get_an_http_scheme() {
+        assert_eq!(url("127.0.0.1:2379"), "http://127.0.0.1:2379");
+        assert_eq!(url("http://127.0.0.1:2379"), "http://127.0.0.1:2379");
+    }
+}

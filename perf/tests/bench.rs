@@ -1,0 +1,101 @@
+//! `cairn-bench` against a real `cairnd`: every workload completes its
+//! requests without errors and reports them in one JSON line.
+//!
+//! Needs the workspace binaries (`cargo build --workspace --bins`).
+
+use cairn_core::testkit::{free_port, run_bin, TestNode};
+use serde_json::Value;
+
+fn bench_json(endpoint: &str, workload: &str) -> Value {
+    let args = [
+        workload,
+        "--endpoints",
+        endpoint,
+        "--clients",
+        "4",
+        "--total",
+        "200",
+        "--key-space",
+        "50",
+        "--json",
+    ];
+    let (code, out, err) = run_bin("cairn-bench", &args, None);
+    assert_eq!(
+        code, 0,
+        "cairn-bench {args:?} exited {code}; stdout:\n{out}\nstderr:\n{err}"
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "--json prints exactly one line, got:\n{out}"
+    );
+    serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {}", lines[0]))
+}
+
+fn u(v: &Value, field: &str) -> u64 {
+    v[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} is not an unsigned integer in {v}"))
+}
+
+#[test]
+fn every_workload_completes_without_errors_against_a_node() {
+    let node = TestNode::start();
+    for workload in ["put", "range", "txn-put", "mixed"] {
+        let v = bench_json(&node.endpoint(), workload);
+        assert_eq!(v["workload"], workload);
+        assert_eq!(v["driver"], "native");
+        assert_eq!((u(&v, "clients"), u(&v, "conns")), (4, 4));
+        assert_eq!(
+            (u(&v, "total"), u(&v, "ok"), u(&v, "errors")),
+            (200, 200, 0),
+            "{v}"
+        );
+        assert!(v["secs"].as_f64().unwrap() > 0.0);
+        assert!(v["ops_per_sec"].as_f64().unwrap() > 0.0);
+        assert!(v["mean_us"].as_f64().unwrap() > 0.0);
+        assert!(v["client_cpu_secs"].as_f64().unwrap() >= 0.0);
+        let (p50, p90, p99, p999, max) = (
+            u(&v, "p50_us"),
+            u(&v, "p90_us"),
+            u(&v, "p99_us"),
+            u(&v, "p999_us"),
+            u(&v, "max_us"),
+        );
+        assert!(
+            0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= p999 && p999 <= max,
+            "{v}"
+        );
+    }
+}
+
+#[test]
+fn txn_put_against_existing_keys_learns_their_revisions() {
+    let node = TestNode::start();
+    // The first run leaves every key written; the second starts from
+    // revision 0 for each key, so its first txn per key must retry.
+    bench_json(&node.endpoint(), "put");
+    let v = bench_json(&node.endpoint(), "txn-put");
+    assert_eq!(u(&v, "errors"), 0, "{v}");
+    assert!(u(&v, "cas_retries") >= 1, "{v}");
+}
+
+#[test]
+fn an_unreachable_endpoint_fails_at_start_with_a_clear_message() {
+    let endpoint = format!("127.0.0.1:{}", free_port());
+    let (code, out, err) = run_bin(
+        "cairn-bench",
+        &["put", "--endpoints", &endpoint, "--total", "10", "--json"],
+        None,
+    );
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.is_empty(),
+        "no report for a run that never started: {out}"
+    );
+    assert!(
+        err.contains("cannot reach the server") && err.contains(&endpoint),
+        "{err}"
+    );
+}
