@@ -3,6 +3,8 @@
 //! - `cairn-bench` ([`bench`]): a closed-loop load generator for Cairn's
 //!   native protocol and, with the `etcd` feature, for etcd's v3 API, with
 //!   etcd-benchmark-style and JSON reports.
+//! - `cairn-fsync` ([`fsync`]): the fsync latency of a device, measured the
+//!   way the WAL writes.
 //!
 //! ```
 //! use clap::Parser;
@@ -16,3 +18,4 @@
 //! ```
 
 pub mod bench;
+pub mod fsync;
