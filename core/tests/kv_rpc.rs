@@ -250,4 +250,6 @@ fn status_reports_indexes() {
     assert_eq!(s.raft_applied_index, 1);
     assert_eq!(s.leader, s.header.as_ref().unwrap().member_id);
     assert!(s.db_size > 0);
+    assert_eq!(s.wal_entries, 1);
+    assert_eq!(s.wal_fsyncs, 1);
 }

@@ -4,7 +4,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::rc::Rc;
 
 use cairn_net::server::{Handler, ResponseSink};
@@ -31,33 +30,29 @@ pub struct Node {
     pub proposals: LocalSender<Proposal>,
     /// Index of the last durable entry.
     pub last_index: Cell<u64>,
-    pub wal_dir: PathBuf,
+    pub wal_stats: std::sync::Arc<super::wal_task::WalStats>,
 }
 
 impl Node {
-    fn status_info(&self, applied: u64) -> StatusInfo<'static> {
-        let db_size = wal_bytes(&self.wal_dir) as i64;
+    /// Status figures; only built for a StatusRequest (it reads counters
+    /// from other executors).
+    fn status_info(&self, state: &NodeState) -> StatusInfo<'static> {
+        use std::sync::atomic::Ordering::Relaxed;
+        // Until the page file lands, the "database" is the in-memory MVCC
+        // store; its accounted size is what etcd reports as the db size.
+        let db_size = state.store().approx_size_bytes() as i64;
         StatusInfo {
             version: env!("CARGO_PKG_VERSION"),
             db_size,
             db_size_in_use: db_size,
-            leader: 0,
+            leader: state.ids().member_id,
             raft_index: self.last_index.get(),
-            raft_term: 0,
-            raft_applied_index: applied,
+            raft_term: state.term(),
+            raft_applied_index: state.applied_index(),
+            wal_fsyncs: self.wal_stats.fsyncs.load(Relaxed),
+            wal_entries: self.wal_stats.entries.load(Relaxed),
         }
     }
-}
-
-fn wal_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|it| {
-            it.filter_map(|e| e.ok())
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 impl Handler for Node {
@@ -82,12 +77,14 @@ impl Handler for Node {
             }
         };
         let mut state = self.state.borrow_mut();
+        if req.body_type() == rpc::RequestBody::StatusRequest {
+            let status = self.status_info(&state);
+            state.status(&status);
+            sink.send(request_id, state.response());
+            return;
+        }
         if is_read {
-            let mut status = self.status_info(state.applied_index());
-            let ids = state.ids();
-            status.leader = ids.member_id;
-            status.raft_term = state.term();
-            state.read(&req, &status);
+            state.read(&req);
             sink.send(request_id, state.response());
             return;
         }

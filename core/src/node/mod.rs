@@ -26,6 +26,7 @@ use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use cairn_net::server::{serve_connection, Handler, ServerLimits};
@@ -41,7 +42,7 @@ pub use state::{Ids, NodeState};
 use channel::{Rx, Tx};
 use glommio::channels::shared_channel::{SharedReceiver, SharedSender};
 use handler::Node;
-use wal_task::{Proposal, WalEvent};
+use wal_task::{Proposal, WalEvent, WalStats};
 
 /// Until Raft lands, a single member is leader in term 1 forever.
 const TERM: u64 = 1;
@@ -193,18 +194,26 @@ pub fn run(cfg: Config) -> Result<(), NodeError> {
     let fds: Vec<i32> = listeners.into_iter().map(|l| l.into_raw_fd()).collect();
     let limits = ServerLimits::new(cfg.max_request_bytes);
     let cpus = cfg.cpus.clone();
+    let stats = Arc::new(WalStats::default());
     let setup = Setup {
         state,
         fds,
         limits,
-        wal_dir: wal_dir.clone(),
+        stats: stats.clone(),
         cfg,
+    };
+    let wal_start = WalStart {
+        dir: wal_dir,
+        opts,
+        tail,
+        next_index,
+        stats,
     };
     if cpus.len() >= 2 {
         let (ptx, prx) = channel::shared::<Proposal>(PROPOSAL_CHANNEL_CAPACITY);
         let (etx, erx) = channel::shared::<WalEvent>(1024);
         let wal_ex = builder(cpus[1], "cairn-wal")
-            .spawn(move || wal_executor(wal_dir, opts, tail, next_index, prx, etx))
+            .spawn(move || wal_executor(wal_start, prx, etx))
             .map_err(|e| io_uring_error(e.to_string()))?;
         let main_ex = builder(cpus[0], "cairn-main")
             .spawn(move || main_executor(setup, Some(ptx), EventsRx::Shared(erx), None))
@@ -215,8 +224,7 @@ pub fn run(cfg: Config) -> Result<(), NodeError> {
         let main_ex = builder(cpus[0], "cairn-main")
             .spawn(move || async move {
                 let (etx, erx) = channel::local::<WalEvent>(1024);
-                let wal_args = (wal_dir, opts, tail, next_index, etx);
-                main_executor(setup, None, EventsRx::Local(erx), Some(wal_args)).await
+                main_executor(setup, None, EventsRx::Local(erx), Some((wal_start, etx))).await
             })
             .map_err(|e| io_uring_error(e.to_string()))?;
         main_ex.join().map_err(executor_failed)?;
@@ -261,8 +269,25 @@ struct Setup {
     state: NodeState,
     fds: Vec<i32>,
     limits: ServerLimits,
-    wal_dir: PathBuf,
+    stats: Arc<WalStats>,
     cfg: Config,
+}
+
+/// What the WAL writer starts from (moved to its executor).
+struct WalStart {
+    dir: PathBuf,
+    opts: WalOptions,
+    tail: TailPosition,
+    next_index: u64,
+    stats: Arc<WalStats>,
+}
+
+impl WalStart {
+    /// Opens the WAL and runs the group-commit loop until the channel closes.
+    async fn run(self, proposals: Rx<Proposal>, events: Tx<WalEvent>) {
+        let wal = open_wal(&self.dir, self.opts, &self.tail).await;
+        wal_task::run(self.stats, wal, self.next_index, TERM, proposals, events).await;
+    }
 }
 
 async fn open_wal(wal_dir: &Path, opts: WalOptions, tail: &TailPosition) -> Wal {
@@ -280,21 +305,13 @@ async fn open_wal(wal_dir: &Path, opts: WalOptions, tail: &TailPosition) -> Wal 
     }
 }
 
-async fn wal_executor(
-    wal_dir: PathBuf,
-    opts: WalOptions,
-    tail: TailPosition,
-    next_index: u64,
-    prx: SharedReceiver<Proposal>,
-    etx: SharedSender<WalEvent>,
-) {
-    let wal = open_wal(&wal_dir, opts, &tail).await;
+async fn wal_executor(start: WalStart, prx: SharedReceiver<Proposal>, etx: SharedSender<WalEvent>) {
     let prx = Rx::connect(prx).await;
     let etx = Tx::connect(etx).await;
-    wal_task::run(wal, next_index, TERM, prx, etx).await;
+    start.run(prx, etx).await;
 }
 
-type LocalWalArgs = (PathBuf, WalOptions, TailPosition, u64, Tx<WalEvent>);
+type LocalWalArgs = (WalStart, Tx<WalEvent>);
 
 /// Where durable batches come from: the WAL executor, or a task of this one.
 enum EventsRx {
@@ -314,7 +331,7 @@ async fn main_executor(
         waiters: RefCell::new(VecDeque::new()),
         proposals: ltx,
         last_index: Cell::new(0),
-        wal_dir: setup.wal_dir,
+        wal_stats: setup.stats,
     });
     let applied = node.state.borrow().applied_index();
     node.last_index.set(applied);
@@ -330,10 +347,8 @@ async fn main_executor(
             })
             .detach();
         }
-        (None, Some((wal_dir, opts, tail, next_index, etx))) => {
-            let wal = open_wal(&wal_dir, opts, &tail).await;
-            glommio::spawn_local(wal_task::run(wal, next_index, TERM, Rx::Local(lrx), etx))
-                .detach();
+        (None, Some((start, etx))) => {
+            glommio::spawn_local(start.run(Rx::Local(lrx), etx)).detach();
         }
         (None, None) => unreachable!("invariant: a WAL writer is configured"),
     }

@@ -178,24 +178,32 @@ fn txn_table<'b>(
     h: &HeaderInfo,
     r: &mvcc::TxnResult,
 ) -> WIPOffset<rpc::TxnResponse<'b>> {
+    // etcd fills only the revision in the headers of a txn's sub-responses.
+    let sub = HeaderInfo {
+        cluster_id: 0,
+        member_id: 0,
+        revision: h.revision,
+        raft_term: 0,
+    };
+    let h_sub = &sub;
     let mut ops = Vec::with_capacity(r.responses.len());
     for op in &r.responses {
         let (op_type, op_off) = match op {
             mvcc::OpResult::Range(rr) => {
-                let t = range_table(b, h, &rr.kvs, rr.more, rr.count, false);
+                let t = range_table(b, h_sub, &rr.kvs, rr.more, rr.count, false);
                 (rpc::ResponseOpKind::RangeResponse, t.as_union_value())
             }
             mvcc::OpResult::Put(p) => (
                 rpc::ResponseOpKind::PutResponse,
-                put_table(b, h, p).as_union_value(),
+                put_table(b, h_sub, p).as_union_value(),
             ),
             mvcc::OpResult::DeleteRange(d) => (
                 rpc::ResponseOpKind::DeleteRangeResponse,
-                delete_table(b, h, d).as_union_value(),
+                delete_table(b, h_sub, d).as_union_value(),
             ),
             mvcc::OpResult::Txn(t) => (
                 rpc::ResponseOpKind::TxnResponse,
-                txn_table(b, h, t).as_union_value(),
+                txn_table(b, h_sub, t).as_union_value(),
             ),
         };
         ops.push(rpc::ResponseOp::create(
@@ -245,6 +253,8 @@ pub struct StatusInfo<'a> {
     pub raft_index: u64,
     pub raft_term: u64,
     pub raft_applied_index: u64,
+    pub wal_fsyncs: u64,
+    pub wal_entries: u64,
 }
 
 pub fn status(b: &mut Fbb, h: &HeaderInfo, s: &StatusInfo<'_>) {
@@ -264,6 +274,8 @@ pub fn status(b: &mut Fbb, h: &HeaderInfo, s: &StatusInfo<'_>) {
             errors: None,
             db_size_in_use: s.db_size_in_use,
             is_learner: false,
+            wal_fsyncs: s.wal_fsyncs,
+            wal_entries: s.wal_entries,
         },
     );
     finish(b, rpc::ResponseBody::StatusResponse, t.as_union_value());

@@ -188,18 +188,20 @@ impl NodeState {
         Ok(())
     }
 
-    /// Serves a read (range, read-only txn, status) from the applied state.
-    pub fn read(&mut self, req: &rpc::Request<'_>, status: &StatusInfo<'_>) {
-        if let Err(e) = self.read_request(req, status) {
+    /// Serves a read (range, read-only txn) from the applied state.
+    pub fn read(&mut self, req: &rpc::Request<'_>) {
+        if let Err(e) = self.read_request(req) {
             self.error(e);
         }
     }
 
-    fn read_request(
-        &mut self,
-        req: &rpc::Request<'_>,
-        status: &StatusInfo<'_>,
-    ) -> Result<(), RequestError> {
+    /// Builds a StatusResponse.
+    pub fn status(&mut self, status: &StatusInfo<'_>) {
+        let h = self.header();
+        respond::status(&mut self.builder, &h, status);
+    }
+
+    fn read_request(&mut self, req: &rpc::Request<'_>) -> Result<(), RequestError> {
         let h = self.header();
         match req.body_type() {
             rpc::RequestBody::RangeRequest => {
@@ -218,9 +220,6 @@ impl NodeState {
                 // Read-only: the store does not change, so no revision is spent.
                 let r = self.store.txn(&t, self.max_txn_ops)?;
                 respond::txn(&mut self.builder, &h, &r);
-            }
-            rpc::RequestBody::StatusRequest => {
-                respond::status(&mut self.builder, &h, status);
             }
             _ => return Err(RequestError::invalid("etcdserver: not a read request")),
         }

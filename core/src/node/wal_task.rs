@@ -24,6 +24,14 @@ pub enum WalEvent {
     },
 }
 
+/// Counters the WAL writer keeps for status (relaxed atomics: no lock, no
+/// ordering needed; they are statistics).
+#[derive(Default, Debug)]
+pub struct WalStats {
+    pub fsyncs: std::sync::atomic::AtomicU64,
+    pub entries: std::sync::atomic::AtomicU64,
+}
+
 /// Most proposals taken into one batch (bounds the work per fsync and the
 /// latency of the first proposal in it).
 const MAX_BATCH_ENTRIES: usize = 4096;
@@ -32,6 +40,7 @@ const MAX_BATCH_ENTRIES: usize = 4096;
 /// the process: after a failed fdatasync the kernel may have dropped the
 /// data, so neither acknowledging nor retrying is safe; restart recovers.
 pub async fn run(
+    stats: std::sync::Arc<WalStats>,
     mut wal: Wal,
     mut next_index: u64,
     term: u64,
@@ -71,6 +80,9 @@ pub async fn run(
         if let Err(e) = wal.flush().await {
             fatal(e);
         }
+        use std::sync::atomic::Ordering::Relaxed;
+        stats.fsyncs.fetch_add(1, Relaxed);
+        stats.entries.fetch_add(entries.len() as u64, Relaxed);
         if events
             .send(WalEvent::Durable {
                 first_index,

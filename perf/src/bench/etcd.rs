@@ -72,6 +72,7 @@ async fn run_local(cfg: Config) -> Result<Outcome, BenchError> {
         recorder,
         elapsed,
         cpu,
+        wal: None,
     })
 }
 

@@ -37,6 +37,9 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// CPU time this process used during the measured phase.
     pub cpu: Duration,
+    /// Cairn servers only: (WAL fsyncs, WAL entries) the first endpoint
+    /// made durable during the measured phase, from its status.
+    pub wal: Option<(u64, u64)>,
 }
 
 /// Why a run could not take place (failed requests are not this: they are

@@ -54,6 +54,12 @@ pub struct Summary {
     /// `txn-put` only: txn attempts whose compare failed and were retried.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cas_retries: Option<u64>,
+    /// Cairn servers: WAL fsyncs during the run, and entries per fsync (the
+    /// group-commit factor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_wal_fsyncs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_per_fsync: Option<f64>,
     pub error_kinds: BTreeMap<String, u64>,
     #[serde(skip)]
     pub distribution_us: Vec<(f64, u64)>,
@@ -106,6 +112,8 @@ impl Summary {
                 0.0
             },
             cas_retries: (cfg.workload == Workload::TxnPut).then_some(rec.cas_retries),
+            server_wal_fsyncs: None,
+            requests_per_fsync: None,
             error_kinds: rec.error_kinds().clone(),
             distribution_us: DISTRIBUTION_PCTS
                 .iter()
@@ -113,6 +121,15 @@ impl Summary {
                 .collect(),
             buckets_us: buckets(rec),
         }
+    }
+
+    /// Adds the server's WAL counters for the run (Cairn only).
+    pub fn with_wal(mut self, wal: Option<(u64, u64)>) -> Summary {
+        if let Some((fsyncs, entries)) = wal {
+            self.server_wal_fsyncs = Some(fsyncs);
+            self.requests_per_fsync = (fsyncs > 0).then(|| entries as f64 / fsyncs as f64);
+        }
+        self
     }
 
     /// One line of JSON, no trailing newline.
@@ -139,6 +156,9 @@ impl Summary {
         );
         if let Some(r) = self.cas_retries {
             let _ = writeln!(o, "  CAS retries:\t{r}");
+        }
+        if let (Some(f), Some(r)) = (self.server_wal_fsyncs, self.requests_per_fsync) {
+            let _ = writeln!(o, "  Server WAL:\t{f} fsyncs, {r:.1} requests per fsync");
         }
         if self.ok > 0 {
             self.write_histogram(&mut o);

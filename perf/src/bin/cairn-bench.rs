@@ -27,7 +27,8 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let summary = Summary::new(&cfg, &outcome.recorder, outcome.elapsed, outcome.cpu);
+    let summary =
+        Summary::new(&cfg, &outcome.recorder, outcome.elapsed, outcome.cpu).with_wal(outcome.wal);
     if cfg.json {
         println!("{}", summary.to_json_line());
     } else {

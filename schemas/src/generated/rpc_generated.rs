@@ -4922,6 +4922,8 @@ impl<'a> StatusResponse<'a> {
   pub const VT_ERRORS: ::flatbuffers::VOffsetT = 18;
   pub const VT_DB_SIZE_IN_USE: ::flatbuffers::VOffsetT = 20;
   pub const VT_IS_LEARNER: ::flatbuffers::VOffsetT = 22;
+  pub const VT_WAL_FSYNCS: ::flatbuffers::VOffsetT = 24;
+  pub const VT_WAL_ENTRIES: ::flatbuffers::VOffsetT = 26;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -4933,6 +4935,8 @@ impl<'a> StatusResponse<'a> {
     args: &'args StatusResponseArgs<'args>
   ) -> ::flatbuffers::WIPOffset<StatusResponse<'bldr>> {
     let mut builder = StatusResponseBuilder::new(_fbb);
+    builder.add_wal_entries(args.wal_entries);
+    builder.add_wal_fsyncs(args.wal_fsyncs);
     builder.add_db_size_in_use(args.db_size_in_use);
     builder.add_raft_applied_index(args.raft_applied_index);
     builder.add_raft_term(args.raft_term);
@@ -4963,6 +4967,8 @@ impl<'a> StatusResponse<'a> {
     });
     let db_size_in_use = self.db_size_in_use();
     let is_learner = self.is_learner();
+    let wal_fsyncs = self.wal_fsyncs();
+    let wal_entries = self.wal_entries();
     StatusResponseT {
       header,
       version,
@@ -4974,6 +4980,8 @@ impl<'a> StatusResponse<'a> {
       errors,
       db_size_in_use,
       is_learner,
+      wal_fsyncs,
+      wal_entries,
     }
   }
 
@@ -5047,6 +5055,20 @@ impl<'a> StatusResponse<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<bool>(StatusResponse::VT_IS_LEARNER, Some(false)).unwrap()}
   }
+  #[inline]
+  pub fn wal_fsyncs(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(StatusResponse::VT_WAL_FSYNCS, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn wal_entries(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(StatusResponse::VT_WAL_ENTRIES, Some(0)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for StatusResponse<'_> {
@@ -5065,6 +5087,8 @@ impl ::flatbuffers::Verifiable for StatusResponse<'_> {
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<&'_ str>>>>("errors", Self::VT_ERRORS, false)?
      .visit_field::<i64>("db_size_in_use", Self::VT_DB_SIZE_IN_USE, false)?
      .visit_field::<bool>("is_learner", Self::VT_IS_LEARNER, false)?
+     .visit_field::<u64>("wal_fsyncs", Self::VT_WAL_FSYNCS, false)?
+     .visit_field::<u64>("wal_entries", Self::VT_WAL_ENTRIES, false)?
      .finish();
     Ok(())
   }
@@ -5080,6 +5104,8 @@ pub struct StatusResponseArgs<'a> {
     pub errors: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>,
     pub db_size_in_use: i64,
     pub is_learner: bool,
+    pub wal_fsyncs: u64,
+    pub wal_entries: u64,
 }
 impl<'a> Default for StatusResponseArgs<'a> {
   #[inline]
@@ -5095,6 +5121,8 @@ impl<'a> Default for StatusResponseArgs<'a> {
       errors: None,
       db_size_in_use: 0,
       is_learner: false,
+      wal_fsyncs: 0,
+      wal_entries: 0,
     }
   }
 }
@@ -5145,6 +5173,14 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> StatusResponseBuilder<'a, 'b,
     self.fbb_.push_slot::<bool>(StatusResponse::VT_IS_LEARNER, is_learner, false);
   }
   #[inline]
+  pub fn add_wal_fsyncs(&mut self, wal_fsyncs: u64) {
+    self.fbb_.push_slot::<u64>(StatusResponse::VT_WAL_FSYNCS, wal_fsyncs, 0);
+  }
+  #[inline]
+  pub fn add_wal_entries(&mut self, wal_entries: u64) {
+    self.fbb_.push_slot::<u64>(StatusResponse::VT_WAL_ENTRIES, wal_entries, 0);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> StatusResponseBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     StatusResponseBuilder {
@@ -5172,6 +5208,8 @@ impl ::core::fmt::Debug for StatusResponse<'_> {
       ds.field("errors", &self.errors());
       ds.field("db_size_in_use", &self.db_size_in_use());
       ds.field("is_learner", &self.is_learner());
+      ds.field("wal_fsyncs", &self.wal_fsyncs());
+      ds.field("wal_entries", &self.wal_entries());
       ds.finish()
   }
 }
@@ -5187,6 +5225,8 @@ pub struct StatusResponseT {
   pub errors: Option<alloc::vec::Vec<alloc::string::String>>,
   pub db_size_in_use: i64,
   pub is_learner: bool,
+  pub wal_fsyncs: u64,
+  pub wal_entries: u64,
 }
 impl Default for StatusResponseT {
   fn default() -> Self {
@@ -5201,6 +5241,8 @@ impl Default for StatusResponseT {
       errors: None,
       db_size_in_use: 0,
       is_learner: false,
+      wal_fsyncs: 0,
+      wal_entries: 0,
     }
   }
 }
@@ -5225,6 +5267,8 @@ impl StatusResponseT {
     });
     let db_size_in_use = self.db_size_in_use;
     let is_learner = self.is_learner;
+    let wal_fsyncs = self.wal_fsyncs;
+    let wal_entries = self.wal_entries;
     StatusResponse::create(_fbb, &StatusResponseArgs{
       header,
       version,
@@ -5236,6 +5280,8 @@ impl StatusResponseT {
       errors,
       db_size_in_use,
       is_learner,
+      wal_fsyncs,
+      wal_entries,
     })
   }
 }

@@ -75,15 +75,30 @@ async fn run_on_executor(cfg: Config, addrs: Vec<SocketAddr>) -> Result<Outcome,
         Run::new(&cfg, Phase::Measure)
     };
     let run = Rc::new(measure);
+    let wal_before = wal_counters(&conns[0]).await;
     let cpu_before = process_cpu();
     let elapsed = phase(&cfg, &conns, run.clone()).await;
     let cpu = process_cpu().saturating_sub(cpu_before);
+    let wal_after = wal_counters(&conns[0]).await;
+    let wal = match (wal_before, wal_after) {
+        (Some(a), Some(b)) => Some((b.0.saturating_sub(a.0), b.1.saturating_sub(a.1))),
+        _ => None,
+    };
     let recorder = run.recorder.take();
     Ok(Outcome {
         recorder,
         elapsed,
         cpu,
+        wal,
     })
+}
+
+/// (WAL fsyncs, WAL entries) from the server's status, if it answers.
+async fn wal_counters(conn: &AsyncClient) -> Option<(u64, u64)> {
+    conn.status()
+        .await
+        .ok()
+        .map(|s| (s.wal_fsyncs, s.wal_entries))
 }
 
 /// Runs every client of one phase to the end of the budget.

@@ -285,6 +285,7 @@ mod tests {
                 errors: None,
                 db_size_in_use: 24576,
                 is_learner: false,
+                ..Default::default()
             },
         };
         let p = Printer::new(Format::Table, false).status(&[st]);
