@@ -113,3 +113,47 @@ fn io_uring_set_up_failure_says_what_to_do() {
     );
     cairn_core::testkit::remove_dir(&dir);
 }
+
+/// `cairnd` with no flags at all (the README's first command) serves from
+/// `default.cairn` in the working directory, a relative path.
+#[test]
+fn default_flags_serve_from_a_relative_data_dir() {
+    let dir = cairn_core::testkit::test_dir("defaults");
+    let port = cairn_core::testkit::free_port();
+    let peer = cairn_core::testkit::free_port();
+    let mut child = std::process::Command::new(cairn_core::testkit::bin_path("cairnd"))
+        .current_dir(&dir)
+        // Only the ports differ from the defaults, so that tests can run in parallel.
+        .args(["--listen-client-urls", &format!("http://127.0.0.1:{port}")])
+        .args([
+            "--advertise-client-urls",
+            &format!("http://127.0.0.1:{port}"),
+        ])
+        .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
+        .args([
+            "--initial-advertise-peer-urls",
+            &format!("http://127.0.0.1:{peer}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let start = std::time::Instant::now();
+    let ok = loop {
+        if let Ok(c) = cairn_net::BlockingClient::connect(&[addr], Default::default()) {
+            if c.put(cairn_net::client::put_request(b"k", b"v")).is_ok() {
+                break true;
+            }
+        }
+        if start.elapsed() > Duration::from_secs(10) || child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ok, "cairnd with default flags did not serve");
+    assert!(dir.join("default.cairn/member/wal").is_dir());
+    cairn_core::testkit::remove_dir(&dir);
+}

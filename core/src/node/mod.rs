@@ -163,7 +163,13 @@ fn bind_listeners(addrs: &[SocketAddr]) -> Result<Vec<std::net::TcpListener>, No
 }
 
 /// Starts the node and serves until the process is killed.
-pub fn run(cfg: Config) -> Result<(), NodeError> {
+pub fn run(mut cfg: Config) -> Result<(), NodeError> {
+    // glommio opens directories relative to no descriptor, so relative
+    // paths (the default `<name>.cairn`) must be made absolute first.
+    cfg.data_dir = std::path::absolute(&cfg.data_dir).map_err(|source| NodeError::DataDir {
+        path: cfg.data_dir.clone(),
+        source,
+    })?;
     let (member_dir, wal_dir) = create_dirs(&cfg)?;
     let _lock = lock_data_dir(&member_dir)?;
     let opts = wal_options(&cfg);

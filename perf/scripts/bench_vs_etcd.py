@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Cairn beside etcd on this machine, in one run, with one load generator.
+
+Starts a single-node etcd (Debian's etcd-server) and a single-node cairnd on
+free 127.0.0.1 ports with data dirs on the real filesystem, profiles the
+device's fsync latency with cairn-fsync, then runs the same cairn-bench
+workloads against both, alternating servers for each step. For every run it
+records throughput and latency (from cairn-bench --json), the server's CPU
+time per 1000 operations (from /proc/PID/stat) and its RSS, and for Cairn the
+WAL requests per fsync. Prints a markdown report; raw JSON lines go to
+--raw. Stops both servers (by pid) at the end.
+
+    perf/scripts/setup-etcd-driver.sh --no-build   # etcd, etcdctl
+    cargo build --release --workspace --bins
+    perf/scripts/bench_vs_etcd.py --secs 5 > report.md
+"""
+import argparse, json, os, platform, shutil, socket, subprocess, sys, tempfile, time
+
+R = "target/release"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def proc_cpu_secs(pid):
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / TICK  # utime + stime
+
+
+def proc_rss_mib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_port(port, secs=15):
+    end = time.time() + secs
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on {port} after {secs}s")
+
+
+def fingerprint(data_dir):
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem = next((int(l.split()[1]) // 1024 for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+    df = subprocess.run(["df", "-T", data_dir], capture_output=True, text=True).stdout.splitlines()[-1].split()
+    dev, fs = df[0], df[1]
+    model = "?"
+    base = os.path.basename(dev).rstrip("0123456789")
+    for p in (f"/sys/block/{base}/device/model", f"/sys/block/{base}/device/vendor"):
+        if os.path.exists(p):
+            model = open(p).read().strip()
+            break
+    if model == "?" and base.startswith("vd"):
+        model = "virtio block device"
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "mem_mib": mem, "kernel": platform.release(),
+        "fs": fs, "device": dev, "device_model": model,
+    }
+
+
+class Server:
+    def __init__(self, kind, root):
+        self.kind = kind
+        self.port, self.peer = free_port(), free_port()
+        self.dir = tempfile.mkdtemp(prefix=f"{kind}-", dir=root)
+        c, p = f"http://127.0.0.1:{self.port}", f"http://127.0.0.1:{self.peer}"
+        if kind == "etcd":
+            cmd = ["etcd", "--name", "e", "--data-dir", self.dir, "--listen-client-urls", c,
+                   "--advertise-client-urls", c, "--listen-peer-urls", p,
+                   "--initial-advertise-peer-urls", p, "--initial-cluster", f"e={p}",
+                   "--log-level", "error", "--logger", "zap"]
+        else:
+            cmd = [f"{R}/cairnd", "--name", "c", "--data-dir", self.dir, "--listen-client-urls", c,
+                   "--advertise-client-urls", c, "--listen-peer-urls", p,
+                   "--initial-advertise-peer-urls", p, "--initial-cluster", f"c={p}", "--log-level", "warn"]
+        self.log = open(os.path.join(root, f"{kind}.log"), "w")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)
+        wait_port(self.port)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def bench(server, workload, clients, secs, extra):
+    args = [f"{R}/cairn-bench", workload, "--endpoints", f"127.0.0.1:{server.port}",
+            "--driver", "etcd" if server.kind == "etcd" else "native",
+            "--clients", str(clients), "--duration", str(secs), "--key-size", "32",
+            "--val-size", "256", "--json"] + extra
+    cpu0 = proc_cpu_secs(server.proc.pid)
+    out = subprocess.run(args, capture_output=True, text=True)
+    cpu1 = proc_cpu_secs(server.proc.pid)
+    if out.returncode != 0:
+        raise SystemExit(f"cairn-bench failed: {' '.join(args)}\n{out.stderr}")
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r["server"] = server.kind
+    r["server_cpu_secs"] = cpu1 - cpu0
+    r["server_cpu_ms_per_1000"] = 1e6 * (cpu1 - cpu0) / max(r["ok"], 1)
+    r["server_rss_mib"] = proc_rss_mib(server.proc.pid)
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--secs", type=float, default=5)
+    ap.add_argument("--clients", default="1,4,16,64,256")
+    ap.add_argument("--data-root", default="target/bench-data")
+    ap.add_argument("--raw", default="target/bench-data/raw.jsonl")
+    a = ap.parse_args()
+    for b in ("cairnd", "cairn-bench", "cairn-fsync"):
+        if not os.path.exists(f"{R}/{b}"):
+            raise SystemExit(f"{R}/{b} missing: cargo build --release --workspace --bins")
+    if not shutil.which("etcd"):
+        raise SystemExit("etcd missing: perf/scripts/setup-etcd-driver.sh --no-build")
+    os.makedirs(a.data_root, exist_ok=True)
+    root = tempfile.mkdtemp(prefix="run-", dir=a.data_root)
+    raw = open(a.raw, "w")
+    fp = fingerprint(root)
+    fsync = {}
+    for mode, extra in (("preallocated", []), ("extend", ["--extend"])):
+        out = subprocess.run([f"{R}/cairn-fsync", "--dir", root, "--duration", "3", "--json"] + extra,
+                             capture_output=True, text=True, check=True)
+        fsync[mode] = json.loads(out.stdout)
+    etcd, cairn = Server("etcd", root), Server("cairn", root)
+    ver = subprocess.run(["etcd", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    rows = []
+    try:
+        plan = [("put", c, []) for c in map(int, a.clients.split(","))]
+        plan += [("range", c, ["--consistency", cons, "--key-space", "10000", "--prefill"])
+                 for cons in ("l", "s") for c in (1, 64, 256)]
+        plan += [("txn-put", c, ["--key-space", "10000", "--prefill"]) for c in (1, 64)]
+        for workload, c, extra in plan:
+            if workload == "put":
+                extra = ["--key-space", "100000"]
+            for s in (etcd, cairn):
+                r = bench(s, workload, c, a.secs, extra)
+                raw.write(json.dumps(r) + "\n")
+                raw.flush()
+                rows.append(r)
+                print(f"{s.kind:5} {workload:7} {r.get('consistency','')} c={c:<3} "
+                      f"{r['ops_per_sec']:>9.0f}/s p50 {r['p50_us']}us p99 {r['p99_us']}us "
+                      f"cpu {r['server_cpu_ms_per_1000']:.0f}ms/1000 err {r['errors']}", file=sys.stderr)
+    finally:
+        etcd.stop()
+        cairn.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    report(fp, fsync, ver, rows, a.secs)
+
+
+def report(fp, fsync, etcd_version, rows, secs):
+    p = print
+    p(f"Machine: {fp['cpu']}, {fp['cores']} cores, {fp['mem_mib']} MiB, Linux {fp['kernel']}, "
+      f"data dir on {fp['fs']} ({fp['device']}, {fp['device_model']}). {etcd_version}.\n")
+    p("Device fsync profile (cairn-fsync, 4 KiB O_DIRECT write + fdatasync, µs):\n")
+    p("| pattern | p50 | p90 | p99 | p99.9 | max | ops/s |")
+    p("|---|---|---|---|---|---|---|")
+    for m, f in fsync.items():
+        p(f"| {m} | {f['p50_us']} | {f['p90_us']} | {f['p99_us']} | {f['p999_us']} | {f['max_us']} | {f['ops_per_sec']:.0f} |")
+    p(f"\nEach run: {secs:.0f} s, 32 B keys, 256 B values, one cairn-bench process (native driver for Cairn, "
+      "etcd-client over gRPC for etcd); CPU = server user+sys per 1000 ops; bench CPU = the load generator's own.\n")
+    p("| workload | clients | etcd ops/s | Cairn ops/s | ratio | etcd p50/p99 µs | Cairn p50/p99 µs | "
+      "etcd CPU ms/1000 | Cairn CPU ms/1000 | etcd RSS MiB | Cairn RSS MiB | Cairn req/fsync | bench CPU % (etcd/Cairn) |")
+    p("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    by = {}
+    for r in rows:
+        key = (r["workload"] + ("" if r["workload"] != "range" else f" ({r['consistency']})"), r["clients"])
+        by.setdefault(key, {})[r["server"]] = r
+    for (w, c), d in by.items():
+        e, k = d["etcd"], d["cairn"]
+        rpf = k.get("requests_per_fsync")
+        p(f"| {w} | {c} | {e['ops_per_sec']:.0f} | {k['ops_per_sec']:.0f} | {k['ops_per_sec']/max(e['ops_per_sec'],1):.1f}× | "
+          f"{e['p50_us']}/{e['p99_us']} | {k['p50_us']}/{k['p99_us']} | {e['server_cpu_ms_per_1000']:.0f} | "
+          f"{k['server_cpu_ms_per_1000']:.1f} | {e['server_rss_mib']:.0f} | {k['server_rss_mib']:.0f} | "
+          f"{'' if rpf is None else f'{rpf:.1f}'} | {e['client_cpu_pct']:.0f}/{k['client_cpu_pct']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
