@@ -106,3 +106,30 @@ fn server_gone_fails_in_flight_and_later_requests() {
         "{e:?}"
     );
 }
+
+#[test]
+fn async_request_timeout_is_a_typed_error() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let (err, took) = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .io_memory(1 << 20)
+        .spawn(move || async move {
+            let opts = ClientOptions {
+                request_timeout: Duration::from_millis(300),
+                ..Default::default()
+            };
+            let c = AsyncClient::connect(&[addr], opts).await.unwrap();
+            let start = Instant::now();
+            let e = c.range(get_request(b"k")).await.unwrap_err();
+            (e, start.elapsed())
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(matches!(err, ClientError::Timeout), "{err:?}");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    drop(silent);
+}

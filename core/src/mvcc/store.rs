@@ -220,37 +220,40 @@ impl Store {
         r: &PutReq<'_>,
         revision: Revision,
     ) -> Result<PutResult, MvccError> {
-        let latest = self.index.get(r.key).and_then(KeyIndex::latest);
-        if (r.ignore_value || r.ignore_lease) && latest.is_none() {
+        // One tree search for the common case of an existing key: the
+        // keys of a big keyspace share long prefixes, and every comparison
+        // of the search is a memcmp.
+        if let Some(ki) = self.index.get_mut(r.key) {
+            let latest = ki.latest();
+            if (r.ignore_value || r.ignore_lease) && latest.is_none() {
+                return Err(MvccError::KeyNotFound);
+            }
+            let prev_kv = latest
+                .filter(|_| r.prev_kv)
+                .map(|(c, e)| kv_ref(r.key, c, e).to_key_value());
+            let value: Box<[u8]> = match latest {
+                Some((_, e)) if r.ignore_value => e.value.clone(),
+                _ => r.value.into(),
+            };
+            let lease = match latest {
+                Some((_, e)) if r.ignore_lease => e.lease,
+                _ => r.lease,
+            };
+            let (added_bytes, created) = ki.put(revision, value, lease);
+            self.size_bytes += added_bytes;
+            if created {
+                self.live_keys += 1;
+            }
+            return Ok(PutResult { prev_kv });
+        }
+        if r.ignore_value || r.ignore_lease {
             return Err(MvccError::KeyNotFound);
         }
-        let prev_kv = latest
-            .filter(|_| r.prev_kv)
-            .map(|(c, e)| kv_ref(r.key, c, e).to_key_value());
-        let value: Box<[u8]> = match latest {
-            Some((_, e)) if r.ignore_value => e.value.clone(),
-            _ => r.value.into(),
-        };
-        let lease = match latest {
-            Some((_, e)) if r.ignore_lease => e.lease,
-            _ => r.lease,
-        };
-        let created = match self.index.get_mut(r.key) {
-            Some(ki) => {
-                let (added_bytes, created) = ki.put(revision, value, lease);
-                self.size_bytes += added_bytes;
-                created
-            }
-            None => {
-                let ki = KeyIndex::new(revision, value, lease);
-                self.size_bytes += KEY_OVERHEAD_BYTES + r.key.len() as u64 + ki.size_bytes();
-                self.index.insert(r.key.into(), ki);
-                true
-            }
-        };
-        if created {
-            self.live_keys += 1;
-        }
+        let ki = KeyIndex::new(revision, r.value.into(), r.lease);
+        self.size_bytes += KEY_OVERHEAD_BYTES + r.key.len() as u64 + ki.size_bytes();
+        self.index.insert(r.key.into(), ki);
+        self.live_keys += 1;
+        let prev_kv = None;
         Ok(PutResult { prev_kv })
     }
 

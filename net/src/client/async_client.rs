@@ -14,7 +14,7 @@ use cairn_schemas::rpc;
 use futures_channel::oneshot;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use glommio::net::TcpStream;
-use glommio::timer::Timer;
+use std::time::{Duration, Instant};
 
 use super::typed::*;
 use super::ClientOptions;
@@ -28,7 +28,8 @@ struct Inner {
     writer: RefCell<Option<WriteHalf<TcpStream>>>,
     wbuf: RefCell<Vec<u8>>,
     flushing: Cell<bool>,
-    pending: RefCell<HashMap<u64, oneshot::Sender<Reply>>>,
+    /// Requests in flight: where the reply goes and when it times out.
+    pending: RefCell<HashMap<u64, (oneshot::Sender<Reply>, Instant)>>,
     next_id: Cell<u64>,
     closed: RefCell<Option<String>>,
     builder: RefCell<flatbuffers::FlatBufferBuilder<'static>>,
@@ -97,6 +98,7 @@ impl AsyncClient {
             }
         })
         .detach();
+        glommio::spawn_local(expire_timed_out(Rc::downgrade(&inner))).detach();
         Ok(AsyncClient { inner })
     }
 
@@ -109,24 +111,16 @@ impl AsyncClient {
         let id = inner.next_id.get();
         inner.next_id.set(id + 1);
         let (tx, rx) = oneshot::channel();
-        inner.pending.borrow_mut().insert(id, tx);
+        let deadline = Instant::now() + inner.opts.request_timeout;
+        inner.pending.borrow_mut().insert(id, (tx, deadline));
         encode_frame(&mut inner.wbuf.borrow_mut(), id, payload);
         if !inner.flushing.get() {
             inner.flush().await;
         }
-        let timeout = inner.opts.request_timeout;
-        let reply = futures_lite::future::or(async { Some(rx.await) }, async {
-            Timer::new(timeout).await;
-            None
-        })
-        .await;
-        match reply {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => Err(ClientError::Closed("connection closed".into())),
-            None => {
-                inner.pending.borrow_mut().remove(&id);
-                Err(ClientError::Timeout)
-            }
+        // No timer per request: `expire_timed_out` answers late ones.
+        match rx.await {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::Closed("connection closed".into())),
         }
     }
 
@@ -189,6 +183,11 @@ impl Inner {
     /// write is in flight.
     async fn flush(&self) {
         self.flushing.set(true);
+        // Let the other tasks that are ready now (typically every client a
+        // batch of responses just woke) append their frames first, so that
+        // one send carries them all: on loopback each send also runs the
+        // receiver's TCP path, so sends per request dominate the CPU cost.
+        futures_lite::future::yield_now().await;
         let mut out = Vec::new();
         let Some(mut writer) = self.writer.borrow_mut().take() else {
             self.flushing.set(false);
@@ -216,8 +215,39 @@ impl Inner {
 
     fn fail_all(&self, reason: String) {
         *self.closed.borrow_mut() = Some(reason.clone());
-        for (_, tx) in self.pending.borrow_mut().drain() {
+        for (_, (tx, _)) in self.pending.borrow_mut().drain() {
             let _ = tx.send(Err(ClientError::Closed(reason.clone())));
+        }
+    }
+}
+
+/// Answers requests past their deadline with `Timeout`, checking a few
+/// times per timeout period; one task per connection instead of a timer
+/// per request. Ends when the client is dropped.
+async fn expire_timed_out(inner: std::rc::Weak<Inner>) {
+    let period = match inner.upgrade() {
+        Some(i) => {
+            (i.opts.request_timeout / 8).clamp(Duration::from_millis(1), Duration::from_millis(250))
+        }
+        None => return,
+    };
+    loop {
+        glommio::timer::sleep(period).await;
+        let Some(inner) = inner.upgrade() else { return };
+        if inner.closed.borrow().is_some() {
+            return;
+        }
+        let now = Instant::now();
+        let mut pending = inner.pending.borrow_mut();
+        let late: Vec<u64> = pending
+            .iter()
+            .filter(|(_, (_, d))| *d <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            if let Some((tx, _)) = pending.remove(&id) {
+                let _ = tx.send(Err(ClientError::Timeout));
+            }
         }
     }
 }
@@ -256,7 +286,7 @@ async fn read_loop(
                         return "client dropped".into();
                     };
                     let tx = inner.pending.borrow_mut().remove(&request_id);
-                    if let Some(tx) = tx {
+                    if let Some((tx, _)) = tx {
                         let _ = tx.send(Ok(buf[start + HEADER_LEN..end].to_vec()));
                     }
                     start = end;
