@@ -46,12 +46,25 @@ pub fn test_dir(tag: &str) -> PathBuf {
     d
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released).
+/// A free TCP port on 127.0.0.1 for a test server.
+///
+/// Ports come from 20000..32000, below Linux's ephemeral range (32768+),
+/// so the kernel never hands them to an outgoing connection or a bind to
+/// port 0; and each is used once per test process, so a node restarted on
+/// its old port after kill -9 cannot find it taken by another test.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    const BASE: u64 = 20000;
+    const SPAN: u64 = 12000;
+    let start = (std::process::id() as u64 * 7919) % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (BASE + (start + n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {BASE}..{}", BASE + SPAN);
 }
 
 /// One `cairnd` process. Dropping it kills the process (by pid) and

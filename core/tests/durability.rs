@@ -159,3 +159,30 @@ fn corruption_before_the_tail_is_refused_naming_file_and_offset() {
         "log:\n{log}"
     );
 }
+
+/// On tmpfs (no O_DIRECT) the node warns and falls back to buffered writes
+/// + fdatasync instead of failing.
+#[test]
+fn tmpfs_data_dir_falls_back_to_buffered_wal_with_a_warning() {
+    let shm = std::path::Path::new("/dev/shm");
+    if !shm.is_dir() {
+        return;
+    }
+    let mut node = TestNode::start();
+    node.kill9();
+    let dir = shm.join(format!("cairn-test-{}", std::process::id()));
+    node.data_dir = dir.clone();
+    node.restart();
+    let c = node.client();
+    c.put(put_request(b"k", b"v")).unwrap();
+    drop(c);
+    node.restart();
+    assert_eq!(node.client().range(get_request(b"k")).unwrap().count, 1);
+    assert!(
+        node.log().contains("O_DIRECT"),
+        "log should warn about O_DIRECT:\n{}",
+        node.log()
+    );
+    node.kill9();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -174,3 +174,38 @@ fn pipelined_requests_on_one_connection_all_complete() {
     }
     assert_eq!(seen.len(), 200);
 }
+
+/// More requests in flight than the per-connection limit: the server stops
+/// reading until responses go out, and every request is answered.
+#[test]
+fn pipelining_past_the_inflight_limit_completes() {
+    let node = TestNode::start();
+    let s = raw(&node);
+    let mut w = s.try_clone().unwrap();
+    let n = 3 * cairn_net::server::MAX_INFLIGHT_PER_CONNECTION as u64;
+    let writer = std::thread::spawn(move || {
+        let mut b = flatbuffers::FlatBufferBuilder::new();
+        let mut frames = Vec::new();
+        for i in 0..n {
+            let body = rpc::RequestBodyT::PutRequest(Box::new(put_request(
+                format!("f{}", i % 100).as_bytes(),
+                b"v",
+            )));
+            let p = encode_request(&mut b, &body).to_vec();
+            encode_frame(&mut frames, i, &p);
+        }
+        w.write_all(&frames).unwrap();
+    });
+    let mut s = s;
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..n {
+        let (id, body) = read_response(&mut s).expect("every request is answered");
+        assert!(
+            matches!(body, rpc::ResponseBodyT::PutResponse(_)),
+            "{body:?}"
+        );
+        seen.insert(id);
+    }
+    writer.join().unwrap();
+    assert_eq!(seen.len() as u64, n);
+}

@@ -153,11 +153,26 @@ fn create_dirs(cfg: &Config) -> Result<(PathBuf, PathBuf), NodeError> {
 /// Binds every client listener now, so that a port in use is an error at
 /// start. (glommio's own bind sets SO_REUSEPORT, which would let two nodes
 /// share a port silently.)
+///
+/// A port still held for a moment by a killed predecessor is waited for:
+/// after kill -9 the kernel tears down the old process's io_uring
+/// asynchronously, and an accept still queued there keeps the listening
+/// socket bound until that finishes.
 fn bind_listeners(addrs: &[SocketAddr]) -> Result<Vec<std::net::TcpListener>, NodeError> {
+    const PORT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+    let start = Instant::now();
     addrs
         .iter()
-        .map(|a| {
-            std::net::TcpListener::bind(a).map_err(|source| NodeError::Listen { addr: *a, source })
+        .map(|a| loop {
+            match std::net::TcpListener::bind(a) {
+                Ok(l) => return Ok(l),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AddrInUse && start.elapsed() < PORT_WAIT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(source) => return Err(NodeError::Listen { addr: *a, source }),
+            }
         })
         .collect()
 }

@@ -33,6 +33,11 @@ impl ServerLimits {
 
 const READ_CHUNK_BYTES: usize = 64 << 10;
 
+/// Requests one connection may have unanswered; past it the connection is
+/// not read until responses go out (bounds the memory a client that
+/// pipelines without end, or stops reading, can make the server hold).
+pub const MAX_INFLIGHT_PER_CONNECTION: usize = 4096;
+
 /// Serves one connection until the client closes it or breaks the protocol.
 pub async fn serve_connection(stream: TcpStream, handler: Rc<dyn Handler>, limits: ServerLimits) {
     let _ = stream.set_nodelay(true);
@@ -96,7 +101,11 @@ async fn read_loop(
                     request_id,
                     payload_len,
                 } => {
+                    if sink.outbox.inflight() >= MAX_INFLIGHT_PER_CONNECTION {
+                        break;
+                    }
                     if payload_len > limits.max_frame_bytes {
+                        sink.outbox.begin_request();
                         sink.send_error(
                             request_id,
                             ErrorCode::RequestTooLarge,
@@ -106,6 +115,7 @@ async fn read_loop(
                         return Some(format!("frame of {payload_len} bytes"));
                     }
                     if payload_len > limits.max_request_bytes {
+                        sink.outbox.begin_request();
                         sink.send_error(
                             request_id,
                             ErrorCode::RequestTooLarge,
@@ -124,6 +134,7 @@ async fn read_loop(
                         break;
                     }
                     let payload = &buf[start + HEADER_LEN..end];
+                    sink.outbox.begin_request();
                     match cairn_schemas::verify_request(payload) {
                         Ok(req) => handler.handle(request_id, req, payload, sink),
                         Err(e) => {
@@ -140,6 +151,11 @@ async fn read_loop(
         filled -= start;
         if sink.is_closed() {
             return Some("write side closed".into());
+        }
+        if sink.outbox.inflight() >= MAX_INFLIGHT_PER_CONNECTION {
+            // Frames may be waiting in the buffer: handle them before reading.
+            sink.outbox.below(MAX_INFLIGHT_PER_CONNECTION).await;
+            continue;
         }
         match rd.read(&mut buf[filled..]).await {
             Ok(0) => {

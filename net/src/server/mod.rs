@@ -9,7 +9,7 @@
 mod connection;
 mod sink;
 
-pub use connection::{serve_connection, ServerLimits};
+pub use connection::{serve_connection, ServerLimits, MAX_INFLIGHT_PER_CONNECTION};
 pub use sink::ResponseSink;
 
 use cairn_schemas::rpc;

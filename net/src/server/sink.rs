@@ -18,6 +18,10 @@ pub(crate) struct Outbox {
     closed: Cell<bool>,
     /// Set once the reader stopped: the writer ends after draining.
     finishing: Cell<bool>,
+    /// Requests read but not answered yet (each gets exactly one response).
+    inflight: Cell<usize>,
+    /// The reader, waiting for `inflight` to drop below the limit.
+    reader_waker: RefCell<Option<Waker>>,
 }
 
 impl Outbox {
@@ -61,6 +65,36 @@ impl Outbox {
     pub(crate) fn is_finishing(&self) -> bool {
         self.finishing.get()
     }
+
+    /// Counts a request whose response is still to come.
+    pub(crate) fn begin_request(&self) {
+        self.inflight.set(self.inflight.get() + 1);
+    }
+
+    pub(crate) fn inflight(&self) -> usize {
+        self.inflight.get()
+    }
+
+    fn end_request(&self) {
+        let n = self.inflight.get().saturating_sub(1);
+        self.inflight.set(n);
+        if let Some(w) = self.reader_waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Waits until fewer than `limit` requests are unanswered (or the
+    /// connection closed).
+    pub(crate) async fn below(&self, limit: usize) {
+        poll_fn(|cx| {
+            if self.inflight.get() < limit || self.closed.get() {
+                return Poll::Ready(());
+            }
+            *self.reader_waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
 }
 
 /// A handle for sending responses on one connection. Cheap to clone; a
@@ -78,6 +112,7 @@ thread_local! {
 impl ResponseSink {
     /// Queues the response payload for `request_id`.
     pub fn send(&self, request_id: u64, payload: &[u8]) {
+        self.outbox.end_request();
         if self.outbox.closed.get() {
             return;
         }
