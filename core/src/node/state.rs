@@ -37,6 +37,14 @@ pub struct BadEntry {
     pub reason: String,
 }
 
+/// etcd refuses writes without a key before they reach the log.
+fn require_key(key: Option<flatbuffers::Vector<'_, u8>>) -> Result<(), RequestError> {
+    match key {
+        Some(k) if !k.is_empty() => Ok(()),
+        _ => Err(mvcc::MvccError::EmptyKey.into()),
+    }
+}
+
 impl NodeState {
     pub fn new(ids: Ids, term: u64, max_txn_ops: usize) -> NodeState {
         NodeState {
@@ -83,19 +91,13 @@ impl NodeState {
                 let p = req
                     .body_as_put_request()
                     .ok_or_else(|| RequestError::invalid("malformed put"))?;
-                if p.key().map(|k| k.is_empty()).unwrap_or(true) {
-                    return Err(mvcc::MvccError::EmptyKey.into());
-                }
-                Ok(())
+                require_key(p.key())
             }
             rpc::RequestBody::DeleteRangeRequest => {
                 let d = req
                     .body_as_delete_range_request()
                     .ok_or_else(|| RequestError::invalid("malformed delete"))?;
-                if d.key().map(|k| k.is_empty()).unwrap_or(true) {
-                    return Err(mvcc::MvccError::EmptyKey.into());
-                }
-                Ok(())
+                require_key(d.key())
             }
             rpc::RequestBody::TxnRequest => {
                 let t = req

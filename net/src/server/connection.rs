@@ -104,16 +104,6 @@ async fn read_loop(
                     if sink.outbox.inflight() >= MAX_INFLIGHT_PER_CONNECTION {
                         break;
                     }
-                    if payload_len > limits.max_frame_bytes {
-                        sink.outbox.begin_request();
-                        sink.send_error(
-                            request_id,
-                            ErrorCode::RequestTooLarge,
-                            "etcdserver: request is too large",
-                            0,
-                        );
-                        return Some(format!("frame of {payload_len} bytes"));
-                    }
                     if payload_len > limits.max_request_bytes {
                         sink.outbox.begin_request();
                         sink.send_error(
@@ -122,6 +112,9 @@ async fn read_loop(
                             "etcdserver: request is too large",
                             0,
                         );
+                        if payload_len > limits.max_frame_bytes {
+                            return Some(format!("frame of {payload_len} bytes"));
+                        }
                         start += HEADER_LEN;
                         skip = payload_len;
                         continue;

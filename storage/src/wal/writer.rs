@@ -60,8 +60,9 @@ pub struct Wal {
 }
 
 impl Wal {
-    /// Opens the writer in `dir` at `tail` (from [`super::recover`]); with no
-    /// segment yet, creates segment 0. Must run inside a glommio executor.
+    /// Opens the writer in `dir` after `tail` (from [`super::recover`]): in
+    /// a new segment after the last one, or segment 0 in an empty
+    /// directory. Must run inside a glommio executor.
     pub async fn open(dir: &Path, opts: WalOptions, tail: &TailPosition) -> Result<Wal, WalError> {
         opts.validate()?;
         std::fs::create_dir_all(dir).map_err(|e| WalError::io("creating", dir, e))?;
@@ -108,7 +109,18 @@ impl Wal {
             durable_last_index: tail.last_index,
             poisoned: false,
         };
-        wal.start_prepare();
+        if tail.segment.is_some() {
+            // Never write into a segment a previous process wrote: after a
+            // kill -9 the kernel may still complete a write that process
+            // had submitted (its io_uring is torn down asynchronously), and
+            // it would land over whatever this process wrote at the same
+            // offset. A fresh segment makes such a late write harmless: the
+            // new segment's header records where the old one's data ends,
+            // and recovery reads no further.
+            wal.roll().await?;
+        } else {
+            wal.start_prepare();
+        }
         Ok(wal)
     }
 

@@ -213,11 +213,21 @@ fn index_gap_is_corruption() {
     // A writer told the log ends at 10 writes 11: a gap on disk.
     let mut tail = recover(dir.path(), &opts).unwrap().tail;
     tail.last_index = Some(10);
+    // The reopened writer starts a new segment, whose header claims 11.
     let stats = write_batches_at(dir.path(), &opts, vec![entries(11..12, 10)], Some(tail));
     let err = recover(dir.path(), &opts).unwrap_err();
     match &err {
-        WalError::Corrupt { offset, reason, .. } => {
-            assert_eq!(*offset, stats[0].offset);
+        WalError::Corrupt {
+            offset,
+            reason,
+            path,
+        } => {
+            assert_eq!(*offset, 0, "the new segment's header: {err}");
+            assert!(
+                path.to_string_lossy()
+                    .contains(&format!("{:016x}-", stats[0].segment_seq)),
+                "{err}"
+            );
             assert!(reason.contains("does not follow last index 3"), "{err}");
         }
         other => panic!("expected Corrupt, got {other}"),
@@ -236,4 +246,37 @@ fn index_regression_is_corruption() {
         recover(dir.path(), &opts),
         Err(WalError::Corrupt { .. })
     ));
+}
+
+/// A write the previous (killed) process had in flight may land after the
+/// next process reopened the log. The reopened writer starts a new segment,
+/// so such a late write can only hit the old segment past the end its
+/// successor's header records, where recovery never reads.
+#[test]
+fn late_write_from_a_dead_writer_cannot_clobber_the_log() {
+    let dir = tempdir();
+    let opts = small_opts();
+    write_batches(
+        dir.path(),
+        &opts,
+        vec![entries(1..4, 100), entries(4..6, 100)],
+    );
+    let old = recover(dir.path(), &opts).unwrap().tail.segment.unwrap();
+    // The next process appends after reopening.
+    let stats = write_batches(dir.path(), &opts, vec![entries(6..9, 100)]);
+    assert_ne!(
+        stats[0].segment_seq, old.seq,
+        "reopened writer must not reuse the old segment"
+    );
+    // Now the dead process's late write lands at its old tail.
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&old.path)
+        .unwrap();
+    f.write_all_at(&[0x5a; 3000], old.offset).unwrap();
+    f.sync_all().unwrap();
+    let rec = recover(dir.path(), &opts).unwrap();
+    let indexes: Vec<u64> = rec.records.iter().map(|r| r.index).collect();
+    assert_eq!(indexes, (1..9).collect::<Vec<u64>>());
+    assert!(rec.torn_tail.is_none());
 }
