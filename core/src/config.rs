@@ -51,6 +51,14 @@ pub struct Flags {
     /// WAL segment size in bytes (segments are preallocated).
     #[arg(long, default_value_t = 64 << 20)]
     pub wal_segment_bytes: u64,
+    /// Interpret --auto-compaction-retention as a time (`periodic`) or a
+    /// number of revisions (`revision`).
+    #[arg(long, default_value = "periodic")]
+    pub auto_compaction_mode: String,
+    /// Auto-compaction retention: for periodic, a duration (`1h`, `30m`) or
+    /// hours; for revision, a revision count. 0 disables auto-compaction.
+    #[arg(long, default_value = "0")]
+    pub auto_compaction_retention: String,
     /// Log level: debug, info, warn, error.
     #[arg(long, default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
     pub log_level: String,
@@ -79,6 +87,7 @@ pub struct Config {
     pub max_request_bytes: usize,
     pub max_txn_ops: usize,
     pub wal_segment_bytes: u64,
+    pub auto_compaction: Option<crate::compactor::Policy>,
     pub log_level: String,
 }
 
@@ -244,7 +253,12 @@ impl Flags {
         if self.wal_segment_bytes < (64 << 10) || self.wal_segment_bytes % 4096 != 0 {
             return Err("--wal-segment-bytes must be a multiple of 4096 and at least 65536".into());
         }
+        let auto_compaction = crate::compactor::Policy::parse(
+            &self.auto_compaction_mode,
+            &self.auto_compaction_retention,
+        )?;
         Ok(Config {
+            auto_compaction,
             name: self.name,
             data_dir,
             listen_client,
@@ -310,6 +324,34 @@ mod tests {
     fn bad_urls_are_refused() {
         assert!(flags(&["--listen-client-urls", "http://nonsense"]).is_err());
         assert!(flags(&["--listen-client-urls", "ftp://127.0.0.1:1"]).is_err());
+    }
+
+    #[test]
+    fn auto_compaction_flags_parse() {
+        assert_eq!(flags(&[]).unwrap().auto_compaction, None);
+        let c = flags(&["--auto-compaction-retention", "1h"]).unwrap();
+        assert!(matches!(
+            c.auto_compaction,
+            Some(crate::compactor::Policy::Periodic { .. })
+        ));
+        let c = flags(&[
+            "--auto-compaction-mode",
+            "revision",
+            "--auto-compaction-retention",
+            "10",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.auto_compaction,
+            Some(crate::compactor::Policy::Revision { retention: 10 })
+        );
+        assert!(flags(&[
+            "--auto-compaction-mode",
+            "daily",
+            "--auto-compaction-retention",
+            "1"
+        ])
+        .is_err());
     }
 
     #[test]

@@ -253,3 +253,42 @@ fn status_reports_indexes() {
     assert_eq!(s.wal_entries, 1);
     assert_eq!(s.wal_fsyncs, 1);
 }
+
+#[test]
+fn periodic_auto_compaction_compacts_old_history() {
+    let node = TestNode::start_with(&[
+        "--auto-compaction-mode",
+        "periodic",
+        "--auto-compaction-retention",
+        "1s",
+    ]);
+    let c = node.client();
+    for i in 0..5 {
+        c.put(put_request(b"k", format!("v{i}").as_bytes()))
+            .unwrap();
+    }
+    // Revisions 2..=6 are written; after one retention the compactor
+    // compacts to the revision it sampled then (6).
+    let start = std::time::Instant::now();
+    loop {
+        match c.range(rpc::RangeRequestT {
+            revision: 2,
+            ..get_request(b"k")
+        }) {
+            Err(ClientError::Server {
+                compact_revision, ..
+            }) => {
+                assert_eq!(compact_revision, 6);
+                break;
+            }
+            Ok(_) if start.elapsed() < std::time::Duration::from_secs(10) => {
+                std::thread::sleep(std::time::Duration::from_millis(100))
+            }
+            other => panic!("history was not compacted: {other:?}"),
+        }
+    }
+    // The latest value is kept.
+    let r = c.range(get_request(b"k")).unwrap();
+    assert_eq!(r.kvs.unwrap()[0].value.as_deref(), Some(&b"v4"[..]));
+    assert!(node.log().contains("auto-compaction"), "{}", node.log());
+}

@@ -18,7 +18,8 @@ use super::wal_task::Proposal;
 /// A client waiting for its write to apply.
 pub struct Waiter {
     pub request_id: u64,
-    pub sink: ResponseSink,
+    /// None for the node's own proposals (auto-compaction).
+    pub sink: Option<ResponseSink>,
 }
 
 /// State shared by the connections and the apply loop of one executor.
@@ -110,7 +111,7 @@ impl Handler for Node {
         }
         self.waiters.borrow_mut().push_back(Waiter {
             request_id,
-            sink: sink.clone(),
+            sink: Some(sink.clone()),
         });
     }
 }
@@ -126,8 +127,36 @@ pub fn apply_durable(node: &Rc<Node>, first_index: u64, entries: Vec<Vec<u8>>) {
             panic!("invariant violated: a proposed entry failed to apply: {e}");
         }
         node.last_index.set(index);
-        if let Some(w) = waiters.pop_front() {
-            w.sink.send(w.request_id, state.response());
+        match waiters.pop_front() {
+            Some(Waiter {
+                request_id,
+                sink: Some(sink),
+            }) => sink.send(request_id, state.response()),
+            Some(Waiter { sink: None, .. }) => {
+                if let Ok(resp) = cairn_schemas::verify_response(state.response()) {
+                    if let Some(e) = resp.body_as_error() {
+                        tracing::warn!(
+                            index,
+                            error = e.message().unwrap_or(""),
+                            "internal proposal failed"
+                        );
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+impl Node {
+    /// Proposes a request of the node's own (auto-compaction); its result
+    /// is logged, not sent anywhere.
+    pub fn propose_internal(&self, data: Vec<u8>) {
+        if self.proposals.try_send(Proposal { data }).is_ok() {
+            self.waiters.borrow_mut().push_back(Waiter {
+                request_id: 0,
+                sink: None,
+            });
         }
     }
 }

@@ -409,6 +409,9 @@ async fn main_executor(
         })
         .detach();
     }
+    if let Some(policy) = setup.cfg.auto_compaction {
+        glommio::spawn_local(auto_compact(node.clone(), policy)).detach();
+    }
     let urls: Vec<String> = setup
         .cfg
         .listen_client
@@ -417,4 +420,37 @@ async fn main_executor(
         .collect();
     tracing::info!(name = %setup.cfg.name, client_urls = %urls.join(","), "ready to serve client requests");
     futures_lite::future::pending::<()>().await;
+}
+
+/// Runs the auto-compaction policy: its decisions go through the log like a
+/// client's Compact.
+async fn auto_compact(node: Rc<Node>, policy: crate::compactor::Policy) {
+    let start = Instant::now();
+    let mut compactor = crate::compactor::Compactor::new(policy, start.elapsed());
+    let mut builder = flatbuffers::FlatBufferBuilder::new();
+    loop {
+        glommio::timer::sleep(policy.tick_interval()).await;
+        let current = node.state.borrow().store().current_revision();
+        let Some(revision) = compactor.tick(start.elapsed(), current) else {
+            continue;
+        };
+        tracing::info!(revision, ?policy, "auto-compaction");
+        builder.reset();
+        let c = cairn_schemas::rpc::CompactionRequest::create(
+            &mut builder,
+            &cairn_schemas::rpc::CompactionRequestArgs {
+                revision,
+                physical: false,
+            },
+        );
+        let req = cairn_schemas::rpc::Request::create(
+            &mut builder,
+            &cairn_schemas::rpc::RequestArgs {
+                body_type: cairn_schemas::rpc::RequestBody::CompactionRequest,
+                body: Some(c.as_union_value()),
+            },
+        );
+        builder.finish(req, None);
+        node.propose_internal(builder.finished_data().to_vec());
+    }
 }
