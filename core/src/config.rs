@@ -51,6 +51,10 @@ pub struct Flags {
     /// WAL segment size in bytes (segments are preallocated).
     #[arg(long, default_value_t = 64 << 20)]
     pub wal_segment_bytes: u64,
+    /// Raise the NOSPACE alarm when the backend would grow past this many
+    /// bytes (0: etcd's default of 2 GiB; negative: no quota).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub quota_backend_bytes: i64,
     /// Interpret --auto-compaction-retention as a time (`periodic`) or a
     /// number of revisions (`revision`).
     #[arg(long, default_value = "periodic")]
@@ -88,6 +92,7 @@ pub struct Config {
     pub max_txn_ops: usize,
     pub wal_segment_bytes: u64,
     pub auto_compaction: Option<crate::compactor::Policy>,
+    pub quota_bytes: u64,
     pub log_level: String,
 }
 
@@ -257,7 +262,13 @@ impl Flags {
             &self.auto_compaction_mode,
             &self.auto_compaction_retention,
         )?;
+        let quota_bytes = match self.quota_backend_bytes {
+            0 => crate::alarm::DEFAULT_QUOTA_BYTES,
+            q if q < 0 => u64::MAX,
+            q => q as u64,
+        };
         Ok(Config {
+            quota_bytes,
             auto_compaction,
             name: self.name,
             data_dir,

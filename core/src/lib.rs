@@ -5,6 +5,7 @@
 //! The rule: modules under `mvcc` (and every future state machine) do no
 //! I/O; time and messages are inputs. Only `node` touches disks and sockets.
 
+pub mod alarm;
 pub mod compactor;
 pub mod config;
 pub mod mvcc;

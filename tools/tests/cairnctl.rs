@@ -552,3 +552,54 @@ fn version_prints_client_and_api_versions() {
         )
     );
 }
+
+#[test]
+fn alarm_list_and_disarm_after_the_quota_is_hit() {
+    let node = TestNode::start_with(&["--quota-backend-bytes", "32768"]);
+    let ctl = Ctl {
+        endpoint: node.endpoint(),
+    };
+    assert_eq!(ctl.ok(&["alarm", "list"]), "", "no alarm yet");
+    let value = "x".repeat(2000);
+    let mut refused = None;
+    for i in 0..100 {
+        let (code, _out, err) = ctl.run(&["put", &format!("k{i}"), &value]);
+        if code != 0 {
+            refused = Some((code, err));
+            break;
+        }
+    }
+    let (code, err) = refused.expect("the quota refuses a put");
+    assert_eq!(code, 1);
+    assert_eq!(err, "Error: etcdserver: mvcc: database space exceeded\n");
+    let list = ctl.ok(&["alarm", "list"]);
+    assert!(
+        list.starts_with("memberID:") && list.ends_with(" alarm:NOSPACE \n"),
+        "{list:?}"
+    );
+    let json = ctl.ok(&["alarm", "list", "-w", "json"]);
+    assert!(
+        json.starts_with("{\"alarms\":[{\"memberID\":") && json.ends_with(",\"alarm\":1}]}\n"),
+        "{json}"
+    );
+    let status = ctl.ok(&["endpoint", "status"]);
+    assert!(status.trim_end().ends_with("alarm:NOSPACE"), "{status}");
+    // Reads and deletes still work.
+    assert!(ctl.ok(&["get", "k0"]).starts_with("k0\n"));
+    let deleted: i64 = ctl.ok(&["del", "k", "--prefix"]).trim().parse().unwrap();
+    assert!(deleted > 0);
+    let rev = json_revision(&ctl.ok(&["get", "k0", "-w", "json"]));
+    assert_eq!(
+        ctl.ok(&["compaction", &rev.to_string()]),
+        format!("compacted revision {rev}\n")
+    );
+    let (code, _, err) = ctl.run(&["put", "small", "v"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (1, "Error: etcdserver: mvcc: database space exceeded\n"),
+        "still armed"
+    );
+    assert!(ctl.ok(&["alarm", "disarm"]).ends_with(" alarm:NOSPACE \n"));
+    assert_eq!(ctl.ok(&["alarm", "list"]), "");
+    assert_eq!(ctl.ok(&["put", "small", "v"]), "OK\n");
+}

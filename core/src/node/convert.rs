@@ -131,3 +131,12 @@ pub fn txn_is_read_only(t: &rpc::TxnRequest<'_>) -> bool {
         };
     ops_read_only(t.success()) && ops_read_only(t.failure())
 }
+
+/// The alarm a request names; None for `AlarmType::None` (any).
+pub fn alarm(a: rpc::AlarmType) -> Option<crate::alarm::Alarm> {
+    match a {
+        rpc::AlarmType::NoSpace => Some(crate::alarm::Alarm::NoSpace),
+        rpc::AlarmType::Corrupt => Some(crate::alarm::Alarm::Corrupt),
+        _ => None,
+    }
+}

@@ -52,6 +52,11 @@ impl Node {
             raft_applied_index: state.applied_index(),
             wal_fsyncs: self.wal_stats.fsyncs.load(Relaxed),
             wal_entries: self.wal_stats.entries.load(Relaxed),
+            errors: state
+                .alarms()
+                .matching(0, None)
+                .map(|(m, a)| format!("memberID:{m} alarm:{} ", a.name()))
+                .collect(),
         }
     }
 }
@@ -60,6 +65,10 @@ impl Handler for Node {
     fn handle(&self, request_id: u64, req: rpc::Request<'_>, payload: &[u8], sink: &ResponseSink) {
         let is_read = match req.body_type() {
             rpc::RequestBody::RangeRequest | rpc::RequestBody::StatusRequest => true,
+            rpc::RequestBody::AlarmRequest => req
+                .body_as_alarm_request()
+                .map(|a| a.action() == rpc::AlarmAction::Get)
+                .unwrap_or(false),
             rpc::RequestBody::TxnRequest => req
                 .body_as_txn_request()
                 .map(|t| convert::txn_is_read_only(&t))

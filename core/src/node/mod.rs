@@ -194,7 +194,7 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
         tracing::warn!(path = %t.path.display(), offset = t.offset, zeroed = t.zeroed_bytes, reason = %t.reason, "truncated a torn WAL tail");
     }
     let ids = compute_ids(&cfg);
-    let mut state = NodeState::new(ids, TERM, cfg.max_txn_ops);
+    let mut state = NodeState::new(ids, TERM, cfg.max_txn_ops, cfg.quota_bytes);
     let mut replayed = 0u64;
     for r in &recovered.records {
         if r.kind == RecordKind::Entry {

@@ -255,11 +255,19 @@ pub struct StatusInfo<'a> {
     pub raft_applied_index: u64,
     pub wal_fsyncs: u64,
     pub wal_entries: u64,
+    /// etcd's status errors: one line per raised alarm.
+    pub errors: Vec<String>,
 }
 
 pub fn status(b: &mut Fbb, h: &HeaderInfo, s: &StatusInfo<'_>) {
     b.reset();
     let version = b.create_string(s.version);
+    let errors = if s.errors.is_empty() {
+        None
+    } else {
+        let v: Vec<_> = s.errors.iter().map(|e| b.create_string(e)).collect();
+        Some(b.create_vector(&v))
+    };
     let header = header(b, h);
     let t = rpc::StatusResponse::create(
         b,
@@ -271,7 +279,7 @@ pub fn status(b: &mut Fbb, h: &HeaderInfo, s: &StatusInfo<'_>) {
             raft_index: s.raft_index,
             raft_term: s.raft_term,
             raft_applied_index: s.raft_applied_index,
-            errors: None,
+            errors,
             db_size_in_use: s.db_size_in_use,
             is_learner: false,
             wal_fsyncs: s.wal_fsyncs,
@@ -293,4 +301,35 @@ pub fn error(b: &mut Fbb, e: &RequestError) {
         },
     );
     finish(b, rpc::ResponseBody::Error, t.as_union_value());
+}
+
+/// An AlarmResponse listing `alarms`.
+pub fn alarms(b: &mut Fbb, h: &HeaderInfo, alarms: &[(u64, crate::alarm::Alarm)]) {
+    b.reset();
+    let members: Vec<_> = alarms
+        .iter()
+        .map(|(member_id, a)| {
+            let alarm = match a {
+                crate::alarm::Alarm::NoSpace => rpc::AlarmType::NoSpace,
+                crate::alarm::Alarm::Corrupt => rpc::AlarmType::Corrupt,
+            };
+            rpc::AlarmMember::create(
+                b,
+                &rpc::AlarmMemberArgs {
+                    member_id: *member_id,
+                    alarm,
+                },
+            )
+        })
+        .collect();
+    let alarms = b.create_vector(&members);
+    let header = header(b, h);
+    let t = rpc::AlarmResponse::create(
+        b,
+        &rpc::AlarmResponseArgs {
+            header: Some(header),
+            alarms: Some(alarms),
+        },
+    );
+    finish(b, rpc::ResponseBody::AlarmResponse, t.as_union_value());
 }

@@ -5,6 +5,7 @@
 
 use cairn_schemas::rpc;
 
+use crate::alarm::{put_cost_bytes, Alarm, AlarmSet};
 use crate::mvcc;
 
 use super::convert;
@@ -24,6 +25,10 @@ pub struct NodeState {
     term: u64,
     applied_index: u64,
     max_txn_ops: usize,
+    /// --quota-backend-bytes: a write that would grow the store past it
+    /// raises NOSPACE.
+    quota_bytes: u64,
+    alarms: AlarmSet,
     builder: Fbb,
 }
 
@@ -45,16 +50,71 @@ fn require_key(key: Option<flatbuffers::Vector<'_, u8>>) -> Result<(), RequestEr
     }
 }
 
+/// What a txn can add to the store: the larger of its branches' puts
+/// (etcd's `costTxn`).
+fn txn_put_cost_bytes(t: &mvcc::TxnReq<'_>) -> u64 {
+    fn branch(ops: &[mvcc::RequestOp<'_>]) -> u64 {
+        ops.iter()
+            .map(|op| match op {
+                mvcc::RequestOp::Put(p) => put_cost_bytes(p.key, p.value),
+                mvcc::RequestOp::Txn(t) => txn_put_cost_bytes(t),
+                _ => 0,
+            })
+            .sum()
+    }
+    branch(&t.success).max(branch(&t.failure))
+}
+
 impl NodeState {
-    pub fn new(ids: Ids, term: u64, max_txn_ops: usize) -> NodeState {
+    pub fn new(ids: Ids, term: u64, max_txn_ops: usize, quota_bytes: u64) -> NodeState {
         NodeState {
             store: mvcc::Store::new(),
             ids,
             term,
             applied_index: 0,
             max_txn_ops,
+            quota_bytes,
+            alarms: AlarmSet::default(),
             builder: Fbb::with_capacity(64 << 10),
         }
+    }
+
+    /// The raised alarms.
+    pub fn alarms(&self) -> &AlarmSet {
+        &self.alarms
+    }
+
+    fn refuse_if_no_space(&self) -> Result<(), RequestError> {
+        if self.alarms.any(Alarm::NoSpace) {
+            return Err(Self::no_space());
+        }
+        Ok(())
+    }
+
+    fn no_space() -> RequestError {
+        RequestError::new(
+            rpc::ErrorCode::NoSpace,
+            "etcdserver: mvcc: database space exceeded",
+        )
+    }
+
+    /// etcd's quota applier: a write that adds `cost_bytes` is refused while
+    /// NOSPACE is raised, and raises it when it would pass the quota.
+    fn check_space(&mut self, cost_bytes: u64) -> Result<(), RequestError> {
+        if self.alarms.any(Alarm::NoSpace) {
+            return Err(Self::no_space());
+        }
+        if self.store.approx_size_bytes() + cost_bytes > self.quota_bytes {
+            if self.alarms.activate(self.ids.member_id, Alarm::NoSpace) {
+                tracing::warn!(
+                    quota_bytes = self.quota_bytes,
+                    size_bytes = self.store.approx_size_bytes(),
+                    "database space exceeded: NOSPACE alarm raised; reads, deletes and compaction still work"
+                );
+            }
+            return Err(Self::no_space());
+        }
+        Ok(())
     }
 
     /// The bytes of the last response built.
@@ -91,7 +151,8 @@ impl NodeState {
                 let p = req
                     .body_as_put_request()
                     .ok_or_else(|| RequestError::invalid("malformed put"))?;
-                require_key(p.key())
+                require_key(p.key())?;
+                self.refuse_if_no_space()
             }
             rpc::RequestBody::DeleteRangeRequest => {
                 let d = req
@@ -105,8 +166,10 @@ impl NodeState {
                     .ok_or_else(|| RequestError::invalid("malformed txn"))?;
                 let t = convert::txn(&t)?;
                 mvcc::validate_txn(&t, self.max_txn_ops)?;
-                Ok(())
+                // Only txns that write get here (read-only ones are reads).
+                self.refuse_if_no_space()
             }
+            rpc::RequestBody::AlarmRequest => Ok(()),
             rpc::RequestBody::CompactionRequest => {
                 let c = req
                     .body_as_compaction_request()
@@ -156,7 +219,9 @@ impl NodeState {
                 let p = req
                     .body_as_put_request()
                     .ok_or_else(|| RequestError::invalid("malformed put"))?;
-                let r = self.store.put(&convert::put(&p))?;
+                let put = convert::put(&p);
+                self.check_space(put_cost_bytes(put.key, put.value))?;
+                let r = self.store.put(&put)?;
                 let h = self.header();
                 respond::put(&mut self.builder, &h, &r);
             }
@@ -169,13 +234,40 @@ impl NodeState {
                 respond::delete_range(&mut self.builder, &h, &r);
             }
             rpc::RequestBody::TxnRequest => {
-                let t = req
+                let fb = req
                     .body_as_txn_request()
                     .ok_or_else(|| RequestError::invalid("malformed txn"))?;
-                let t = convert::txn(&t)?;
+                let t = convert::txn(&fb)?;
+                if !convert::txn_is_read_only(&fb) {
+                    self.check_space(txn_put_cost_bytes(&t))?;
+                }
                 let r = self.store.txn(&t, self.max_txn_ops)?;
                 let h = self.header();
                 respond::txn(&mut self.builder, &h, &r);
+            }
+            rpc::RequestBody::AlarmRequest => {
+                let a = req
+                    .body_as_alarm_request()
+                    .ok_or_else(|| RequestError::invalid("malformed alarm request"))?;
+                let alarm = convert::alarm(a.alarm());
+                let changed: Vec<(u64, Alarm)> = match a.action() {
+                    rpc::AlarmAction::Activate => {
+                        let alarm = alarm.ok_or_else(|| {
+                            RequestError::invalid("etcdserver: no alarm type given")
+                        })?;
+                        let member = if a.member_id() == 0 {
+                            self.ids.member_id
+                        } else {
+                            a.member_id()
+                        };
+                        self.alarms.activate(member, alarm);
+                        vec![(member, alarm)]
+                    }
+                    rpc::AlarmAction::Deactivate => self.alarms.deactivate(a.member_id(), alarm),
+                    _ => return Err(RequestError::invalid("etcdserver: alarm get is a read")),
+                };
+                let h = self.header();
+                respond::alarms(&mut self.builder, &h, &changed);
             }
             rpc::RequestBody::CompactionRequest => {
                 let c = req
@@ -222,6 +314,16 @@ impl NodeState {
                 // Read-only: the store does not change, so no revision is spent.
                 let r = self.store.txn(&t, self.max_txn_ops)?;
                 respond::txn(&mut self.builder, &h, &r);
+            }
+            rpc::RequestBody::AlarmRequest => {
+                let a = req
+                    .body_as_alarm_request()
+                    .ok_or_else(|| RequestError::invalid("malformed alarm request"))?;
+                let list: Vec<(u64, Alarm)> = self
+                    .alarms
+                    .matching(a.member_id(), convert::alarm(a.alarm()))
+                    .collect();
+                respond::alarms(&mut self.builder, &h, &list);
             }
             _ => return Err(RequestError::invalid("etcdserver: not a read request")),
         }

@@ -170,6 +170,12 @@ impl AsyncClient {
                 .await?,
         )
     }
+    pub async fn alarm(&self, r: rpc::AlarmRequestT) -> Result<rpc::AlarmResponseT, ClientError> {
+        expect_alarm(
+            self.call(&rpc::RequestBodyT::AlarmRequest(Box::new(r)))
+                .await?,
+        )
+    }
     pub async fn status(&self) -> Result<rpc::StatusResponseT, ClientError> {
         expect_status(
             self.call(&rpc::RequestBodyT::StatusRequest(Box::default()))

@@ -146,6 +146,9 @@ impl BlockingClient {
     ) -> Result<rpc::CompactionResponseT, ClientError> {
         expect_compaction(self.call(&rpc::RequestBodyT::CompactionRequest(Box::new(r)))?)
     }
+    pub fn alarm(&self, r: rpc::AlarmRequestT) -> Result<rpc::AlarmResponseT, ClientError> {
+        expect_alarm(self.call(&rpc::RequestBodyT::AlarmRequest(Box::new(r)))?)
+    }
     pub fn status(&self) -> Result<rpc::StatusResponseT, ClientError> {
         expect_status(self.call(&rpc::RequestBodyT::StatusRequest(Box::default()))?)
     }

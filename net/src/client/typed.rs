@@ -17,6 +17,7 @@ fn body_name(body: &rpc::ResponseBodyT) -> &'static str {
         rpc::ResponseBodyT::CompactionResponse(_) => "CompactionResponse",
         rpc::ResponseBodyT::StatusResponse(_) => "StatusResponse",
         rpc::ResponseBodyT::Error(_) => "Error",
+        rpc::ResponseBodyT::AlarmResponse(_) => "AlarmResponse",
         rpc::ResponseBodyT::NONE => "nothing",
     }
 }
@@ -47,6 +48,7 @@ typed!(
     rpc::CompactionResponseT
 );
 typed!(expect_status, StatusResponse, rpc::StatusResponseT);
+typed!(expect_alarm, AlarmResponse, rpc::AlarmResponseT);
 
 /// A put of `key` = `value` with every other field default.
 pub fn put_request(key: &[u8], value: &[u8]) -> rpc::PutRequestT {

@@ -815,12 +815,188 @@ impl ResponseOpKindT {
   }
 }
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MIN_ERROR_CODE: u16 = 0;
+pub const ENUM_MIN_ALARM_TYPE: i8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_ERROR_CODE: u16 = 9;
+pub const ENUM_MAX_ALARM_TYPE: i8 = 2;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 10] = [
+pub const ENUM_VALUES_ALARM_TYPE: [AlarmType; 3] = [
+  AlarmType::None,
+  AlarmType::NoSpace,
+  AlarmType::Corrupt,
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct AlarmType(pub i8);
+#[allow(non_upper_case_globals)]
+impl AlarmType {
+  pub const None: Self = Self(0);
+  pub const NoSpace: Self = Self(1);
+  pub const Corrupt: Self = Self(2);
+
+  pub const ENUM_MIN: i8 = 0;
+  pub const ENUM_MAX: i8 = 2;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::None,
+    Self::NoSpace,
+    Self::Corrupt,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::None => Some("None"),
+      Self::NoSpace => Some("NoSpace"),
+      Self::Corrupt => Some("Corrupt"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for AlarmType {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for AlarmType {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<i8>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for AlarmType {
+    type Output = AlarmType;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<i8>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for AlarmType {
+  type Scalar = i8;
+  #[inline]
+  fn to_little_endian(self) -> i8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: i8) -> Self {
+    let b = i8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for AlarmType {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    i8::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for AlarmType {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_ALARM_ACTION: i8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_ALARM_ACTION: i8 = 2;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_ALARM_ACTION: [AlarmAction; 3] = [
+  AlarmAction::Get,
+  AlarmAction::Activate,
+  AlarmAction::Deactivate,
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct AlarmAction(pub i8);
+#[allow(non_upper_case_globals)]
+impl AlarmAction {
+  pub const Get: Self = Self(0);
+  pub const Activate: Self = Self(1);
+  pub const Deactivate: Self = Self(2);
+
+  pub const ENUM_MIN: i8 = 0;
+  pub const ENUM_MAX: i8 = 2;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::Get,
+    Self::Activate,
+    Self::Deactivate,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::Get => Some("Get"),
+      Self::Activate => Some("Activate"),
+      Self::Deactivate => Some("Deactivate"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for AlarmAction {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for AlarmAction {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<i8>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for AlarmAction {
+    type Output = AlarmAction;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<i8>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for AlarmAction {
+  type Scalar = i8;
+  #[inline]
+  fn to_little_endian(self) -> i8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: i8) -> Self {
+    let b = i8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for AlarmAction {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    i8::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for AlarmAction {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_ERROR_CODE: u16 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_ERROR_CODE: u16 = 10;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 11] = [
   ErrorCode::Unknown,
   ErrorCode::InvalidArgument,
   ErrorCode::RequestTooLarge,
@@ -831,6 +1007,7 @@ pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 10] = [
   ErrorCode::Internal,
   ErrorCode::Unavailable,
   ErrorCode::Timeout,
+  ErrorCode::NoSpace,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -848,9 +1025,10 @@ impl ErrorCode {
   pub const Internal: Self = Self(7);
   pub const Unavailable: Self = Self(8);
   pub const Timeout: Self = Self(9);
+  pub const NoSpace: Self = Self(10);
 
   pub const ENUM_MIN: u16 = 0;
-  pub const ENUM_MAX: u16 = 9;
+  pub const ENUM_MAX: u16 = 10;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::Unknown,
     Self::InvalidArgument,
@@ -862,6 +1040,7 @@ impl ErrorCode {
     Self::Internal,
     Self::Unavailable,
     Self::Timeout,
+    Self::NoSpace,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -876,6 +1055,7 @@ impl ErrorCode {
       Self::Internal => Some("Internal"),
       Self::Unavailable => Some("Unavailable"),
       Self::Timeout => Some("Timeout"),
+      Self::NoSpace => Some("NoSpace"),
       _ => None,
     }
   }
@@ -933,10 +1113,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for ErrorCode {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_REQUEST_BODY: u8 = 6;
+pub const ENUM_MAX_REQUEST_BODY: u8 = 7;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 7] = [
+pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 8] = [
   RequestBody::NONE,
   RequestBody::RangeRequest,
   RequestBody::PutRequest,
@@ -944,6 +1124,7 @@ pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 7] = [
   RequestBody::TxnRequest,
   RequestBody::CompactionRequest,
   RequestBody::StatusRequest,
+  RequestBody::AlarmRequest,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -958,9 +1139,10 @@ impl RequestBody {
   pub const TxnRequest: Self = Self(4);
   pub const CompactionRequest: Self = Self(5);
   pub const StatusRequest: Self = Self(6);
+  pub const AlarmRequest: Self = Self(7);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 6;
+  pub const ENUM_MAX: u8 = 7;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::RangeRequest,
@@ -969,6 +1151,7 @@ impl RequestBody {
     Self::TxnRequest,
     Self::CompactionRequest,
     Self::StatusRequest,
+    Self::AlarmRequest,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -980,6 +1163,7 @@ impl RequestBody {
       Self::TxnRequest => Some("TxnRequest"),
       Self::CompactionRequest => Some("CompactionRequest"),
       Self::StatusRequest => Some("StatusRequest"),
+      Self::AlarmRequest => Some("AlarmRequest"),
       _ => None,
     }
   }
@@ -1046,6 +1230,7 @@ pub enum RequestBodyT {
   TxnRequest(alloc::boxed::Box<TxnRequestT>),
   CompactionRequest(alloc::boxed::Box<CompactionRequestT>),
   StatusRequest(alloc::boxed::Box<StatusRequestT>),
+  AlarmRequest(alloc::boxed::Box<AlarmRequestT>),
 }
 impl Default for RequestBodyT {
   fn default() -> Self {
@@ -1062,6 +1247,7 @@ impl RequestBodyT {
       Self::TxnRequest(_) => RequestBody::TxnRequest,
       Self::CompactionRequest(_) => RequestBody::CompactionRequest,
       Self::StatusRequest(_) => RequestBody::StatusRequest,
+      Self::AlarmRequest(_) => RequestBody::AlarmRequest,
     }
   }
   pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(&self, fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>) -> Option<::flatbuffers::WIPOffset<::flatbuffers::UnionWIPOffset>> {
@@ -1073,6 +1259,7 @@ impl RequestBodyT {
       Self::TxnRequest(v) => Some(v.pack(fbb).as_union_value()),
       Self::CompactionRequest(v) => Some(v.pack(fbb).as_union_value()),
       Self::StatusRequest(v) => Some(v.pack(fbb).as_union_value()),
+      Self::AlarmRequest(v) => Some(v.pack(fbb).as_union_value()),
     }
   }
   /// If the union variant matches, return the owned RangeRequestT, setting the union to NONE.
@@ -1201,14 +1388,35 @@ impl RequestBodyT {
   pub fn as_status_request_mut(&mut self) -> Option<&mut StatusRequestT> {
     if let Self::StatusRequest(v) = self { Some(v.as_mut()) } else { None }
   }
+  /// If the union variant matches, return the owned AlarmRequestT, setting the union to NONE.
+  pub fn take_alarm_request(&mut self) -> Option<alloc::boxed::Box<AlarmRequestT>> {
+    if let Self::AlarmRequest(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::AlarmRequest(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the AlarmRequestT.
+  pub fn as_alarm_request(&self) -> Option<&AlarmRequestT> {
+    if let Self::AlarmRequest(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the AlarmRequestT.
+  pub fn as_alarm_request_mut(&mut self) -> Option<&mut AlarmRequestT> {
+    if let Self::AlarmRequest(v) = self { Some(v.as_mut()) } else { None }
+  }
 }
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_RESPONSE_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_RESPONSE_BODY: u8 = 7;
+pub const ENUM_MAX_RESPONSE_BODY: u8 = 8;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 8] = [
+pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 9] = [
   ResponseBody::NONE,
   ResponseBody::RangeResponse,
   ResponseBody::PutResponse,
@@ -1217,6 +1425,7 @@ pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 8] = [
   ResponseBody::CompactionResponse,
   ResponseBody::StatusResponse,
   ResponseBody::Error,
+  ResponseBody::AlarmResponse,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1232,9 +1441,10 @@ impl ResponseBody {
   pub const CompactionResponse: Self = Self(5);
   pub const StatusResponse: Self = Self(6);
   pub const Error: Self = Self(7);
+  pub const AlarmResponse: Self = Self(8);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 7;
+  pub const ENUM_MAX: u8 = 8;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::RangeResponse,
@@ -1244,6 +1454,7 @@ impl ResponseBody {
     Self::CompactionResponse,
     Self::StatusResponse,
     Self::Error,
+    Self::AlarmResponse,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1256,6 +1467,7 @@ impl ResponseBody {
       Self::CompactionResponse => Some("CompactionResponse"),
       Self::StatusResponse => Some("StatusResponse"),
       Self::Error => Some("Error"),
+      Self::AlarmResponse => Some("AlarmResponse"),
       _ => None,
     }
   }
@@ -1323,6 +1535,7 @@ pub enum ResponseBodyT {
   CompactionResponse(alloc::boxed::Box<CompactionResponseT>),
   StatusResponse(alloc::boxed::Box<StatusResponseT>),
   Error(alloc::boxed::Box<ErrorT>),
+  AlarmResponse(alloc::boxed::Box<AlarmResponseT>),
 }
 impl Default for ResponseBodyT {
   fn default() -> Self {
@@ -1340,6 +1553,7 @@ impl ResponseBodyT {
       Self::CompactionResponse(_) => ResponseBody::CompactionResponse,
       Self::StatusResponse(_) => ResponseBody::StatusResponse,
       Self::Error(_) => ResponseBody::Error,
+      Self::AlarmResponse(_) => ResponseBody::AlarmResponse,
     }
   }
   pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(&self, fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>) -> Option<::flatbuffers::WIPOffset<::flatbuffers::UnionWIPOffset>> {
@@ -1352,6 +1566,7 @@ impl ResponseBodyT {
       Self::CompactionResponse(v) => Some(v.pack(fbb).as_union_value()),
       Self::StatusResponse(v) => Some(v.pack(fbb).as_union_value()),
       Self::Error(v) => Some(v.pack(fbb).as_union_value()),
+      Self::AlarmResponse(v) => Some(v.pack(fbb).as_union_value()),
     }
   }
   /// If the union variant matches, return the owned RangeResponseT, setting the union to NONE.
@@ -1500,6 +1715,27 @@ impl ResponseBodyT {
   /// If the union variant matches, return a mutable reference to the ErrorT.
   pub fn as_error_mut(&mut self) -> Option<&mut ErrorT> {
     if let Self::Error(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned AlarmResponseT, setting the union to NONE.
+  pub fn take_alarm_response(&mut self) -> Option<alloc::boxed::Box<AlarmResponseT>> {
+    if let Self::AlarmResponse(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::AlarmResponse(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the AlarmResponseT.
+  pub fn as_alarm_response(&self) -> Option<&AlarmResponseT> {
+    if let Self::AlarmResponse(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the AlarmResponseT.
+  pub fn as_alarm_response_mut(&mut self) -> Option<&mut AlarmResponseT> {
+    if let Self::AlarmResponse(v) = self { Some(v.as_mut()) } else { None }
   }
 }
 pub enum ResponseHeaderOffset {}
@@ -5285,6 +5521,478 @@ impl StatusResponseT {
     })
   }
 }
+pub enum AlarmRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct AlarmRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for AlarmRequest<'a> {
+  type Inner = AlarmRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> AlarmRequest<'a> {
+  pub const VT_ACTION: ::flatbuffers::VOffsetT = 4;
+  pub const VT_MEMBER_ID: ::flatbuffers::VOffsetT = 6;
+  pub const VT_ALARM: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    AlarmRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args AlarmRequestArgs
+  ) -> ::flatbuffers::WIPOffset<AlarmRequest<'bldr>> {
+    let mut builder = AlarmRequestBuilder::new(_fbb);
+    builder.add_member_id(args.member_id);
+    builder.add_alarm(args.alarm);
+    builder.add_action(args.action);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> AlarmRequestT {
+    let action = self.action();
+    let member_id = self.member_id();
+    let alarm = self.alarm();
+    AlarmRequestT {
+      action,
+      member_id,
+      alarm,
+    }
+  }
+
+  #[inline]
+  pub fn action(&self) -> AlarmAction {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<AlarmAction>(AlarmRequest::VT_ACTION, Some(AlarmAction::Get)).unwrap()}
+  }
+  #[inline]
+  pub fn member_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(AlarmRequest::VT_MEMBER_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn alarm(&self) -> AlarmType {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<AlarmType>(AlarmRequest::VT_ALARM, Some(AlarmType::None)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for AlarmRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<AlarmAction>("action", Self::VT_ACTION, false)?
+     .visit_field::<u64>("member_id", Self::VT_MEMBER_ID, false)?
+     .visit_field::<AlarmType>("alarm", Self::VT_ALARM, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct AlarmRequestArgs {
+    pub action: AlarmAction,
+    pub member_id: u64,
+    pub alarm: AlarmType,
+}
+impl<'a> Default for AlarmRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    AlarmRequestArgs {
+      action: AlarmAction::Get,
+      member_id: 0,
+      alarm: AlarmType::None,
+    }
+  }
+}
+
+pub struct AlarmRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> AlarmRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_action(&mut self, action: AlarmAction) {
+    self.fbb_.push_slot::<AlarmAction>(AlarmRequest::VT_ACTION, action, AlarmAction::Get);
+  }
+  #[inline]
+  pub fn add_member_id(&mut self, member_id: u64) {
+    self.fbb_.push_slot::<u64>(AlarmRequest::VT_MEMBER_ID, member_id, 0);
+  }
+  #[inline]
+  pub fn add_alarm(&mut self, alarm: AlarmType) {
+    self.fbb_.push_slot::<AlarmType>(AlarmRequest::VT_ALARM, alarm, AlarmType::None);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> AlarmRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    AlarmRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<AlarmRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for AlarmRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("AlarmRequest");
+      ds.field("action", &self.action());
+      ds.field("member_id", &self.member_id());
+      ds.field("alarm", &self.alarm());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmRequestT {
+  pub action: AlarmAction,
+  pub member_id: u64,
+  pub alarm: AlarmType,
+}
+impl Default for AlarmRequestT {
+  fn default() -> Self {
+    Self {
+      action: AlarmAction::Get,
+      member_id: 0,
+      alarm: AlarmType::None,
+    }
+  }
+}
+impl AlarmRequestT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<AlarmRequest<'b>> {
+    let action = self.action;
+    let member_id = self.member_id;
+    let alarm = self.alarm;
+    AlarmRequest::create(_fbb, &AlarmRequestArgs{
+      action,
+      member_id,
+      alarm,
+    })
+  }
+}
+pub enum AlarmMemberOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct AlarmMember<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for AlarmMember<'a> {
+  type Inner = AlarmMember<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> AlarmMember<'a> {
+  pub const VT_MEMBER_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_ALARM: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    AlarmMember { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args AlarmMemberArgs
+  ) -> ::flatbuffers::WIPOffset<AlarmMember<'bldr>> {
+    let mut builder = AlarmMemberBuilder::new(_fbb);
+    builder.add_member_id(args.member_id);
+    builder.add_alarm(args.alarm);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> AlarmMemberT {
+    let member_id = self.member_id();
+    let alarm = self.alarm();
+    AlarmMemberT {
+      member_id,
+      alarm,
+    }
+  }
+
+  #[inline]
+  pub fn member_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(AlarmMember::VT_MEMBER_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn alarm(&self) -> AlarmType {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<AlarmType>(AlarmMember::VT_ALARM, Some(AlarmType::None)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for AlarmMember<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u64>("member_id", Self::VT_MEMBER_ID, false)?
+     .visit_field::<AlarmType>("alarm", Self::VT_ALARM, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct AlarmMemberArgs {
+    pub member_id: u64,
+    pub alarm: AlarmType,
+}
+impl<'a> Default for AlarmMemberArgs {
+  #[inline]
+  fn default() -> Self {
+    AlarmMemberArgs {
+      member_id: 0,
+      alarm: AlarmType::None,
+    }
+  }
+}
+
+pub struct AlarmMemberBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> AlarmMemberBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_member_id(&mut self, member_id: u64) {
+    self.fbb_.push_slot::<u64>(AlarmMember::VT_MEMBER_ID, member_id, 0);
+  }
+  #[inline]
+  pub fn add_alarm(&mut self, alarm: AlarmType) {
+    self.fbb_.push_slot::<AlarmType>(AlarmMember::VT_ALARM, alarm, AlarmType::None);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> AlarmMemberBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    AlarmMemberBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<AlarmMember<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for AlarmMember<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("AlarmMember");
+      ds.field("member_id", &self.member_id());
+      ds.field("alarm", &self.alarm());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmMemberT {
+  pub member_id: u64,
+  pub alarm: AlarmType,
+}
+impl Default for AlarmMemberT {
+  fn default() -> Self {
+    Self {
+      member_id: 0,
+      alarm: AlarmType::None,
+    }
+  }
+}
+impl AlarmMemberT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<AlarmMember<'b>> {
+    let member_id = self.member_id;
+    let alarm = self.alarm;
+    AlarmMember::create(_fbb, &AlarmMemberArgs{
+      member_id,
+      alarm,
+    })
+  }
+}
+pub enum AlarmResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct AlarmResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for AlarmResponse<'a> {
+  type Inner = AlarmResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> AlarmResponse<'a> {
+  pub const VT_HEADER: ::flatbuffers::VOffsetT = 4;
+  pub const VT_ALARMS: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    AlarmResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args AlarmResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<AlarmResponse<'bldr>> {
+    let mut builder = AlarmResponseBuilder::new(_fbb);
+    if let Some(x) = args.alarms { builder.add_alarms(x); }
+    if let Some(x) = args.header { builder.add_header(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> AlarmResponseT {
+    let header = self.header().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    let alarms = self.alarms().map(|x| {
+      x.iter().map(|t| t.unpack()).collect()
+    });
+    AlarmResponseT {
+      header,
+      alarms,
+    }
+  }
+
+  #[inline]
+  pub fn header(&self) -> Option<ResponseHeader<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<ResponseHeader>>(AlarmResponse::VT_HEADER, None)}
+  }
+  #[inline]
+  pub fn alarms(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<AlarmMember<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<AlarmMember>>>>(AlarmResponse::VT_ALARMS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for AlarmResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<ResponseHeader>>("header", Self::VT_HEADER, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<AlarmMember>>>>("alarms", Self::VT_ALARMS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct AlarmResponseArgs<'a> {
+    pub header: Option<::flatbuffers::WIPOffset<ResponseHeader<'a>>>,
+    pub alarms: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<AlarmMember<'a>>>>>,
+}
+impl<'a> Default for AlarmResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    AlarmResponseArgs {
+      header: None,
+      alarms: None,
+    }
+  }
+}
+
+pub struct AlarmResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> AlarmResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_header(&mut self, header: ::flatbuffers::WIPOffset<ResponseHeader<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<ResponseHeader>>(AlarmResponse::VT_HEADER, header);
+  }
+  #[inline]
+  pub fn add_alarms(&mut self, alarms: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<AlarmMember<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(AlarmResponse::VT_ALARMS, alarms);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> AlarmResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    AlarmResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<AlarmResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for AlarmResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("AlarmResponse");
+      ds.field("header", &self.header());
+      ds.field("alarms", &self.alarms());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmResponseT {
+  pub header: Option<alloc::boxed::Box<ResponseHeaderT>>,
+  pub alarms: Option<alloc::vec::Vec<AlarmMemberT>>,
+}
+impl Default for AlarmResponseT {
+  fn default() -> Self {
+    Self {
+      header: None,
+      alarms: None,
+    }
+  }
+}
+impl AlarmResponseT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<AlarmResponse<'b>> {
+    let header = self.header.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    let alarms = self.alarms.as_ref().map(|x|{
+      let w: alloc::vec::Vec<_> = x.iter().map(|t| t.pack(_fbb)).collect();_fbb.create_vector(&w)
+    });
+    AlarmResponse::create(_fbb, &AlarmResponseArgs{
+      header,
+      alarms,
+    })
+  }
+}
 pub enum ErrorOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -5526,6 +6234,11 @@ impl<'a> Request<'a> {
             .expect("Invalid union table, expected `RequestBody::StatusRequest`.")
             .unpack()
       )),
+      RequestBody::AlarmRequest => RequestBodyT::AlarmRequest(alloc::boxed::Box::new(
+        self.body_as_alarm_request()
+            .expect("Invalid union table, expected `RequestBody::AlarmRequest`.")
+            .unpack()
+      )),
       _ => RequestBodyT::NONE,
     };
     RequestT {
@@ -5637,6 +6350,21 @@ impl<'a> Request<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_alarm_request(&self) -> Option<AlarmRequest<'a>> {
+    if self.body_type() == RequestBody::AlarmRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { AlarmRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Request<'_> {
@@ -5653,6 +6381,7 @@ impl ::flatbuffers::Verifiable for Request<'_> {
           RequestBody::TxnRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<TxnRequest>>("RequestBody::TxnRequest", pos),
           RequestBody::CompactionRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<CompactionRequest>>("RequestBody::CompactionRequest", pos),
           RequestBody::StatusRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StatusRequest>>("RequestBody::StatusRequest", pos),
+          RequestBody::AlarmRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<AlarmRequest>>("RequestBody::AlarmRequest", pos),
           _ => Ok(()),
         }
      })?
@@ -5744,6 +6473,13 @@ impl ::core::fmt::Debug for Request<'_> {
         },
         RequestBody::StatusRequest => {
           if let Some(x) = self.body_as_status_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::AlarmRequest => {
+          if let Some(x) = self.body_as_alarm_request() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
@@ -5851,6 +6587,11 @@ impl<'a> Response<'a> {
       ResponseBody::Error => ResponseBodyT::Error(alloc::boxed::Box::new(
         self.body_as_error()
             .expect("Invalid union table, expected `ResponseBody::Error`.")
+            .unpack()
+      )),
+      ResponseBody::AlarmResponse => ResponseBodyT::AlarmResponse(alloc::boxed::Box::new(
+        self.body_as_alarm_response()
+            .expect("Invalid union table, expected `ResponseBody::AlarmResponse`.")
             .unpack()
       )),
       _ => ResponseBodyT::NONE,
@@ -5979,6 +6720,21 @@ impl<'a> Response<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_alarm_response(&self) -> Option<AlarmResponse<'a>> {
+    if self.body_type() == ResponseBody::AlarmResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { AlarmResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Response<'_> {
@@ -5996,6 +6752,7 @@ impl ::flatbuffers::Verifiable for Response<'_> {
           ResponseBody::CompactionResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<CompactionResponse>>("ResponseBody::CompactionResponse", pos),
           ResponseBody::StatusResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StatusResponse>>("ResponseBody::StatusResponse", pos),
           ResponseBody::Error => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Error>>("ResponseBody::Error", pos),
+          ResponseBody::AlarmResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<AlarmResponse>>("ResponseBody::AlarmResponse", pos),
           _ => Ok(()),
         }
      })?
@@ -6094,6 +6851,13 @@ impl ::core::fmt::Debug for Response<'_> {
         },
         ResponseBody::Error => {
           if let Some(x) = self.body_as_error() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::AlarmResponse => {
+          if let Some(x) = self.body_as_alarm_response() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")

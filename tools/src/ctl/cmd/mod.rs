@@ -1,5 +1,6 @@
 //! The commands: their definitions (name, synopsis, flags) and what they run.
 
+mod alarm;
 mod compaction;
 mod endpoint;
 mod kv;
@@ -114,6 +115,39 @@ pub static COMMANDS: &[Command] = &[
             false,
         ),
         run: None,
+    },
+    Command {
+        def: def(
+            &["alarm"],
+            "alarm <subcommand>",
+            "Alarm related commands",
+            "",
+            NO_FLAGS,
+            false,
+        ),
+        run: None,
+    },
+    Command {
+        def: def(
+            &["alarm", "disarm"],
+            "disarm",
+            "Disarms all alarms",
+            "",
+            NO_FLAGS,
+            true,
+        ),
+        run: Some(alarm::disarm),
+    },
+    Command {
+        def: def(
+            &["alarm", "list"],
+            "list",
+            "Lists all alarms",
+            "",
+            NO_FLAGS,
+            true,
+        ),
+        run: Some(alarm::list),
     },
     Command {
         def: def(
