@@ -10,4 +10,5 @@ pub mod compactor;
 pub mod config;
 pub mod mvcc;
 pub mod node;
+pub mod raft;
 pub mod testkit;
