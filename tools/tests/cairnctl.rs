@@ -572,7 +572,13 @@ fn alarm_list_and_disarm_after_the_quota_is_hit() {
     let (code, err) = refused.expect("the quota refuses a put");
     assert_eq!(code, 1);
     assert_eq!(err, "Error: etcdserver: mvcc: database space exceeded\n");
-    let list = ctl.ok(&["alarm", "list"]);
+    // The alarm is raised through the log, just after the refusal.
+    let start = std::time::Instant::now();
+    let mut list = ctl.ok(&["alarm", "list"]);
+    while list.is_empty() && start.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        list = ctl.ok(&["alarm", "list"]);
+    }
     assert!(
         list.starts_with("memberID:") && list.ends_with(" alarm:NOSPACE \n"),
         "{list:?}"

@@ -32,6 +32,9 @@ pub struct Node {
     /// Index of the last durable entry.
     pub last_index: Cell<u64>,
     pub wal_stats: std::sync::Arc<super::wal_task::WalStats>,
+    /// A NOSPACE alarm proposal is in flight or applied; cleared when the
+    /// alarm is disarmed, so that it can be raised again.
+    pub no_space_proposed: Cell<bool>,
 }
 
 impl Node {
@@ -102,6 +105,14 @@ impl Handler for Node {
             sink.send_error(request_id, e.code, &e.message, e.compact_revision);
             return;
         }
+        if state.exceeds_quota(&req) {
+            let e = NodeState::no_space_error();
+            sink.send_error(request_id, e.code, &e.message, 0);
+            let member_id = state.ids().member_id;
+            drop(state);
+            self.raise_no_space(member_id);
+            return;
+        }
         drop(state);
         if self
             .proposals
@@ -136,12 +147,17 @@ pub fn apply_durable(node: &Rc<Node>, first_index: u64, entries: Vec<Vec<u8>>) {
             panic!("invariant violated: a proposed entry failed to apply: {e}");
         }
         node.last_index.set(index);
+
         match waiters.pop_front() {
             Some(Waiter {
                 request_id,
                 sink: Some(sink),
             }) => sink.send(request_id, state.response()),
             Some(Waiter { sink: None, .. }) => {
+                // An internal proposal (the NOSPACE alarm among them) applied:
+                // from now on the alarm state itself refuses writes, and once
+                // disarmed the next excess may raise it again.
+                node.no_space_proposed.set(false);
                 if let Ok(resp) = cairn_schemas::verify_response(state.response()) {
                     if let Some(e) = resp.body_as_error() {
                         tracing::warn!(
@@ -158,6 +174,32 @@ pub fn apply_durable(node: &Rc<Node>, first_index: u64, entries: Vec<Vec<u8>>) {
 }
 
 impl Node {
+    /// Proposes the NOSPACE alarm through the log (once until it applies).
+    fn raise_no_space(&self, member_id: u64) {
+        if self.no_space_proposed.replace(true) {
+            return;
+        }
+        tracing::warn!("database space exceeded: raising the NOSPACE alarm; reads, deletes and compaction still work");
+        let mut b = flatbuffers::FlatBufferBuilder::with_capacity(128);
+        let a = rpc::AlarmRequest::create(
+            &mut b,
+            &rpc::AlarmRequestArgs {
+                action: rpc::AlarmAction::Activate,
+                member_id,
+                alarm: rpc::AlarmType::NoSpace,
+            },
+        );
+        let req = rpc::Request::create(
+            &mut b,
+            &rpc::RequestArgs {
+                body_type: rpc::RequestBody::AlarmRequest,
+                body: Some(a.as_union_value()),
+            },
+        );
+        b.finish(req, None);
+        self.propose_internal(b.finished_data().to_vec());
+    }
+
     /// Proposes a request of the node's own (auto-compaction); its result
     /// is logged, not sent anywhere.
     pub fn propose_internal(&self, data: Vec<u8>) {

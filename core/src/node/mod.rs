@@ -353,6 +353,7 @@ async fn main_executor(
         proposals: ltx,
         last_index: Cell::new(0),
         wal_stats: setup.stats,
+        no_space_proposed: Cell::new(false),
     });
     let applied = node.state.borrow().applied_index();
     node.last_index.set(applied);

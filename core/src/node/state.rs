@@ -98,23 +98,40 @@ impl NodeState {
         )
     }
 
-    /// etcd's quota applier: a write that adds `cost_bytes` is refused while
-    /// NOSPACE is raised, and raises it when it would pass the quota.
-    fn check_space(&mut self, cost_bytes: u64) -> Result<(), RequestError> {
-        if self.alarms.any(Alarm::NoSpace) {
-            return Err(Self::no_space());
-        }
-        if self.store.approx_size_bytes() + cost_bytes > self.quota_bytes {
-            if self.alarms.activate(self.ids.member_id, Alarm::NoSpace) {
-                tracing::warn!(
-                    quota_bytes = self.quota_bytes,
-                    size_bytes = self.store.approx_size_bytes(),
-                    "database space exceeded: NOSPACE alarm raised; reads, deletes and compaction still work"
-                );
+    /// Apply-time guard: while NOSPACE is raised, writes are refused. It
+    /// depends only on replicated state (the alarm is raised through the
+    /// log), never on this member's `--quota-backend-bytes`, so replaying
+    /// the log after a restart with another quota gives the same result.
+    fn check_space(&self) -> Result<(), RequestError> {
+        self.refuse_if_no_space()
+    }
+
+    /// Propose-time quota check (etcd's `checkQuota` at the API layer): true
+    /// if applying `req` would grow the store past the quota. The caller
+    /// refuses the request and proposes the NOSPACE alarm.
+    pub fn exceeds_quota(&self, req: &rpc::Request<'_>) -> bool {
+        let cost = match req.body_type() {
+            rpc::RequestBody::PutRequest => match req.body_as_put_request() {
+                Some(p) => {
+                    let p = convert::put(&p);
+                    put_cost_bytes(p.key, p.value)
+                }
+                None => 0,
+            },
+            rpc::RequestBody::TxnRequest => {
+                match req.body_as_txn_request().map(|t| convert::txn(&t)) {
+                    Some(Ok(t)) => txn_put_cost_bytes(&t),
+                    _ => 0,
+                }
             }
-            return Err(Self::no_space());
-        }
-        Ok(())
+            _ => return false,
+        };
+        cost > 0 && self.store.approx_size_bytes().saturating_add(cost) > self.quota_bytes
+    }
+
+    /// The error a write gets while space is exceeded.
+    pub fn no_space_error() -> RequestError {
+        Self::no_space()
     }
 
     /// The bytes of the last response built.
@@ -220,7 +237,7 @@ impl NodeState {
                     .body_as_put_request()
                     .ok_or_else(|| RequestError::invalid("malformed put"))?;
                 let put = convert::put(&p);
-                self.check_space(put_cost_bytes(put.key, put.value))?;
+                self.check_space()?;
                 let r = self.store.put(&put)?;
                 let h = self.header();
                 respond::put(&mut self.builder, &h, &r);
@@ -239,7 +256,7 @@ impl NodeState {
                     .ok_or_else(|| RequestError::invalid("malformed txn"))?;
                 let t = convert::txn(&fb)?;
                 if !convert::txn_is_read_only(&fb) {
-                    self.check_space(txn_put_cost_bytes(&t))?;
+                    self.check_space()?;
                 }
                 let r = self.store.txn(&t, self.max_txn_ops)?;
                 let h = self.header();
