@@ -292,3 +292,22 @@ fn periodic_auto_compaction_compacts_old_history() {
     assert_eq!(r.kvs.unwrap()[0].value.as_deref(), Some(&b"v4"[..]));
     assert!(node.log().contains("auto-compaction"), "{}", node.log());
 }
+
+/// Limits are checked before a request enters the log, never at replay.
+#[test]
+fn restart_with_a_smaller_max_txn_ops_keeps_acknowledged_txns() {
+    let mut node = TestNode::start();
+    let c = node.client();
+    c.txn(rpc::TxnRequestT {
+        success: Some(vec![put_op(b"a", b"1"), put_op(b"b", b"1"), put_op(b"c", b"1")]),
+        ..Default::default()
+    })
+    .unwrap();
+    drop(c);
+    node.extra_args = vec!["--max-txn-ops".into(), "2".into()];
+    node.restart();
+    let c = node.client();
+    for k in [b"a", b"b", b"c"] {
+        assert_eq!(c.range(get_request(k)).unwrap().count, 1);
+    }
+}

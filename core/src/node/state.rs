@@ -258,7 +258,10 @@ impl NodeState {
                 if !convert::txn_is_read_only(&fb) {
                     self.check_space()?;
                 }
-                let r = self.store.txn(&t, self.max_txn_ops)?;
+                // --max-txn-ops was checked before proposing; apply must not
+                // depend on this member's flags (a replay after a restart
+                // with a smaller limit would refuse an acknowledged txn).
+                let r = self.store.txn(&t, usize::MAX)?;
                 let h = self.header();
                 respond::txn(&mut self.builder, &h, &r);
             }
