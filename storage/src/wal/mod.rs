@@ -4,6 +4,9 @@
 //! * [`recover`] (plain `std::fs`, synchronous) reads a WAL directory at
 //!   start, truncates a torn tail, refuses corruption before the tail, and
 //!   returns the records and the [`TailPosition`].
+//! * [`verify`] / [`verify_each`] run the same scan without writing a byte
+//!   (offline inspection, `cairn-dump`): they report segments, records and
+//!   the torn tail `recover` would zero.
 //! * [`Wal`] (glommio, inside a `LocalExecutor`) continues at that tail:
 //!   [`Wal::append`] copies records into the pending batch, [`Wal::flush`]
 //!   writes the batch with one O_DIRECT write and one fdatasync.
@@ -25,7 +28,9 @@ pub use record::{
     OwnedRecord, RecordKind, BATCH_HEADER_BYTES, BLOCK_SIZE_BYTES, FORMAT_VERSION,
     RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
-pub use recovery::{recover, Recovered, TornTail};
+pub use recovery::{
+    recover, verify, verify_each, RecordPosition, Recovered, SegmentReport, TornTail, VerifyReport,
+};
 pub use segment::segment_file_name;
 pub use writer::{FlushStats, Wal};
 

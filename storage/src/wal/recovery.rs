@@ -1,5 +1,5 @@
-//! Reading a WAL directory at start: validate every segment, return the
-//! records, truncate a torn tail, refuse corruption before the tail.
+//! Reading a WAL directory: validate every segment, return the records,
+//! truncate a torn tail, refuse corruption before the tail.
 //!
 //! Torn tail versus corruption: batches are written strictly one after the
 //! other, each only after the previous one's fdatasync returned, and a
@@ -11,6 +11,15 @@
 //! corruption. Otherwise the bad spot is the batch that was in flight at the
 //! crash (never acknowledged): it is zeroed and the writer continues there.
 //! See `storage/FORMAT.md`.
+//!
+//! One read-only scan ([`scan_log`]) makes all these decisions. Two callers
+//! share it:
+//!
+//! * [`recover`] (at start) removes leftover `*.wal.tmp` files, zeroes the
+//!   torn tail the scan found, and returns the records.
+//! * [`verify`] / [`verify_each`] (offline, `cairn-dump verify`) never
+//!   write: they report what `recover` would accept, and the torn tail it
+//!   would zero, without changing a byte.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt as _;
@@ -18,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use super::record::{
     align_up, decode_batch_header, decode_records, decode_segment_header, OwnedRecord, RecordKind,
-    SegmentHeader, BATCH_HEADER_BYTES, BLOCK_SIZE_BYTES, SEGMENT_HEADER_BYTES,
+    SegmentHeader, BATCH_HEADER_BYTES, BLOCK_SIZE_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
 use super::segment::{self, SegmentName};
 use super::{SegmentTail, TailPosition, WalOptions};
@@ -35,23 +44,101 @@ pub struct Recovered {
     pub torn_tail: Option<TornTail>,
 }
 
-/// A torn last batch that recovery zeroed.
+/// A torn last batch: zeroed by [`recover`], reported by [`verify`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TornTail {
     /// The segment holding it.
     pub path: PathBuf,
     /// Where the torn batch began (the new tail offset).
     pub offset: u64,
-    /// How many bytes were zeroed from `offset`.
+    /// How many bytes from `offset` were zeroed ([`recover`]) or would be
+    /// ([`verify`]): up to the last non-zero byte, rounded up to a block.
     pub zeroed_bytes: u64,
     /// Why the batch did not check out.
     pub reason: String,
 }
 
+/// What [`verify`] found: a log that [`recover`] would accept as it is,
+/// or after zeroing [`VerifyReport::torn_tail`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Every segment, in `seq` order.
+    pub segments: Vec<SegmentReport>,
+    /// Records of every intact batch (Entry and HardState).
+    pub record_count: u64,
+    /// Entry records among them.
+    pub entry_count: u64,
+    /// Index of the first Entry record, `None` if there is none.
+    pub first_index: Option<u64>,
+    /// Index of the last Entry record, `None` if there is none.
+    pub last_index: Option<u64>,
+    /// The torn last batch `recover` would zero, if any.
+    pub torn_tail: Option<TornTail>,
+    /// Leftover `*.wal.tmp` files (an unfinished next segment) that
+    /// `recover` would remove; harmless.
+    pub tmp_files: Vec<PathBuf>,
+}
+
+/// One segment as [`verify`] saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentReport {
+    /// The segment file.
+    pub path: PathBuf,
+    /// Segment sequence number.
+    pub seq: u64,
+    /// First index recorded in the segment name and header.
+    pub first_index: u64,
+    /// Size of the segment file (from its header).
+    pub size_bytes: u64,
+    /// Bytes of intact batches (headers, records, padding): from the end of
+    /// block 0 to the end of the last intact batch.
+    pub data_bytes: u64,
+    /// Intact batches.
+    pub batch_count: u64,
+    /// Records in them.
+    pub record_count: u64,
+}
+
+/// Where a record sits on disk (handed to the [`verify_each`] visitor).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordPosition {
+    /// Sequence number of the segment holding it.
+    pub segment_seq: u64,
+    /// Byte offset of the record header in the segment file.
+    pub offset: u64,
+}
+
+/// Receives each record of an intact batch, in log order.
+type Visit<'v> = &'v mut dyn FnMut(RecordPosition, OwnedRecord);
+
 /// Log state carried from batch to batch and segment to segment.
-struct Scan {
-    records: Vec<OwnedRecord>,
+struct Scan<'v> {
+    first_index: Option<u64>,
     last_index: Option<u64>,
+    entry_count: u64,
+    record_count: u64,
+    /// Records of the batch being checked. They reach `visit` only once the
+    /// whole batch checked out, so no caller ever sees part of a bad batch.
+    batch: Vec<OwnedRecord>,
+    visit: Visit<'v>,
+}
+
+/// One segment as scanned.
+struct SegmentScan {
+    tail: SegmentTail,
+    batch_count: u64,
+    record_count: u64,
+}
+
+/// What the read-only scan of a whole log found.
+struct LogScan {
+    segments: Vec<SegmentScan>,
+    first_index: Option<u64>,
+    last_index: Option<u64>,
+    entry_count: u64,
+    record_count: u64,
+    /// Only ever in the last segment.
+    torn_tail: Option<TornTail>,
 }
 
 /// A batch that did not check out.
@@ -82,7 +169,74 @@ pub fn recover(dir: &Path, opts: &WalOptions) -> Result<Recovered, WalError> {
         tracing::debug!(path = %tmp.display(), "removing unfinished WAL segment");
         std::fs::remove_file(tmp).map_err(|e| WalError::io("removing", tmp, e))?;
     }
-    for pair in listing.segments.windows(2) {
+    let mut records = Vec::new();
+    let log = scan_log(&listing.segments, &mut |_, r| records.push(r))?;
+    if let Some(torn) = &log.torn_tail {
+        zero_torn_tail(torn)?;
+    }
+    let Some(last) = log.segments.last() else {
+        return Ok(empty);
+    };
+    Ok(Recovered {
+        records,
+        tail: TailPosition {
+            segment: Some(last.tail.clone()),
+            last_index: log.last_index,
+        },
+        torn_tail: log.torn_tail,
+    })
+}
+
+/// Checks the WAL in `dir` exactly as [`recover`] would, without writing
+/// anything: a torn tail is reported, not zeroed, and `*.wal.tmp` files are
+/// listed, not removed. Corruption is the same [`WalError::Corrupt`] that
+/// `recover` returns. A missing or empty directory is an empty log.
+pub fn verify(dir: &Path, opts: &WalOptions) -> Result<VerifyReport, WalError> {
+    verify_each(dir, opts, |_, _| {})
+}
+
+/// [`verify`], handing every record of every intact batch to `visit` in log
+/// order, with its position. Records arrive as their batch checks out, so
+/// on an error `visit` has seen every record before the bad batch.
+pub fn verify_each(
+    dir: &Path,
+    opts: &WalOptions,
+    mut visit: impl FnMut(RecordPosition, OwnedRecord),
+) -> Result<VerifyReport, WalError> {
+    opts.validate()?;
+    if !dir.exists() {
+        return Ok(VerifyReport::default());
+    }
+    let listing = segment::list(dir)?;
+    let log = scan_log(&listing.segments, &mut visit)?;
+    let segments = log
+        .segments
+        .into_iter()
+        .map(|s| SegmentReport {
+            data_bytes: s.tail.offset - BLOCK_SIZE_BYTES,
+            path: s.tail.path,
+            seq: s.tail.seq,
+            first_index: s.tail.first_index,
+            size_bytes: s.tail.size_bytes,
+            batch_count: s.batch_count,
+            record_count: s.record_count,
+        })
+        .collect();
+    Ok(VerifyReport {
+        segments,
+        record_count: log.record_count,
+        entry_count: log.entry_count,
+        first_index: log.first_index,
+        last_index: log.last_index,
+        torn_tail: log.torn_tail,
+        tmp_files: listing.tmp_files,
+    })
+}
+
+/// The one scan behind [`recover`] and [`verify`]: reads `segments` (sorted
+/// by seq) and decides corruption versus torn tail. Never writes.
+fn scan_log(segments: &[SegmentName], visit: Visit<'_>) -> Result<LogScan, WalError> {
+    for pair in segments.windows(2) {
         if pair[1].seq != pair[0].seq + 1 {
             return Err(WalError::corrupt(
                 &pair[1].path,
@@ -92,29 +246,34 @@ pub fn recover(dir: &Path, opts: &WalOptions) -> Result<Recovered, WalError> {
         }
     }
     let mut scan = Scan {
-        records: Vec::new(),
+        first_index: None,
         last_index: None,
+        entry_count: 0,
+        record_count: 0,
+        batch: Vec::new(),
+        visit,
     };
-    let mut tail = None;
+    let mut scanned = Vec::with_capacity(segments.len());
     let mut torn_tail = None;
-    for (i, name) in listing.segments.iter().enumerate() {
-        let data_end = match listing.segments.get(i + 1) {
+    for (i, name) in segments.iter().enumerate() {
+        let data_end = match segments.get(i + 1) {
             Some(next) => Some(prev_end_offset(next)?),
             None => None,
         };
-        let (seg_tail, torn) = scan_segment(name, data_end, &mut scan)?;
-        tail = Some(seg_tail);
+        let (segment, torn) = scan_segment(name, data_end, &mut scan)?;
+        assert!(
+            torn.is_none() || data_end.is_none(),
+            "invariant: only the last segment can have a torn tail"
+        );
+        scanned.push(segment);
         torn_tail = torn;
     }
-    let Some(segment) = tail else {
-        return Ok(empty);
-    };
-    Ok(Recovered {
-        records: scan.records,
-        tail: TailPosition {
-            segment: Some(segment),
-            last_index: scan.last_index,
-        },
+    Ok(LogScan {
+        segments: scanned,
+        first_index: scan.first_index,
+        last_index: scan.last_index,
+        entry_count: scan.entry_count,
+        record_count: scan.record_count,
         torn_tail,
     })
 }
@@ -155,23 +314,28 @@ fn prev_end_offset(next: &SegmentName) -> Result<u64, WalError> {
     Ok(h.prev_end_offset.get())
 }
 
-/// Scans one segment; returns its tail and, for the last segment, a torn
-/// batch that was zeroed. `data_end` is where the data ends as recorded by
-/// the next segment's header; `None` for the last segment.
+/// Scans one segment; returns it and, for the last segment, a torn batch
+/// (not yet zeroed). `data_end` is where the data ends as recorded by the
+/// next segment's header; `None` for the last segment.
 fn scan_segment(
     name: &SegmentName,
     data_end: Option<u64>,
     scan: &mut Scan,
-) -> Result<(SegmentTail, Option<TornTail>), WalError> {
+) -> Result<(SegmentScan, Option<TornTail>), WalError> {
     let bytes = std::fs::read(&name.path).map_err(|e| WalError::io("reading", &name.path, e))?;
     let h = read_header(name, &bytes, scan)?;
     let (seq, salt) = (h.seq.get(), h.salt.get());
+    let records_before = scan.record_count;
     let mut offset = BLOCK_SIZE_BYTES;
+    let mut batch_count = 0;
     let mut torn = None;
     let limit = data_end.unwrap_or(bytes.len() as u64);
     while offset < limit {
         match read_batch(&bytes, offset, seq, salt, scan) {
-            Ok(padded) => offset += padded,
+            Ok(padded) => {
+                offset += padded;
+                batch_count += 1;
+            }
             Err(BadBatch::Inconsistent { offset, reason }) => {
                 return Err(WalError::corrupt(&name.path, offset, reason))
             }
@@ -194,7 +358,7 @@ fn scan_segment(
                         format!("{reason} (a valid batch follows at offset {later})"),
                     ));
                 }
-                torn = truncate_torn(&name.path, &bytes, offset, reason)?;
+                torn = find_torn_tail(&name.path, &bytes, offset, reason);
                 break;
             }
         }
@@ -217,11 +381,16 @@ fn scan_segment(
         salt,
         offset,
     };
-    Ok((tail, torn))
+    let segment = SegmentScan {
+        tail,
+        batch_count,
+        record_count: scan.record_count - records_before,
+    };
+    Ok((segment, torn))
 }
 
-/// Validates the batch at `offset`; on success appends its records to
-/// `scan` and returns its padded length.
+/// Validates the batch at `offset`; on success hands its records to
+/// `scan.visit` and returns its padded length.
 fn read_batch(
     bytes: &[u8],
     offset: u64,
@@ -238,32 +407,35 @@ fn read_batch(
         return Err(unreadable(offset, "batch runs past the segment end"));
     }
     let payload = &bytes[payload_start as usize..payload_end as usize];
-    let first_new = scan.records.len();
-    if let Err((at, reason)) = decode_records(
+    scan.batch.clear();
+    decode_records(
         payload,
         h.record_count.get(),
         salt,
         h.payload_checksum.get(),
-        &mut scan.records,
-    ) {
-        scan.records.truncate(first_new);
-        return Err(unreadable(payload_start + at, reason));
-    }
-    if let Err(e) = check_indexes(
-        &scan.records[first_new..],
+        &mut scan.batch,
+    )
+    .map_err(|(at, reason)| unreadable(payload_start + at, reason))?;
+    check_indexes(
+        &scan.batch,
         h.first_index.get(),
         payload_start,
         scan.last_index,
-    ) {
-        scan.records.truncate(first_new);
-        return Err(e);
-    }
-    if let Some(last) = scan.records[first_new..]
-        .iter()
-        .rev()
-        .find(|r| r.kind == RecordKind::Entry)
-    {
-        scan.last_index = Some(last.index);
+    )?;
+    let mut at = payload_start;
+    for r in scan.batch.drain(..) {
+        if r.kind == RecordKind::Entry {
+            scan.first_index.get_or_insert(r.index);
+            scan.last_index = Some(r.index);
+            scan.entry_count += 1;
+        }
+        scan.record_count += 1;
+        let position = RecordPosition {
+            segment_seq: seq,
+            offset: at,
+        };
+        at += (RECORD_HEADER_BYTES + r.data.len()) as u64;
+        (scan.visit)(position, r);
     }
     Ok(align_up(payload_end) - offset)
 }
@@ -299,7 +471,7 @@ fn check_indexes(
             }
             last = Some(r.index);
         }
-        at += (super::RECORD_HEADER_BYTES + r.data.len()) as u64;
+        at += (RECORD_HEADER_BYTES + r.data.len()) as u64;
     }
     Ok(())
 }
@@ -312,32 +484,34 @@ fn later_valid_batch(bytes: &[u8], from: u64, seq: u64, salt: u64) -> Option<u64
         .find(|&off| decode_batch_header(&bytes[off as usize..], seq, off, salt).is_ok())
 }
 
-/// Zeroes everything non-zero from `offset` on (nothing valid follows it)
-/// and syncs. All zeros is the normal clean end of a segment.
-fn truncate_torn(
-    path: &Path,
-    bytes: &[u8],
-    offset: u64,
-    reason: &str,
-) -> Result<Option<TornTail>, WalError> {
+/// The torn tail from `offset` on, where nothing valid follows: `None` if
+/// the rest of the segment is zero (the normal clean end of a segment).
+fn find_torn_tail(path: &Path, bytes: &[u8], offset: u64, reason: &str) -> Option<TornTail> {
     let rest = &bytes[offset as usize..];
-    let Some(last_nonzero) = rest.iter().rposition(|&b| b != 0) else {
-        return Ok(None);
-    };
-    let zeroed_bytes = align_up(last_nonzero as u64 + 1).min(rest.len() as u64);
+    let last_nonzero = rest.iter().rposition(|&b| b != 0)?;
+    Some(TornTail {
+        path: path.to_path_buf(),
+        offset,
+        zeroed_bytes: align_up(last_nonzero as u64 + 1).min(rest.len() as u64),
+        reason: reason.to_string(),
+    })
+}
+
+/// Zeroes the torn tail and syncs, so the next start sees a clean end.
+fn zero_torn_tail(torn: &TornTail) -> Result<(), WalError> {
+    let TornTail {
+        path,
+        offset,
+        zeroed_bytes,
+        reason,
+    } = torn;
     tracing::warn!(path = %path.display(), offset, zeroed_bytes, reason, "WAL torn tail truncated");
     let f = OpenOptions::new()
         .write(true)
         .open(path)
         .map_err(|e| WalError::io("opening", path, e))?;
-    f.write_all_at(&vec![0u8; zeroed_bytes as usize], offset)
+    f.write_all_at(&vec![0u8; *zeroed_bytes as usize], *offset)
         .map_err(|e| WalError::io("zeroing torn tail", path, e))?;
     f.sync_data()
-        .map_err(|e| WalError::io("fdatasync", path, e))?;
-    Ok(Some(TornTail {
-        path: path.to_path_buf(),
-        offset,
-        zeroed_bytes,
-        reason: reason.to_string(),
-    }))
+        .map_err(|e| WalError::io("fdatasync", path, e))
 }
