@@ -8,6 +8,7 @@
 pub mod alarm;
 pub mod compactor;
 pub mod config;
+pub mod lease;
 pub mod mvcc;
 pub mod node;
 pub mod raft;
