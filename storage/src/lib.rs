@@ -1,5 +1,6 @@
 //! Cairn's disk formats. This crate owns the bytes on disk under
-//! `<data-dir>/member/`; today that is the write-ahead log ([`wal`]).
+//! `<data-dir>/member/`: the write-ahead log ([`wal`]) and the
+//! copy-on-write B+tree page file ([`btree`], `member/db`).
 //!
 //! # Invariants
 //!
@@ -44,7 +45,9 @@
 
 #![deny(missing_docs)]
 
+pub mod btree;
 mod error;
 pub mod wal;
 
+pub use btree::BtreeError;
 pub use error::WalError;

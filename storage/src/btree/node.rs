@@ -1,0 +1,399 @@
+//! Branch and leaf nodes: the owned form the writer edits, the borrowed
+//! view readers search in place, and the byte layout between them.
+//!
+//! ```text
+//!  node page:
+//!  +-------------+------------------------+------------------------+------+
+//!  | page header | offsets: count x u32   | entries, packed        | free |
+//!  | 40 bytes    | (byte offset in page)  |                        |      |
+//!  +-------------+------------------------+------------------------+------+
+//!
+//!  leaf entry:   key_len u16 | val_len u32 | flags u8 | key | value or overflow page u64
+//!  branch entry: child u64   | key_len u16 | key
+//! ```
+//!
+//! Flags bit 0 set: the value lives in an overflow run starting at the
+//! page id that follows the key, `val_len` bytes long. Branch entry `i`'s
+//! key is the separator of child `i`: every key under child `i` is
+//! `>= key_i` and every key under child `i-1` is `< key_i`. Entry 0's key is
+//! kept but never compared (it stands for minus infinity).
+
+use std::sync::Arc;
+
+use super::page::{PageKind, PAGE_HEADER_BYTES};
+
+const LEAF_ENTRY_HEADER_BYTES: usize = 7;
+const BRANCH_ENTRY_HEADER_BYTES: usize = 10;
+const FLAG_OVERFLOW: u8 = 1;
+
+/// A leaf value as the writer holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Value {
+    Inline(Vec<u8>),
+    Overflow { page: u64, len: u32 },
+}
+
+/// A decoded node, edited by the write transaction.
+#[derive(Clone, Debug)]
+pub(crate) enum Node {
+    Leaf(Vec<(Vec<u8>, Value)>),
+    Branch(Vec<(Vec<u8>, u64)>),
+}
+
+pub(crate) fn leaf_entry_bytes(key: &[u8], v: &Value) -> usize {
+    let v_bytes = match v {
+        Value::Inline(b) => b.len(),
+        Value::Overflow { .. } => 8,
+    };
+    4 + LEAF_ENTRY_HEADER_BYTES + key.len() + v_bytes
+}
+
+pub(crate) fn branch_entry_bytes(key: &[u8]) -> usize {
+    4 + BRANCH_ENTRY_HEADER_BYTES + key.len()
+}
+
+impl Node {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Node::Leaf(e) => e.len(),
+            Node::Branch(e) => e.len(),
+        }
+    }
+
+    /// Bytes the body needs (without the page header).
+    pub(crate) fn body_bytes(&self) -> usize {
+        match self {
+            Node::Leaf(e) => e.iter().map(|(k, v)| leaf_entry_bytes(k, v)).sum(),
+            Node::Branch(e) => e.iter().map(|(k, _)| branch_entry_bytes(k)).sum(),
+        }
+    }
+
+    pub(crate) fn kind(&self) -> PageKind {
+        match self {
+            Node::Leaf(_) => PageKind::Leaf,
+            Node::Branch(_) => PageKind::Branch,
+        }
+    }
+
+    pub(crate) fn first_key(&self) -> &[u8] {
+        match self {
+            Node::Leaf(e) => e.first().map(|(k, _)| k.as_slice()).unwrap_or(&[]),
+            Node::Branch(e) => e.first().map(|(k, _)| k.as_slice()).unwrap_or(&[]),
+        }
+    }
+
+    /// Writes the body into `page[40..]`; the caller seals the header.
+    pub(crate) fn encode(&self, page: &mut [u8]) {
+        let n = self.len();
+        let mut off = PAGE_HEADER_BYTES + 4 * n;
+        assert!(
+            PAGE_HEADER_BYTES + self.body_bytes() <= page.len(),
+            "invariant: a node is split before it outgrows its page"
+        );
+        for i in 0..n {
+            let slot = PAGE_HEADER_BYTES + 4 * i;
+            page[slot..slot + 4].copy_from_slice(&(off as u32).to_le_bytes());
+            let mut put = |b: &[u8]| {
+                page[off..off + b.len()].copy_from_slice(b);
+                off += b.len();
+            };
+            match self {
+                Node::Leaf(e) => {
+                    let (k, v) = &e[i];
+                    put(&(k.len() as u16).to_le_bytes());
+                    match v {
+                        Value::Inline(b) => {
+                            put(&(b.len() as u32).to_le_bytes());
+                            put(&[0]);
+                            put(k);
+                            put(b);
+                        }
+                        Value::Overflow { page: p, len } => {
+                            put(&len.to_le_bytes());
+                            put(&[FLAG_OVERFLOW]);
+                            put(k);
+                            put(&p.to_le_bytes());
+                        }
+                    }
+                }
+                Node::Branch(e) => {
+                    let (k, c) = &e[i];
+                    put(&c.to_le_bytes());
+                    put(&(k.len() as u16).to_le_bytes());
+                    put(k);
+                }
+            }
+        }
+    }
+
+    /// Decodes a verified page (see [`validate`]).
+    pub(crate) fn decode(page: &[u8], kind: PageKind, count: usize) -> Node {
+        let v = PageView { page, kind };
+        match kind {
+            PageKind::Leaf => Node::Leaf(
+                (0..count)
+                    .map(|i| {
+                        let val = match v.value(i) {
+                            ValueRef::Inline(b) => Value::Inline(b.to_vec()),
+                            ValueRef::Overflow { page, len } => Value::Overflow { page, len },
+                        };
+                        (v.key(i).to_vec(), val)
+                    })
+                    .collect(),
+            ),
+            _ => Node::Branch(
+                (0..count)
+                    .map(|i| (v.key(i).to_vec(), v.child(i)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// A value as a reader sees it.
+pub(crate) enum ValueRef<'a> {
+    Inline(&'a [u8]),
+    Overflow { page: u64, len: u32 },
+}
+
+fn u16_at(b: &[u8], off: usize) -> usize {
+    u16::from_le_bytes([b[off], b[off + 1]]) as usize
+}
+fn u32_at(b: &[u8], off: usize) -> usize {
+    u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]]) as usize
+}
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[off..off + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// A node read in place from its page bytes.
+#[derive(Clone, Copy)]
+pub(crate) struct PageView<'a> {
+    page: &'a [u8],
+    kind: PageKind,
+}
+
+impl<'a> PageView<'a> {
+    fn entry(&self, i: usize) -> usize {
+        u32_at(self.page, PAGE_HEADER_BYTES + 4 * i)
+    }
+    fn key(&self, i: usize) -> &'a [u8] {
+        let off = self.entry(i);
+        match self.kind {
+            PageKind::Leaf => {
+                let kl = u16_at(self.page, off);
+                let s = off + LEAF_ENTRY_HEADER_BYTES;
+                &self.page[s..s + kl]
+            }
+            _ => {
+                let kl = u16_at(self.page, off + 8);
+                let s = off + BRANCH_ENTRY_HEADER_BYTES;
+                &self.page[s..s + kl]
+            }
+        }
+    }
+    fn child(&self, i: usize) -> u64 {
+        u64_at(self.page, self.entry(i))
+    }
+    fn value(&self, i: usize) -> ValueRef<'a> {
+        let off = self.entry(i);
+        let kl = u16_at(self.page, off);
+        let vl = u32_at(self.page, off + 2);
+        let s = off + LEAF_ENTRY_HEADER_BYTES + kl;
+        if self.page[off + 6] & FLAG_OVERFLOW != 0 {
+            ValueRef::Overflow {
+                page: u64_at(self.page, s),
+                len: vl as u32,
+            }
+        } else {
+            ValueRef::Inline(&self.page[s..s + vl])
+        }
+    }
+}
+
+/// Checks that every offset and length of a checksum-valid node page stays
+/// inside the page, so the accessors above cannot panic on it. The error is
+/// the reason, for `BtreeError::Corrupt`.
+pub(crate) fn validate(page: &[u8], kind: PageKind, count: usize) -> Result<(), String> {
+    let body_start = PAGE_HEADER_BYTES + 4 * count;
+    if body_start > page.len() || (count == 0 && kind == PageKind::Branch) {
+        return Err(format!("{kind:?} entry count {count} does not fit"));
+    }
+    for i in 0..count {
+        let off = u32_at(page, PAGE_HEADER_BYTES + 4 * i);
+        let fits = |end: usize| off >= body_start && end <= page.len();
+        let ok = match kind {
+            PageKind::Leaf => {
+                fits(off + LEAF_ENTRY_HEADER_BYTES) && {
+                    let kl = u16_at(page, off);
+                    let vl = u32_at(page, off + 2);
+                    let vb = if page[off + 6] & FLAG_OVERFLOW != 0 {
+                        8
+                    } else {
+                        vl
+                    };
+                    fits(off + LEAF_ENTRY_HEADER_BYTES + kl + vb)
+                }
+            }
+            _ => {
+                fits(off + BRANCH_ENTRY_HEADER_BYTES)
+                    && fits(off + BRANCH_ENTRY_HEADER_BYTES + u16_at(page, off + 8))
+            }
+        };
+        if !ok {
+            return Err(format!(
+                "{kind:?} entry {i} at offset {off} runs off the page"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A node as the tree walk sees it: in a cached page, or dirty in the
+/// write transaction.
+pub(crate) enum NodeRef<'a> {
+    Page(Arc<CachedPage>),
+    Dirty(&'a Node),
+}
+
+/// A verified node page in the cache.
+pub(crate) struct CachedPage {
+    pub bytes: Box<[u8]>,
+    pub kind: PageKind,
+    pub count: usize,
+}
+
+impl CachedPage {
+    fn view(&self) -> PageView<'_> {
+        PageView {
+            page: &self.bytes,
+            kind: self.kind,
+        }
+    }
+}
+
+impl NodeRef<'_> {
+    pub(crate) fn is_leaf(&self) -> bool {
+        match self {
+            NodeRef::Page(p) => p.kind == PageKind::Leaf,
+            NodeRef::Dirty(n) => matches!(n, Node::Leaf(_)),
+        }
+    }
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            NodeRef::Page(p) => p.count,
+            NodeRef::Dirty(n) => n.len(),
+        }
+    }
+    pub(crate) fn key(&self, i: usize) -> &[u8] {
+        match self {
+            NodeRef::Page(p) => p.view().key(i),
+            NodeRef::Dirty(Node::Leaf(e)) => &e[i].0,
+            NodeRef::Dirty(Node::Branch(e)) => &e[i].0,
+        }
+    }
+    pub(crate) fn child(&self, i: usize) -> u64 {
+        match self {
+            NodeRef::Page(p) => p.view().child(i),
+            NodeRef::Dirty(Node::Branch(e)) => e[i].1,
+            NodeRef::Dirty(Node::Leaf(_)) => panic!("invariant: child() only on branches"),
+        }
+    }
+    pub(crate) fn value(&self, i: usize) -> ValueRef<'_> {
+        match self {
+            NodeRef::Page(p) => p.view().value(i),
+            NodeRef::Dirty(Node::Leaf(e)) => match &e[i].1 {
+                Value::Inline(b) => ValueRef::Inline(b),
+                Value::Overflow { page, len } => ValueRef::Overflow {
+                    page: *page,
+                    len: *len,
+                },
+            },
+            NodeRef::Dirty(Node::Branch(_)) => panic!("invariant: value() only on leaves"),
+        }
+    }
+
+    /// Leaf: index of the first key `>= key` (may be `len`).
+    pub(crate) fn lower_bound(&self, key: &[u8]) -> usize {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.key(mid) < key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// Branch: the child whose subtree holds `key` (the last separator
+    /// `<= key`; child 0 for anything smaller).
+    pub(crate) fn child_index(&self, key: &[u8]) -> usize {
+        let (mut lo, mut hi) = (1, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.key(mid) <= key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo - 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_leaf_reads_back_in_place_and_decoded() {
+        let n = Node::Leaf(vec![
+            (b"a".to_vec(), Value::Inline(b"1".to_vec())),
+            (
+                b"bb".to_vec(),
+                Value::Overflow {
+                    page: 77,
+                    len: 5000,
+                },
+            ),
+            (b"c".to_vec(), Value::Inline(vec![])),
+        ]);
+        let mut page = vec![0u8; 512];
+        n.encode(&mut page);
+        validate(&page, PageKind::Leaf, 3).unwrap();
+        let p = CachedPage {
+            bytes: page.clone().into_boxed_slice(),
+            kind: PageKind::Leaf,
+            count: 3,
+        };
+        let r = NodeRef::Page(Arc::new(p));
+        assert_eq!(r.key(1), b"bb");
+        assert_eq!(r.lower_bound(b"b"), 1);
+        assert_eq!(r.lower_bound(b"d"), 3);
+        assert!(matches!(
+            r.value(1),
+            ValueRef::Overflow {
+                page: 77,
+                len: 5000
+            }
+        ));
+        match Node::decode(&page, PageKind::Leaf, 3) {
+            Node::Leaf(e) => assert_eq!(e.len(), 3),
+            Node::Branch(_) => panic!("leaf expected"),
+        }
+    }
+
+    #[test]
+    fn branch_child_index_picks_the_last_separator_not_above_the_key() {
+        let n = Node::Branch(vec![(vec![], 5), (b"m".to_vec(), 6), (b"t".to_vec(), 7)]);
+        let r = NodeRef::Dirty(&n);
+        assert_eq!(r.child_index(b"a"), 0);
+        assert_eq!(r.child_index(b"m"), 1);
+        assert_eq!(r.child_index(b"s"), 1);
+        assert_eq!(r.child_index(b"z"), 2);
+    }
+}

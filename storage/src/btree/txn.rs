@@ -1,0 +1,499 @@
+//! Read and write transactions, and the commit protocol.
+//!
+//! A [`ReadTxn`] pins the version that was committed when it began: it
+//! registers its txn id with the shared [`Versions`](super::pager::Versions)
+//! and the allocator keeps every page that version can reach until it ends.
+//! A [`WriteTxn`] (one at a time: it borrows the `Db` mutably) edits a
+//! private set of dirty nodes; commit writes them to fresh pages, syncs,
+//! then writes and syncs the meta. Dropping it without commit leaves no
+//! trace.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::RangeBounds;
+use std::sync::{Arc, MutexGuard};
+
+use super::cursor::{Cursor, Range};
+use super::error::{BtreeError, Result};
+use super::meta::Meta;
+use super::node::CachedPage;
+use super::page::{self, PageKind, Seal, MAX_VALUE_BYTES, PAGE_HEADER_BYTES};
+use super::pager::{Allocator, Shared};
+use super::tree::{self, NodeSource, TreeWriter};
+
+fn not_found(name: &str) -> BtreeError {
+    BtreeError::KeyspaceNotFound {
+        name: name.to_string(),
+    }
+}
+
+/// The keyspace root a root-tree value names.
+fn decode_root(shared: &Shared, meta_root: u64, v: &[u8]) -> Result<u64> {
+    let b: [u8; 8] = v.try_into().map_err(|_| {
+        BtreeError::corrupt(
+            shared.name.clone(),
+            meta_root,
+            "keyspace root is not 8 bytes",
+        )
+    })?;
+    Ok(u64::from_le_bytes(b))
+}
+
+fn keyspace_root(src: &dyn NodeSource, shared: &Shared, root: u64, name: &str) -> Result<u64> {
+    match tree::get(src, root, name.as_bytes())? {
+        Some(v) => decode_root(shared, root, &v),
+        None => Err(not_found(name)),
+    }
+}
+
+fn keyspace_names(src: &dyn NodeSource, root: u64) -> Result<BTreeSet<Vec<u8>>> {
+    let mut c = Cursor::new(src, root);
+    let mut out = BTreeSet::new();
+    let mut e = c.first()?;
+    while let Some((k, _)) = e {
+        out.insert(k);
+        e = c.next()?;
+    }
+    Ok(out)
+}
+
+/// A consistent, read-only version of the page file. Never blocks and is
+/// never blocked by the writer; `Send + Sync`, so it can be handed to
+/// another thread (a snapshot stream).
+pub struct ReadTxn {
+    shared: Arc<Shared>,
+    meta: Meta,
+}
+
+impl ReadTxn {
+    pub(crate) fn begin(shared: Arc<Shared>) -> Result<ReadTxn> {
+        let meta = {
+            let mut v = shared.versions();
+            if v.poisoned {
+                return Err(BtreeError::Poisoned);
+            }
+            let meta = v.meta;
+            *v.readers.entry(meta.txn_id).or_insert(0) += 1;
+            meta
+        };
+        Ok(ReadTxn { shared, meta })
+    }
+
+    /// The version (txn id of the commit) this transaction reads.
+    pub fn txn_id(&self) -> u64 {
+        self.meta.txn_id
+    }
+
+    fn root_of(&self, keyspace: &str) -> Result<u64> {
+        keyspace_root(&*self.shared, &self.shared, self.meta.root_page, keyspace)
+    }
+
+    /// The value of `key` in `keyspace`.
+    pub fn get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        tree::get(&*self.shared, self.root_of(keyspace)?, key)
+    }
+
+    /// A cursor over `keyspace`.
+    pub fn cursor(&self, keyspace: &str) -> Result<Cursor<'_>> {
+        Ok(Cursor::new(&*self.shared, self.root_of(keyspace)?))
+    }
+
+    /// Entries of `keyspace` within `range`, ascending.
+    pub fn range<R: RangeBounds<[u8]>>(&self, keyspace: &str, range: R) -> Result<Range<'_>> {
+        Ok(Range::new(self.cursor(keyspace)?, range, false))
+    }
+
+    /// Entries of `keyspace` within `range`, descending.
+    pub fn range_rev<R: RangeBounds<[u8]>>(&self, keyspace: &str, range: R) -> Result<Range<'_>> {
+        Ok(Range::new(self.cursor(keyspace)?, range, true))
+    }
+
+    /// Names of all keyspaces, sorted.
+    pub fn keyspaces(&self) -> Result<Vec<String>> {
+        let names = keyspace_names(&*self.shared, self.meta.root_page)?;
+        Ok(names
+            .into_iter()
+            .map(|n| String::from_utf8_lossy(&n).into_owned())
+            .collect())
+    }
+}
+
+impl Drop for ReadTxn {
+    fn drop(&mut self) {
+        let mut v = self.shared.versions();
+        if let Some(c) = v.readers.get_mut(&self.meta.txn_id) {
+            *c -= 1;
+            if *c == 0 {
+                v.readers.remove(&self.meta.txn_id);
+            }
+        }
+    }
+}
+
+/// A keyspace the write transaction has touched.
+#[derive(Clone, Copy, Debug)]
+struct Keyspace {
+    root: u64,
+    exists: bool,
+    /// Its entry in the root tree must be rewritten at commit.
+    changed: bool,
+}
+
+/// The single write transaction. Sees its own writes; invisible to readers
+/// until [`commit`](WriteTxn::commit) returns; dropped = aborted.
+pub struct WriteTxn<'db> {
+    w: TreeWriter<'db>,
+    meta: Meta,
+    grow_chunk_bytes: u64,
+    keyspaces: BTreeMap<Vec<u8>, Keyspace>,
+    done: bool,
+}
+
+impl<'db> WriteTxn<'db> {
+    pub(crate) fn begin(
+        shared: Arc<Shared>,
+        mut alloc: MutexGuard<'db, Allocator>,
+        grow_chunk_bytes: u64,
+    ) -> Result<WriteTxn<'db>> {
+        let (meta, oldest) = {
+            let v = shared.versions();
+            if v.poisoned {
+                return Err(BtreeError::Poisoned);
+            }
+            (v.meta, v.oldest_visible())
+        };
+        alloc.begin(meta.txn_id + 1, oldest);
+        Ok(WriteTxn {
+            w: TreeWriter {
+                shared,
+                alloc,
+                nodes: HashMap::new(),
+                overflow: HashMap::new(),
+            },
+            meta,
+            grow_chunk_bytes,
+            keyspaces: BTreeMap::new(),
+            done: false,
+        })
+    }
+
+    /// The txn id this transaction commits as.
+    pub fn txn_id(&self) -> u64 {
+        self.meta.txn_id + 1
+    }
+
+    fn lookup(&self, keyspace: &str) -> Result<Keyspace> {
+        if let Some(k) = self.keyspaces.get(keyspace.as_bytes()) {
+            return Ok(*k);
+        }
+        match tree::get(&self.w, self.meta.root_page, keyspace.as_bytes())? {
+            Some(v) => Ok(Keyspace {
+                root: decode_root(&self.w.shared, self.meta.root_page, &v)?,
+                exists: true,
+                changed: false,
+            }),
+            None => Ok(Keyspace {
+                root: 0,
+                exists: false,
+                changed: false,
+            }),
+        }
+    }
+
+    fn root_of(&self, keyspace: &str) -> Result<u64> {
+        match self.lookup(keyspace)? {
+            k if k.exists => Ok(k.root),
+            _ => Err(not_found(keyspace)),
+        }
+    }
+
+    fn check_key(&self, key: &[u8]) -> Result<()> {
+        let max = self.w.shared.limits.max_key_bytes();
+        if key.len() > max {
+            return Err(BtreeError::KeyTooLarge {
+                key_bytes: key.len(),
+                max_key_bytes: max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Creates `keyspace` if missing; returns whether it was created.
+    pub fn create_keyspace(&mut self, keyspace: &str) -> Result<bool> {
+        self.check_key(keyspace.as_bytes())?;
+        let k = self.lookup(keyspace)?;
+        if k.exists {
+            return Ok(false);
+        }
+        let k = Keyspace {
+            root: 0,
+            exists: true,
+            changed: true,
+        };
+        self.keyspaces.insert(keyspace.as_bytes().to_vec(), k);
+        Ok(true)
+    }
+
+    /// Deletes `keyspace` and frees its pages; returns whether it existed.
+    pub fn delete_keyspace(&mut self, keyspace: &str) -> Result<bool> {
+        let k = self.lookup(keyspace)?;
+        if !k.exists {
+            return Ok(false);
+        }
+        self.w.free_tree(k.root)?;
+        let k = Keyspace {
+            root: 0,
+            exists: false,
+            changed: true,
+        };
+        self.keyspaces.insert(keyspace.as_bytes().to_vec(), k);
+        Ok(true)
+    }
+
+    /// Names of all keyspaces, sorted, including this transaction's changes.
+    pub fn keyspaces(&self) -> Result<Vec<String>> {
+        let mut names = keyspace_names(&self.w, self.meta.root_page)?;
+        for (n, k) in &self.keyspaces {
+            if k.exists {
+                names.insert(n.clone());
+            } else {
+                names.remove(n);
+            }
+        }
+        Ok(names
+            .into_iter()
+            .map(|n| String::from_utf8_lossy(&n).into_owned())
+            .collect())
+    }
+
+    /// Inserts or replaces `key`; returns whether it existed.
+    pub fn put(&mut self, keyspace: &str, key: &[u8], value: &[u8]) -> Result<bool> {
+        self.check_key(key)?;
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(BtreeError::ValueTooLarge {
+                value_bytes: value.len(),
+                max_value_bytes: MAX_VALUE_BYTES,
+            });
+        }
+        let root = self.root_of(keyspace)?;
+        let (root, existed) = self.w.insert(root, key, value)?;
+        self.set_root(keyspace, root);
+        Ok(existed)
+    }
+
+    /// Removes `key`; returns whether it existed.
+    pub fn delete(&mut self, keyspace: &str, key: &[u8]) -> Result<bool> {
+        let root = self.root_of(keyspace)?;
+        match self.w.remove(root, key)? {
+            Some(root) => {
+                self.set_root(keyspace, root);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn set_root(&mut self, keyspace: &str, root: u64) {
+        let k = Keyspace {
+            root,
+            exists: true,
+            changed: true,
+        };
+        self.keyspaces.insert(keyspace.as_bytes().to_vec(), k);
+    }
+
+    /// The value of `key` in `keyspace`, as this transaction sees it.
+    pub fn get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        tree::get(&self.w, self.root_of(keyspace)?, key)
+    }
+
+    /// A cursor over `keyspace`, as this transaction sees it.
+    pub fn cursor(&self, keyspace: &str) -> Result<Cursor<'_>> {
+        Ok(Cursor::new(&self.w, self.root_of(keyspace)?))
+    }
+
+    /// Entries of `keyspace` within `range`, ascending.
+    pub fn range<R: RangeBounds<[u8]>>(&self, keyspace: &str, range: R) -> Result<Range<'_>> {
+        Ok(Range::new(self.cursor(keyspace)?, range, false))
+    }
+
+    /// Entries of `keyspace` within `range`, descending.
+    pub fn range_rev<R: RangeBounds<[u8]>>(&self, keyspace: &str, range: R) -> Result<Range<'_>> {
+        Ok(Range::new(self.cursor(keyspace)?, range, true))
+    }
+
+    /// Drops every change (same as dropping the transaction).
+    pub fn abort(self) {}
+
+    /// Makes the changes durable and visible; returns the new version's txn
+    /// id. On error the file is unchanged or the commit is durable but was
+    /// not acknowledged; the `Db` is poisoned either way (reopen it).
+    pub fn commit(mut self) -> Result<u64> {
+        let r = self.commit_inner();
+        if r.is_err() {
+            self.w.shared.versions().poisoned = true;
+        }
+        self.done = r.is_ok();
+        r
+    }
+
+    fn commit_inner(&mut self) -> Result<u64> {
+        let mut root = self.meta.root_page;
+        let changed: Vec<(Vec<u8>, Keyspace)> = std::mem::take(&mut self.keyspaces)
+            .into_iter()
+            .filter(|(_, k)| k.changed)
+            .collect();
+        for (name, k) in changed {
+            if k.exists {
+                root = self.w.insert(root, &name, &k.root.to_le_bytes())?.0;
+            } else if let Some(r) = self.w.remove(root, &name)? {
+                root = r;
+            }
+        }
+        let (freelist_page, freelist_pages, freelist) = self.build_freelist();
+        let meta = Meta {
+            txn_id: self.meta.txn_id + 1,
+            page_size: self.meta.page_size,
+            root_page: root,
+            freelist_page,
+            freelist_pages,
+            page_count: self.w.alloc.page_count,
+        };
+        let written = self.write_pages(&meta, freelist)?;
+        let shared = &self.w.shared;
+        let sync_err = |e| BtreeError::io("fdatasync", shared.name.clone(), 0, e);
+        shared.disk.sync().map_err(sync_err)?;
+        let slot_offset = meta.slot() * u64::from(meta.page_size);
+        shared
+            .disk
+            .write_at(slot_offset, &meta.encode(meta.slot()))
+            .map_err(|e| BtreeError::io("writing meta", shared.name.clone(), slot_offset, e))?;
+        shared.disk.sync().map_err(sync_err)?;
+        for (id, p) in written {
+            shared.cache_written(id, p);
+        }
+        shared.versions().meta = meta;
+        Ok(meta.txn_id)
+    }
+
+    /// Frees the old freelist run and allocates the new one. Allocation only
+    /// removes ids, so the run sized before it is large enough after it.
+    fn build_freelist(&mut self) -> (u64, u32, Vec<u64>) {
+        if self.meta.freelist_page != 0 {
+            self.w
+                .alloc
+                .free(self.meta.freelist_page, self.meta.freelist_pages);
+        }
+        let n = self.w.alloc.persisted_ids().len();
+        if n == 0 {
+            return (0, 0, Vec::new());
+        }
+        let pages = self.w.shared.limits.overflow_pages(8 * n);
+        let start = self.w.alloc.alloc(pages);
+        (start, pages, self.w.alloc.persisted_ids())
+    }
+
+    /// Encodes and writes every dirty page (grown file first), adjacent
+    /// pages coalesced into one write. Returns the node pages for the cache.
+    fn write_pages(&mut self, meta: &Meta, freelist: Vec<u64>) -> Result<Vec<(u64, CachedPage)>> {
+        let ps = meta.page_size as usize;
+        let txn_id = meta.txn_id;
+        let shared = self.w.shared.clone();
+        let mut bufs: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut cached = Vec::new();
+        for (&id, n) in &self.w.nodes {
+            let mut b = vec![0u8; ps];
+            n.encode(&mut b);
+            let count = n.len() as u32;
+            let kind = n.kind();
+            page::seal(&mut b, seal(id, txn_id, kind, 1, count));
+            let bytes = b.clone().into_boxed_slice();
+            cached.push((
+                id,
+                CachedPage {
+                    bytes,
+                    kind,
+                    count: count as usize,
+                },
+            ));
+            bufs.push((id, b));
+        }
+        for (&id, v) in &self.w.overflow {
+            let pages = shared.limits.overflow_pages(v.len());
+            let mut b = vec![0u8; pages as usize * ps];
+            b[PAGE_HEADER_BYTES..PAGE_HEADER_BYTES + v.len()].copy_from_slice(v);
+            let s = seal(id, txn_id, PageKind::Overflow, pages, v.len() as u32);
+            page::seal(&mut b, s);
+            bufs.push((id, b));
+        }
+        if meta.freelist_page != 0 {
+            let mut b = vec![0u8; meta.freelist_pages as usize * ps];
+            for (i, id) in freelist.iter().enumerate() {
+                let at = PAGE_HEADER_BYTES + 8 * i;
+                b[at..at + 8].copy_from_slice(&id.to_le_bytes());
+            }
+            let count = freelist.len() as u32;
+            let s = seal(
+                meta.freelist_page,
+                txn_id,
+                PageKind::Freelist,
+                meta.freelist_pages,
+                count,
+            );
+            page::seal(&mut b, s);
+            bufs.push((meta.freelist_page, b));
+        }
+        self.grow_for(meta.page_count * ps as u64)?;
+        bufs.sort_unstable_by_key(|(id, _)| *id);
+        let mut i = 0;
+        while i < bufs.len() {
+            let start = bufs[i].0;
+            let mut run = std::mem::take(&mut bufs[i].1);
+            i += 1;
+            while i < bufs.len() && bufs[i].0 == start + (run.len() / ps) as u64 {
+                run.extend_from_slice(&bufs[i].1);
+                i += 1;
+            }
+            let offset = start * ps as u64;
+            shared
+                .disk
+                .write_at(offset, &run)
+                .map_err(|e| BtreeError::io("writing pages", shared.name.clone(), offset, e))?;
+        }
+        Ok(cached)
+    }
+
+    /// Grows the file in whole chunks of zeros to hold `needed_bytes`.
+    fn grow_for(&self, needed_bytes: u64) -> Result<()> {
+        let shared = &self.w.shared;
+        let len = shared
+            .disk
+            .len_bytes()
+            .map_err(|e| BtreeError::io("stat", shared.name.clone(), 0, e))?;
+        if len >= needed_bytes {
+            return Ok(());
+        }
+        let target = needed_bytes.div_ceil(self.grow_chunk_bytes) * self.grow_chunk_bytes;
+        shared
+            .disk
+            .grow(target)
+            .map_err(|e| BtreeError::io("growing file", shared.name.clone(), len, e))
+    }
+}
+
+fn seal(page_id: u64, txn_id: u64, kind: PageKind, run_pages: u32, count: u32) -> Seal {
+    Seal {
+        page_id,
+        txn_id,
+        kind,
+        run_pages,
+        count,
+    }
+}
+
+impl Drop for WriteTxn<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.w.alloc.rollback();
+        }
+    }
+}
