@@ -299,7 +299,11 @@ fn restart_with_a_smaller_max_txn_ops_keeps_acknowledged_txns() {
     let mut node = TestNode::start();
     let c = node.client();
     c.txn(rpc::TxnRequestT {
-        success: Some(vec![put_op(b"a", b"1"), put_op(b"b", b"1"), put_op(b"c", b"1")]),
+        success: Some(vec![
+            put_op(b"a", b"1"),
+            put_op(b"b", b"1"),
+            put_op(b"c", b"1"),
+        ]),
         ..Default::default()
     })
     .unwrap();
