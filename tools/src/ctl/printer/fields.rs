@@ -179,19 +179,7 @@ mod tests {
             error: String::new(),
         };
         assert_eq!(health(&[h]), "\"Endpoint\" : \"127.0.0.1:23790\"\n\"Health\" : true\n\"Took\" : 1.00552ms\n\"Error\" : \n\n");
-        let st = EndpointStatus {
-            endpoint: "127.0.0.1:23790".into(),
-            status: rpc::StatusResponseT {
-                header: test_header(30),
-                version: Some("3.4.23".into()),
-                db_size: 28672,
-                leader: 10276657743932975437,
-                raft_index: 41,
-                raft_term: 2,
-                raft_applied_index: 41,
-                ..Default::default()
-            },
-        };
+        let st = test_status();
         let want = "\"ClusterID\" : 14841639068965178418\n\"MemberID\" : 10276657743932975437\n\"Revision\" : 30\n\"RaftTerm\" : 2\n\
 \"Version\" : \"3.4.23\"\n\"DBSize\" : 28672\n\"Leader\" : 10276657743932975437\n\"IsLearner\" : false\n\"RaftIndex\" : 41\n\
 \"RaftTerm\" : 2\n\"RaftAppliedIndex\" : 41\n\"Errors\" : []\n\"Endpoint\" : \"127.0.0.1:23790\"\n\n";

@@ -262,20 +262,7 @@ mod tests {
             health(&hs),
             "[{\"endpoint\":\"127.0.0.1:23790\",\"health\":true,\"took\":\"4.088951ms\"},{\"endpoint\":\"127.0.0.1:23791\",\"health\":false,\"took\":\"5.001434931s\",\"error\":\"context deadline exceeded\"}]\n"
         );
-        let st = EndpointStatus {
-            endpoint: "127.0.0.1:23790".into(),
-            status: rpc::StatusResponseT {
-                header: test_header(30),
-                version: Some("3.4.23".into()),
-                db_size: 28672,
-                leader: 10276657743932975437,
-                raft_index: 41,
-                raft_term: 2,
-                raft_applied_index: 41,
-                db_size_in_use: 24576,
-                ..Default::default()
-            },
-        };
+        let st = test_status();
         assert_eq!(
             status(&[st]),
             "[{\"Endpoint\":\"127.0.0.1:23790\",\"Status\":{\"header\":{\"cluster_id\":14841639068965178418,\"member_id\":10276657743932975437,\"revision\":30,\"raft_term\":2},\"version\":\"3.4.23\",\"dbSize\":28672,\"leader\":10276657743932975437,\"raftIndex\":41,\"raftTerm\":2,\"raftAppliedIndex\":41,\"dbSizeInUse\":24576}}]\n"

@@ -243,6 +243,24 @@ pub(crate) mod testdata {
         }))
     }
 
+    /// The status of the etcd the golden outputs were captured from.
+    pub fn test_status() -> super::EndpointStatus {
+        super::EndpointStatus {
+            endpoint: "127.0.0.1:23790".into(),
+            status: rpc::StatusResponseT {
+                header: test_header(30),
+                version: Some("3.4.23".into()),
+                db_size: 28672,
+                leader: 10276657743932975437,
+                raft_index: 41,
+                raft_term: 2,
+                raft_applied_index: 41,
+                db_size_in_use: 24576,
+                ..Default::default()
+            },
+        }
+    }
+
     pub fn test_kv(
         key: &[u8],
         value: &[u8],
@@ -272,22 +290,7 @@ mod tests {
 
     #[test]
     fn status_table_matches_etcdctl() {
-        let st = EndpointStatus {
-            endpoint: "127.0.0.1:23790".into(),
-            status: rpc::StatusResponseT {
-                header: test_header(30),
-                version: Some("3.4.23".into()),
-                db_size: 28672,
-                leader: 10276657743932975437,
-                raft_index: 41,
-                raft_term: 2,
-                raft_applied_index: 41,
-                errors: None,
-                db_size_in_use: 24576,
-                is_learner: false,
-                ..Default::default()
-            },
-        };
+        let st = test_status();
         let p = Printer::new(Format::Table, false).status(&[st]);
         let want = "\
 +-----------------+------------------+---------+---------+-----------+------------+-----------+------------+--------------------+--------+

@@ -292,20 +292,7 @@ mod tests {
 
     #[test]
     fn status_rows_are_comma_separated() {
-        let st = EndpointStatus {
-            endpoint: "127.0.0.1:23790".into(),
-            status: rpc::StatusResponseT {
-                header: test_header(30),
-                version: Some("3.4.23".into()),
-                db_size: 28672,
-                leader: 10276657743932975437,
-                raft_index: 41,
-                raft_term: 2,
-                raft_applied_index: 41,
-                db_size_in_use: 24576,
-                ..Default::default()
-            },
-        };
+        let st = test_status();
         let got = text(Printer::new(Format::Simple, false).status(&[st]));
         assert_eq!(
             got,
