@@ -333,3 +333,103 @@ pub fn alarms(b: &mut Fbb, h: &HeaderInfo, alarms: &[(u64, crate::alarm::Alarm)]
     );
     finish(b, rpc::ResponseBody::AlarmResponse, t.as_union_value());
 }
+
+/// Largest response built. FlatBuffers cannot build a buffer past 2 GiB (it
+/// panics), and no client should receive one: a bigger result is answered
+/// with an error instead (etcd's gRPC limit answers ResourceExhausted).
+pub const MAX_RESPONSE_BYTES: u64 = 1 << 30;
+
+/// Per key-value overhead of the encoding (vtable, offsets, integers).
+const KV_OVERHEAD_BYTES: u64 = 64;
+
+fn kvs_bytes<'a, K: KvView + 'a>(kvs: impl IntoIterator<Item = &'a K>, keys_only: bool) -> u64 {
+    kvs.into_iter()
+        .map(|k| {
+            let k = k.kv_ref();
+            k.key.len() as u64
+                + if keys_only { 0 } else { k.value.len() as u64 }
+                + KV_OVERHEAD_BYTES
+        })
+        .sum()
+}
+
+/// Upper estimate of a range response's size.
+pub fn range_bytes(r: &mvcc::RangeResult<'_>, keys_only: bool) -> u64 {
+    kvs_bytes(&r.kvs, keys_only)
+}
+
+/// Upper estimate of a delete response's size.
+pub fn delete_bytes(r: &mvcc::DeleteResult) -> u64 {
+    kvs_bytes(&r.prev_kvs, false)
+}
+
+/// Upper estimate of a txn response's size.
+pub fn txn_bytes(r: &mvcc::TxnResult) -> u64 {
+    r.responses
+        .iter()
+        .map(|op| match op {
+            mvcc::OpResult::Range(rr) => kvs_bytes(&rr.kvs, false),
+            mvcc::OpResult::Put(p) => kvs_bytes(p.prev_kv.iter(), false),
+            mvcc::OpResult::DeleteRange(d) => delete_bytes(d),
+            mvcc::OpResult::Txn(t) => txn_bytes(t),
+        } + KV_OVERHEAD_BYTES)
+        .sum()
+}
+
+/// The error for a result too large to send.
+pub fn too_large(bytes: u64) -> RequestError {
+    RequestError::new(
+        rpc::ErrorCode::RequestTooLarge,
+        format!(
+            "etcdserver: response of {bytes} bytes is larger than the maximum of {MAX_RESPONSE_BYTES}; \
+             narrow the range or set a limit"
+        ),
+    )
+}
+
+/// Ok if a response of about `bytes` can be built.
+pub fn check_size(bytes: u64) -> Result<(), RequestError> {
+    if bytes > MAX_RESPONSE_BYTES {
+        return Err(too_large(bytes));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size check must never let through a response it underestimated.
+    #[test]
+    fn size_estimate_bounds_the_built_response() {
+        let kvs: Vec<mvcc::KeyValue> = (0..500)
+            .map(|i| mvcc::KeyValue {
+                key: format!("key-{i}").into_bytes(),
+                value: vec![7; i % 300],
+                create_revision: i as i64,
+                mod_revision: i as i64,
+                version: 1,
+                lease: 0,
+            })
+            .collect();
+        let result = mvcc::RangeResult {
+            kvs: kvs.iter().map(|k| k.kv_ref()).collect(),
+            more: false,
+            count: kvs.len() as i64,
+        };
+        let h = HeaderInfo {
+            cluster_id: 1,
+            member_id: 2,
+            revision: 3,
+            raft_term: 4,
+        };
+        let mut b = Fbb::new();
+        for keys_only in [false, true] {
+            range(&mut b, &h, &result, keys_only);
+            assert!(range_bytes(&result, keys_only) >= b.finished_data().len() as u64);
+        }
+        assert!(check_size(MAX_RESPONSE_BYTES).is_ok());
+        let e = check_size(MAX_RESPONSE_BYTES + 1).unwrap_err();
+        assert_eq!(e.code, rpc::ErrorCode::RequestTooLarge);
+    }
+}

@@ -248,6 +248,7 @@ impl NodeState {
                     .ok_or_else(|| RequestError::invalid("malformed delete"))?;
                 let r = self.store.delete_range(&convert::delete_range(&d))?;
                 let h = self.header();
+                respond::check_size(respond::delete_bytes(&r))?;
                 respond::delete_range(&mut self.builder, &h, &r);
             }
             rpc::RequestBody::TxnRequest => {
@@ -263,6 +264,7 @@ impl NodeState {
                 // with a smaller limit would refuse an acknowledged txn).
                 let r = self.store.txn(&t, usize::MAX)?;
                 let h = self.header();
+                respond::check_size(respond::txn_bytes(&r))?;
                 respond::txn(&mut self.builder, &h, &r);
             }
             rpc::RequestBody::AlarmRequest => {
@@ -324,6 +326,7 @@ impl NodeState {
                     .ok_or_else(|| RequestError::invalid("malformed range"))?;
                 let rr = convert::range(&r);
                 let result = self.store.range(&rr)?;
+                respond::check_size(respond::range_bytes(&result, rr.keys_only))?;
                 respond::range(&mut self.builder, &h, &result, rr.keys_only);
             }
             rpc::RequestBody::TxnRequest => {
@@ -333,6 +336,7 @@ impl NodeState {
                 let t = convert::txn(&t)?;
                 // Read-only: the store does not change, so no revision is spent.
                 let r = self.store.txn(&t, self.max_txn_ops)?;
+                respond::check_size(respond::txn_bytes(&r))?;
                 respond::txn(&mut self.builder, &h, &r);
             }
             rpc::RequestBody::AlarmRequest => {

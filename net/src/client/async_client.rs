@@ -108,6 +108,9 @@ impl AsyncClient {
         if let Some(reason) = inner.closed.borrow().as_ref() {
             return Err(ClientError::Closed(reason.clone()));
         }
+        if payload.len() > u32::MAX as usize - 64 {
+            return Err(ClientError::InvalidRequest("request is too large".into()));
+        }
         let id = inner.next_id.get();
         inner.next_id.set(id + 1);
         let (tx, rx) = oneshot::channel();

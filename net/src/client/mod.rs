@@ -35,7 +35,8 @@ impl Default for ClientOptions {
         ClientOptions {
             dial_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
-            max_response_bytes: 512 << 20,
+            // The server never builds a response over 1 GiB (core node::respond).
+            max_response_bytes: (1 << 30) + (1 << 20),
         }
     }
 }
