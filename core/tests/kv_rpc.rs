@@ -268,7 +268,8 @@ fn periodic_auto_compaction_compacts_old_history() {
             .unwrap();
     }
     // Revisions 2..=6 are written; after one retention the compactor
-    // compacts to the revision it sampled then (6).
+    // compacts to the revision it sampled one retention earlier (the first
+    // sample may fall among the puts, so anything in 3..=6).
     let start = std::time::Instant::now();
     loop {
         match c.range(rpc::RangeRequestT {
@@ -278,7 +279,7 @@ fn periodic_auto_compaction_compacts_old_history() {
             Err(ClientError::Server {
                 compact_revision, ..
             }) => {
-                assert_eq!(compact_revision, 6);
+                assert!((3..=6).contains(&compact_revision), "{compact_revision}");
                 break;
             }
             Ok(_) if start.elapsed() < std::time::Duration::from_secs(10) => {
