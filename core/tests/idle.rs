@@ -20,7 +20,8 @@ fn cpu_ticks(pid: u32) -> u64 {
 
 #[test]
 fn idle_node_uses_no_measurable_cpu() {
-    let node = TestNode::start();
+    // Small segments: the background zero-fill of the next one is over at once.
+    let node = TestNode::start_with(&["--wal-segment-bytes", "1048576"]);
     let c = node.client();
     for i in 0..50 {
         c.put(put_request(format!("k{i}").as_bytes(), b"v"))
