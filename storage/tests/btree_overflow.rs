@@ -128,3 +128,31 @@ fn a_real_file_round_trips() {
         "grown in chunks"
     );
 }
+
+/// A new page file appears whole or not at all: it is built under a
+/// temporary name (a leftover from a crash is discarded) and renamed.
+#[test]
+fn a_new_file_is_created_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    std::fs::write(
+        dir.path().join("db.tmp"),
+        b"half-written by a crashed create",
+    )
+    .unwrap();
+    let db = Db::open_path(&path, Options::default()).unwrap();
+    let mut w = db.begin_write().unwrap();
+    w.create_keyspace("kv").unwrap();
+    w.put("kv", b"k", b"v").unwrap();
+    w.commit().unwrap();
+    drop(db);
+    assert!(
+        !dir.path().join("db.tmp").exists(),
+        "the temporary file is renamed into place"
+    );
+    let db = Db::open_path(&path, Options::default()).unwrap();
+    assert_eq!(
+        db.begin_read().unwrap().get("kv", b"k").unwrap(),
+        Some(b"v".to_vec())
+    );
+}

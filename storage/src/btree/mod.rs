@@ -138,6 +138,9 @@ pub struct Db {
 impl Db {
     /// Opens the file at `path` (creating it if missing or empty).
     pub fn open_path(path: &Path, opts: Options) -> Result<Db> {
+        if !path.exists() {
+            create_atomically(path, &opts)?;
+        }
         let disk = FileDisk::open(path)
             .map_err(|e| BtreeError::io("opening", path.display().to_string(), 0, e))?;
         Db::open(disk, opts)
@@ -343,4 +346,30 @@ fn load_freelist(shared: &Shared, meta: &Meta) -> Result<BTreeSet<u64>> {
         }
     }
     Ok(free)
+}
+
+/// Creates a new page file under a temporary name, syncs it, renames it into
+/// place and syncs the directory: a crash during creation leaves either no
+/// file or a complete one, never a file without valid metas.
+fn create_atomically(path: &Path, opts: &Options) -> Result<()> {
+    let io = |op: &'static str, p: &Path, e| BtreeError::io(op, p.display().to_string(), 0, e);
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp_name);
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("removing", &tmp, e)),
+    }
+    let disk = FileDisk::open(&tmp).map_err(|e| io("creating", &tmp, e))?;
+    // Opening an empty disk writes and syncs a complete new file.
+    drop(Db::open(disk, opts.clone())?);
+    std::fs::rename(&tmp, path).map_err(|e| io("renaming", &tmp, e))?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io("syncing directory", dir, e))
 }
