@@ -47,6 +47,7 @@
 
 pub mod btree;
 mod error;
+pub mod layout;
 pub mod wal;
 
 pub use btree::BtreeError;
