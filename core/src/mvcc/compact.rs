@@ -12,6 +12,7 @@
 //! and deterministically (etcd compacts its backend in the background, but
 //! the observable result is the same). It costs O(keys + dropped entries).
 
+use super::changes::Change;
 use super::store::{Store, KEY_OVERHEAD_BYTES};
 use super::types::{MvccError, Revision};
 
@@ -30,8 +31,17 @@ impl Store {
         }
         let mut freed_bytes: u64 = 0;
         let mut keys_removed: u64 = 0;
+        let recording = self.recording;
+        let changes = &mut self.changes;
         self.index.retain(|key, ki| {
-            let (freed, empty) = ki.compact(revision);
+            let (freed, empty) = ki.compact(revision, &mut |dropped| {
+                if recording {
+                    changes.push(Change::Drop {
+                        revision: dropped,
+                        key: key.clone(),
+                    });
+                }
+            });
             freed_bytes += freed;
             if empty {
                 // The key's own bytes and slot go with it.

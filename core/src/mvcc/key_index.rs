@@ -175,26 +175,103 @@ impl KeyIndex {
     /// generations whose tombstone is <= `at`, and in the first remaining
     /// generation every entry before the last one at or before `at`.
     /// Returns the bytes freed and whether the key has no history left.
-    pub(crate) fn compact(&mut self, at: Revision) -> (u64, bool) {
+    ///
+    /// `dropped` receives the revision of every put and tombstone removed
+    /// (the page file deletes those history records).
+    pub(crate) fn compact(
+        &mut self,
+        at: Revision,
+        dropped: &mut dyn FnMut(Revision),
+    ) -> (u64, bool) {
         let dead = self
             .generations
             .iter()
             .take_while(|g| g.tombstone.is_some_and(|t| t <= at));
         let dead_count = dead.clone().count();
-        let mut freed: u64 = dead.map(generation_size_bytes).sum();
-        self.generations.drain(..dead_count);
+        let mut freed: u64 = 0;
+        for g in self.generations.drain(..dead_count) {
+            freed += generation_size_bytes(&g);
+            g.entries.iter().for_each(|e| dropped(e.mod_revision));
+            g.tombstone.into_iter().for_each(&mut *dropped);
+        }
         if let Some(g) = self.generations.first_mut() {
             let keep_from = g
                 .entries
                 .partition_point(|e| e.mod_revision <= at)
                 .saturating_sub(1);
-            freed += g
-                .entries
-                .drain(..keep_from)
-                .map(|e| entry_size_bytes(&e))
-                .sum::<u64>();
+            for e in g.entries.drain(..keep_from) {
+                freed += entry_size_bytes(&e);
+                dropped(e.mod_revision);
+            }
         }
         (freed, self.generations.is_empty())
+    }
+
+    /// Rebuilds history from a stored put record (restart from the page
+    /// file): extends the live generation created at `create_revision`, or
+    /// starts one. Records arrive in revision order. Returns the bytes
+    /// added and whether a generation started, or why the record does not
+    /// fit the history so far.
+    pub(crate) fn restore_put(
+        &mut self,
+        create_revision: Revision,
+        e: Entry,
+    ) -> Result<(u64, bool), String> {
+        let live = self
+            .generations
+            .last_mut()
+            .filter(|g| g.tombstone.is_none());
+        match live {
+            Some(g) if g.create_revision == create_revision => {
+                let last = g
+                    .entries
+                    .last()
+                    .expect("key_index invariant: generations are never empty");
+                if last.mod_revision >= e.mod_revision || last.version + 1 != e.version {
+                    return Err(format!(
+                        "put at revision {} version {} follows revision {} version {}",
+                        e.mod_revision, e.version, last.mod_revision, last.version
+                    ));
+                }
+                let added = entry_size_bytes(&e);
+                g.entries.push(e);
+                Ok((added, false))
+            }
+            Some(g) => Err(format!(
+                "put at revision {} names generation {create_revision}, the live one is {}",
+                e.mod_revision, g.create_revision
+            )),
+            None => {
+                let floor = self.generations.last().and_then(|g| g.tombstone);
+                if create_revision > e.mod_revision || floor.is_some_and(|t| create_revision < t) {
+                    return Err(format!(
+                        "put at revision {} cannot start a generation at {create_revision}",
+                        e.mod_revision
+                    ));
+                }
+                let g = Generation {
+                    create_revision,
+                    entries: vec![e],
+                    tombstone: None,
+                };
+                let added = generation_size_bytes(&g);
+                self.generations.push(g);
+                Ok((added, true))
+            }
+        }
+    }
+
+    /// A key with no history yet, for [`KeyIndex::restore_put`].
+    pub(crate) fn empty() -> KeyIndex {
+        KeyIndex {
+            generations: Vec::new(),
+        }
+    }
+
+    /// The live generation's create revision and latest entry after a put.
+    pub(crate) fn latest_after_put(&self) -> (Revision, &Entry) {
+        self.latest()
+            .expect("key_index invariant: a key is live right after a put")
     }
 
     /// Bytes this key's history accounts for (excluding the key itself).
@@ -283,13 +360,13 @@ mod tests {
         ki.put(7, val("3"), 0);
         ki.put(8, val("4"), 0);
         let before = ki.size_bytes();
-        let (freed, empty) = ki.compact(7);
+        let (freed, empty) = ki.compact(7, &mut |_| {});
         assert!(!empty);
         assert_eq!(before - freed, ki.size_bytes());
         ki.assert_invariants();
         assert_eq!(ki.get(7).map(|(_, e)| e.version), Some(1));
         assert_eq!(ki.get(8).map(|(_, e)| e.version), Some(2));
-        let (_, empty) = ki.compact(8);
+        let (_, empty) = ki.compact(8, &mut |_| {});
         assert!(!empty);
         assert_eq!(ki.get(8).map(|(c, e)| (c, e.version)), Some((7, 2)));
     }
@@ -298,8 +375,8 @@ mod tests {
     fn compact_past_final_tombstone_empties_the_key() {
         let mut ki = KeyIndex::new(2, val("1"), 0);
         ki.tombstone(4);
-        assert!(!ki.compact(3).1);
+        assert!(!ki.compact(3, &mut |_| {}).1);
         assert!(ki.get(3).is_some());
-        assert!(ki.compact(4).1);
+        assert!(ki.compact(4, &mut |_| {}).1);
     }
 }

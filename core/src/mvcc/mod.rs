@@ -63,6 +63,7 @@
 //! assert!(store.range(&RangeReq { key: b"a", revision: 2, ..Default::default() }).is_err());
 //! ```
 
+mod changes;
 mod compact;
 mod key_index;
 mod store;
@@ -72,6 +73,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
+pub use changes::Change;
 pub use store::Store;
 pub use txn::validate_txn;
 pub use types::{

@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use super::changes::Change;
 use super::key_index::{Entry, KeyIndex};
 use super::types::{
     DeleteRangeReq, DeleteResult, KvRef, MvccError, PutReq, PutResult, RangeReq, RangeResult,
@@ -28,6 +29,9 @@ pub struct Store {
     /// Keys live at `current_revision` (or at the pending txn revision).
     pub(crate) live_keys: usize,
     pub(crate) size_bytes: u64,
+    /// See `changes`: whether writes leave a change behind.
+    pub(crate) recording: bool,
+    pub(crate) changes: Vec<super::changes::Change>,
 }
 
 impl Default for Store {
@@ -94,6 +98,8 @@ impl Store {
             compact_revision: -1,
             live_keys: 0,
             size_bytes: 0,
+            recording: false,
+            changes: Vec::new(),
         }
     }
 
@@ -244,6 +250,18 @@ impl Store {
             if created {
                 self.live_keys += 1;
             }
+            if self.recording {
+                let (create_revision, e) = ki.latest_after_put();
+                let change = Change::Put {
+                    revision,
+                    key: r.key.into(),
+                    create_revision,
+                    version: e.version,
+                    lease: e.lease,
+                    value: e.value.clone(),
+                };
+                self.changes.push(change);
+            }
             return Ok(PutResult { prev_kv });
         }
         if r.ignore_value || r.ignore_lease {
@@ -253,6 +271,14 @@ impl Store {
         self.size_bytes += KEY_OVERHEAD_BYTES + r.key.len() as u64 + ki.size_bytes();
         self.index.insert(r.key.into(), ki);
         self.live_keys += 1;
+        self.note(|| Change::Put {
+            revision,
+            key: r.key.into(),
+            create_revision: revision,
+            version: 1,
+            lease: r.lease,
+            value: r.value.into(),
+        });
         let prev_kv = None;
         Ok(PutResult { prev_kv })
     }
@@ -286,6 +312,12 @@ impl Store {
             let deleted = ki.tombstone(revision);
             assert!(deleted, "store invariant: a live key can be tombstoned");
             result.deleted += 1;
+            if self.recording {
+                self.changes.push(Change::Tombstone {
+                    revision,
+                    key: key.clone(),
+                });
+            }
         }
         self.live_keys -= usize::try_from(result.deleted).expect("deleted count is non-negative");
         result

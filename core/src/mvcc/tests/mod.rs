@@ -8,6 +8,7 @@
 mod compact;
 mod kv;
 mod model;
+mod restore;
 mod strategies;
 mod txn;
 

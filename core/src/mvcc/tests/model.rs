@@ -440,7 +440,7 @@ impl Model {
 // ---------------------------------------------------------------- runner
 
 #[derive(Debug, PartialEq)]
-enum Outcome {
+pub(super) enum Outcome {
     Range(Result<OwnedRangeResult, MvccError>),
     Put(Result<PutResult, MvccError>),
     Del(Result<DeleteResult, MvccError>),
@@ -448,7 +448,7 @@ enum Outcome {
     Compact(Result<(), MvccError>),
 }
 
-fn run_store(s: &mut Store, step: &Step) -> Outcome {
+pub(super) fn run_store(s: &mut Store, step: &Step) -> Outcome {
     match step {
         Step::Op(MOp::Range(r)) => Outcome::Range(s.range(&r.req()).map(|rr| rr.to_owned_result())),
         Step::Op(MOp::Put(p)) => Outcome::Put(s.put(&p.req())),

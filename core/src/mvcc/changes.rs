@@ -1,0 +1,142 @@
+//! The change log a [`Store`] keeps for its durable copy, and the rebuild
+//! of a store from that copy.
+//!
+//! With recording on ([`Store::record_changes`]), every write leaves a
+//! [`Change`] behind: the history record it adds (a put or a tombstone at
+//! `(revision, key)`) or, for a compaction, each record it drops. The node
+//! drains them ([`Store::take_changes`]) into page-file commits, so the
+//! file holds exactly the store's history, one record per `(revision,
+//! key)`. At start, [`Store::restore_put`] / [`Store::restore_tombstone`]
+//! replay those records in revision order and [`Store::finish_restore`]
+//! sets the counters; the result answers every read as the original did.
+//!
+//! Within one revision a key is written at most once, except a txn that
+//! puts a key and then deletes it: both land on the same record, the
+//! tombstone last, and a read at any revision sees no value either way
+//! (the put and its tombstone share the revision).
+
+use super::key_index::{Entry, KeyIndex};
+use super::store::{Store, KEY_OVERHEAD_BYTES};
+use super::types::Revision;
+
+/// One history record added or removed by a write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A put of `key` at `revision`.
+    Put {
+        revision: Revision,
+        key: Box<[u8]>,
+        create_revision: Revision,
+        version: i64,
+        lease: i64,
+        value: Box<[u8]>,
+    },
+    /// A delete ended `key`'s generation at `revision`.
+    Tombstone { revision: Revision, key: Box<[u8]> },
+    /// Compaction removed the record of `key` at `revision`.
+    Drop { revision: Revision, key: Box<[u8]> },
+}
+
+impl Change {
+    /// Bytes this change carries (for batch sizing).
+    pub fn size_bytes(&self) -> usize {
+        match self {
+            Change::Put { key, value, .. } => key.len() + value.len() + 32,
+            Change::Tombstone { key, .. } | Change::Drop { key, .. } => key.len() + 8,
+        }
+    }
+}
+
+impl Store {
+    /// Turns the change log on or off (off by default; off drops any
+    /// changes not taken yet).
+    pub fn record_changes(&mut self, on: bool) {
+        self.recording = on;
+        if !on {
+            self.changes.clear();
+        }
+    }
+
+    /// Changes since the last call, in the order they happened.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// Changes recorded and not taken yet.
+    pub fn pending_changes(&self) -> usize {
+        self.changes.len()
+    }
+
+    pub(crate) fn note(&mut self, c: impl FnOnce() -> Change) {
+        if self.recording {
+            self.changes.push(c());
+        }
+    }
+
+    /// Replays a stored put record. Records must arrive in revision order.
+    pub fn restore_put(
+        &mut self,
+        revision: Revision,
+        key: &[u8],
+        create_revision: Revision,
+        version: i64,
+        lease: i64,
+        value: &[u8],
+    ) -> Result<(), String> {
+        let e = Entry {
+            mod_revision: revision,
+            version,
+            lease,
+            value: value.into(),
+        };
+        let (added, created) = match self.index.get_mut(key) {
+            Some(ki) => ki.restore_put(create_revision, e)?,
+            None => {
+                let mut ki = KeyIndex::empty();
+                let r = ki.restore_put(create_revision, e)?;
+                self.size_bytes += KEY_OVERHEAD_BYTES + key.len() as u64;
+                self.index.insert(key.into(), ki);
+                r
+            }
+        };
+        self.size_bytes += added;
+        self.live_keys += usize::from(created);
+        self.current_revision = self.current_revision.max(revision);
+        Ok(())
+    }
+
+    /// Replays a stored tombstone. A tombstone of a key that is not live
+    /// is the put-then-delete of one txn (see the module docs): nothing to
+    /// end.
+    pub fn restore_tombstone(&mut self, revision: Revision, key: &[u8]) {
+        if let Some(ki) = self.index.get_mut(key) {
+            if ki.tombstone(revision) {
+                self.live_keys -= 1;
+            }
+        }
+        self.current_revision = self.current_revision.max(revision);
+    }
+
+    /// Sets the counters a restore cannot see in the records (the last
+    /// revisions may have been deletes whose records compaction dropped).
+    pub fn finish_restore(
+        &mut self,
+        current_revision: Revision,
+        compact_revision: Revision,
+    ) -> Result<(), String> {
+        if current_revision < self.current_revision {
+            return Err(format!(
+                "stored current revision {current_revision} is below a record at revision {}",
+                self.current_revision
+            ));
+        }
+        if compact_revision > current_revision {
+            return Err(format!(
+                "compact revision {compact_revision} is past the current revision {current_revision}"
+            ));
+        }
+        self.current_revision = current_revision.max(1);
+        self.compact_revision = compact_revision;
+        Ok(())
+    }
+}
