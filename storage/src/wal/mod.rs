@@ -7,6 +7,8 @@
 //! * [`verify`] / [`verify_each`] run the same scan without writing a byte
 //!   (offline inspection, `cairn-dump`): they report segments, records and
 //!   the torn tail `recover` would zero.
+//! * [`release_segments`] removes the oldest segments once everything
+//!   they hold is in the page file.
 //! * [`Wal`] (glommio, inside a `LocalExecutor`) continues at that tail:
 //!   [`Wal::append`] copies records into the pending batch, [`Wal::flush`]
 //!   writes the batch with one O_DIRECT write and one fdatasync.
@@ -16,6 +18,7 @@
 mod file;
 mod record;
 mod recovery;
+mod release;
 mod segment;
 mod writer;
 
@@ -31,6 +34,7 @@ pub use record::{
 pub use recovery::{
     recover, verify, verify_each, RecordPosition, Recovered, SegmentReport, TornTail, VerifyReport,
 };
+pub use release::release_segments;
 pub use segment::segment_file_name;
 pub use writer::{FlushStats, Wal};
 

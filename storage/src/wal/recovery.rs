@@ -253,6 +253,12 @@ fn scan_log(segments: &[SegmentName], visit: Visit<'_>) -> Result<LogScan, WalEr
         batch: Vec::new(),
         visit,
     };
+    // Segments before the first may have been released: the first one's
+    // header says which index it starts at (0: a log that began there), so
+    // the log continues from there even if no segment holds an entry.
+    if let Some(first) = segments.first().filter(|s| s.first_index > 0) {
+        scan.last_index = Some(first.first_index - 1);
+    }
     let mut scanned = Vec::with_capacity(segments.len());
     let mut torn_tail = None;
     for (i, name) in segments.iter().enumerate() {

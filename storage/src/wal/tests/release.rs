@@ -1,0 +1,87 @@
+//! Releasing absorbed segments: the log continues after them, across
+//! restarts, even when no remaining segment holds an entry.
+
+use super::*;
+
+fn segment_count(dir: &Path) -> usize {
+    file_names(dir)
+        .iter()
+        .filter(|n| n.ends_with(".wal"))
+        .count()
+}
+
+/// Entries 1..=n in batches of 5, each ~8 KiB: several 256 KiB segments.
+fn fill(dir: &Path, opts: &WalOptions, n: u64) {
+    let batches = (0..n / 5)
+        .map(|b| entries(b * 5 + 1..b * 5 + 6, 8 << 10))
+        .collect();
+    write_batches(dir, opts, batches);
+}
+
+#[test]
+fn released_segments_go_and_the_log_continues_after_them() {
+    let dir = tempdir();
+    let opts = small_opts();
+    fill(dir.path(), &opts, 200);
+    let before = segment_count(dir.path());
+    assert!(before >= 4, "{before} segments");
+    let removed = release_segments(dir.path(), 120, 1).unwrap();
+    assert!(!removed.is_empty());
+    let rec = recover(dir.path(), &opts).unwrap();
+    let first = rec.records.first().unwrap().index;
+    assert!(first > 1 && first <= 121, "first remaining entry {first}");
+    let idx: Vec<u64> = rec.records.iter().map(|r| r.index).collect();
+    assert_eq!(idx, (first..=200).collect::<Vec<_>>());
+    // Appending continues at 201 after a restart.
+    write_batches(dir.path(), &opts, vec![entries(201..211, 100)]);
+    let rec = recover(dir.path(), &opts).unwrap();
+    assert_eq!(rec.tail.last_index, Some(210));
+}
+
+#[test]
+fn a_log_whose_segments_hold_no_entry_still_knows_its_next_index() {
+    let dir = tempdir();
+    let opts = small_opts();
+    fill(dir.path(), &opts, 50);
+    // A restart rolls to a fresh segment; releasing everything before it
+    // leaves one segment without entries.
+    write_batches(dir.path(), &opts, vec![]);
+    release_segments(dir.path(), 50, 1).unwrap();
+    assert_eq!(segment_count(dir.path()), 1);
+    let rec = recover(dir.path(), &opts).unwrap();
+    assert!(rec.records.is_empty());
+    assert_eq!(rec.tail.last_index, Some(50));
+    assert_eq!(rec.tail.next_index(), Some(51));
+    // The writer continues at 51 and refuses anything else.
+    write_batches(dir.path(), &opts, vec![entries(51..53, 10)]);
+    let rec = recover(dir.path(), &opts).unwrap();
+    let idx: Vec<u64> = rec.records.iter().map(|r| r.index).collect();
+    assert_eq!(idx, vec![51, 52]);
+}
+
+#[test]
+fn nothing_unabsorbed_and_never_the_newest_segment_is_released() {
+    let dir = tempdir();
+    let opts = small_opts();
+    fill(dir.path(), &opts, 200);
+    let n = segment_count(dir.path());
+    assert!(release_segments(dir.path(), 0, 1).unwrap().is_empty());
+    assert!(
+        release_segments(dir.path(), 10_000, 0).unwrap().is_empty(),
+        "0 keeps all"
+    );
+    release_segments(dir.path(), 10_000, 1).unwrap();
+    assert_eq!(segment_count(dir.path()), 1, "the newest stays");
+    let rec = recover(dir.path(), &opts).unwrap();
+    assert_eq!(rec.tail.last_index, Some(200));
+    assert!(n > 1);
+}
+
+#[test]
+fn keep_segments_bounds_what_is_released() {
+    let dir = tempdir();
+    let opts = small_opts();
+    fill(dir.path(), &opts, 200);
+    release_segments(dir.path(), 10_000, 3).unwrap();
+    assert_eq!(segment_count(dir.path()), 3);
+}
