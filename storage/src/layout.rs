@@ -195,7 +195,7 @@ mod tests {
 
     #[test]
     fn history_keys_sort_by_revision_then_key() {
-        let mut keys = vec![
+        let mut keys = [
             history_key(300, b"a"),
             history_key(2, b"zz"),
             history_key(2, b"b"),

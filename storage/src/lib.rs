@@ -48,6 +48,7 @@
 pub mod btree;
 mod error;
 pub mod layout;
+pub mod snapshot;
 pub mod wal;
 
 pub use btree::BtreeError;

@@ -12,6 +12,7 @@ fn options() -> Options {
         page_size_bytes: PAGE as u32,
         cache_size_bytes: 64 * PAGE,
         grow_chunk_bytes: 8 * PAGE,
+        ..Options::default()
     }
 }
 

@@ -77,6 +77,7 @@ fn options() -> Options {
         page_size_bytes: 512,
         cache_size_bytes: 64 * 512,
         grow_chunk_bytes: 16 * 512,
+        ..Options::default()
     }
 }
 

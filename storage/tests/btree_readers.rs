@@ -8,6 +8,7 @@ fn options() -> Options {
         page_size_bytes: 512,
         cache_size_bytes: 8 * 512,
         grow_chunk_bytes: 8 * 512,
+        ..Options::default()
     }
 }
 

@@ -1,7 +1,8 @@
 //! The I/O boundary of the page file. The tree never touches a file
 //! directly: it calls a [`Disk`], so tests can run it over [`SimDisk`],
 //! which remembers what was only written versus what was synced and can
-//! cut the power at any step.
+//! cut the power at any step. [`FileDisk`] is the buffered fallback of
+//! [`UringDisk`](super::UringDisk) (O_DIRECT through io_uring).
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -11,13 +12,24 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Positional, synchronous storage for one page file.
 ///
-/// Contract: `write_at` may be lost until the next successful `sync`;
-/// after `sync` returns, every earlier write and `grow` is durable.
+/// Contract: `write_at` and `write_pages` may be lost until the next
+/// successful `sync`; after `sync` returns, every earlier write and `grow`
+/// is durable.
 pub trait Disk: Send + Sync + 'static {
     /// Reads exactly `buf.len()` bytes at `offset`.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
     /// Writes all of `buf` at `offset` (inside the current length).
     fn write_at(&self, offset: u64, buf: &[u8]) -> io::Result<()>;
+    /// Writes every `(offset, bytes)` of `writes` (each inside the current
+    /// length, none overlapping), in any order or at once; returns when all
+    /// were written. The page writer hands a commit's pages in one call, so
+    /// a disk that can keep several writes in flight (io_uring) does.
+    fn write_pages(&self, writes: &[(u64, &[u8])]) -> io::Result<()> {
+        for &(offset, buf) in writes {
+            self.write_at(offset, buf)?;
+        }
+        Ok(())
+    }
     /// Makes every earlier write and grow durable (fdatasync).
     fn sync(&self) -> io::Result<()>;
     /// Current length in bytes.
@@ -26,6 +38,10 @@ pub trait Disk: Send + Sync + 'static {
     fn grow(&self, new_len_bytes: u64) -> io::Result<()>;
     /// How errors name this disk (the path for files).
     fn name(&self) -> String;
+    /// Whether writes bypass the kernel's page cache (O_DIRECT).
+    fn uses_direct_io(&self) -> bool {
+        false
+    }
 }
 
 /// A page file on a real file system: `pread`/`pwrite` and `fdatasync`.

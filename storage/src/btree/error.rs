@@ -82,6 +82,14 @@ pub enum BtreeError {
         reason: String,
     },
 
+    /// `begin_write` on a page file opened with
+    /// [`Db::open_read_only`](super::Db::open_read_only).
+    #[error("page file {file} is open read-only")]
+    ReadOnly {
+        /// The file (as the disk names itself).
+        file: String,
+    },
+
     /// An earlier commit failed part way. After a failed write or fdatasync
     /// the in-memory state no longer matches the file: reopen the file.
     #[error("page file is poisoned by an earlier failed commit; reopen it")]

@@ -12,12 +12,16 @@
 //! * `page` — the page header, its xxh3 checksum, size limits;
 //! * `node` — branch and leaf layout, in-place reads, owned nodes;
 //! * `meta` — the two alternating meta pages;
-//! * [`Disk`] — the I/O boundary: [`FileDisk`] (pread/pwrite/fdatasync) and
-//!   [`SimDisk`] (crash simulation);
+//! * [`Disk`] — the I/O boundary: [`UringDisk`] (O_DIRECT, writes through
+//!   io_uring; what [`Db::open_path`] uses where it can), [`FileDisk`]
+//!   (pread/pwrite/fdatasync) and [`SimDisk`] (crash simulation);
 //! * `pager` — verified reads, page cache, allocator and freelist;
 //! * `tree` — lookup, copy-on-write insert/delete with split and merge;
 //! * [`Cursor`] / [`Range`] — ordered iteration both ways;
-//! * [`ReadTxn`] / [`WriteTxn`] — versions and the commit protocol.
+//! * [`ReadTxn`] / [`WriteTxn`] — versions and the commit protocol;
+//! * `verify` ([`Db::verify`]), `copy` ([`ReadTxn::compact_to`], a bulk
+//!   loaded compact copy) and `readonly` ([`Db::open_read_only`] over
+//!   [`ReadOnlyFileDisk`]) — whole-file tools built on the layers above.
 //!
 //! # Invariants
 //!
@@ -55,6 +59,7 @@
 //! assert_eq!(db.begin_read().unwrap().get("kv", b"b").unwrap(), Some(b"2".to_vec()));
 //! ```
 
+mod copy;
 mod cursor;
 mod disk;
 mod error;
@@ -62,19 +67,26 @@ mod meta;
 mod node;
 mod page;
 mod pager;
+mod readonly;
 mod tree;
 mod txn;
+mod uring;
+mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, TryLockError};
 
+pub use copy::CopyStats;
 pub use cursor::{Cursor, Entry, Range};
 pub use disk::{Disk, FileDisk, PowerCut, SimDisk};
 pub use error::{BtreeError, Result};
 pub use meta::PAGE_FILE_VERSION;
 pub use page::{MAX_PAGE_SIZE_BYTES, MAX_VALUE_BYTES, MIN_PAGE_SIZE_BYTES, PAGE_HEADER_BYTES};
+pub use readonly::ReadOnlyFileDisk;
 pub use txn::{ReadTxn, WriteTxn};
+pub use uring::UringDisk;
+pub use verify::{KeyspaceReport, VerifyReport};
 
 use meta::Meta;
 use page::{Limits, PageKind};
@@ -91,6 +103,11 @@ pub struct Options {
     /// The file grows by whole multiples of this, written as zeros
     /// (default 4 MiB).
     pub grow_chunk_bytes: u64,
+    /// [`Db::open_path`] opens the file with O_DIRECT and writes through
+    /// io_uring ([`UringDisk`]), falling back to [`FileDisk`] with one
+    /// warning where that is not usable; false: always [`FileDisk`]
+    /// (default true).
+    pub direct_io: bool,
 }
 
 impl Default for Options {
@@ -99,6 +116,7 @@ impl Default for Options {
             page_size_bytes: 4096,
             cache_size_bytes: 64 << 20,
             grow_chunk_bytes: 4 << 20,
+            direct_io: true,
         }
     }
 }
@@ -133,13 +151,27 @@ pub struct Db {
     /// Held by the write transaction: there is one writer at a time.
     alloc: Mutex<Allocator>,
     grow_chunk_bytes: u64,
+    /// Opened with [`Db::open_read_only`]: `begin_write` is refused.
+    read_only: bool,
 }
 
 impl Db {
-    /// Opens the file at `path` (creating it if missing or empty).
+    /// Opens the file at `path` (creating it if missing or empty), with
+    /// O_DIRECT + io_uring if `opts.direct_io` and usable here (see
+    /// [`Db::uses_direct_io`]), else with `pread`/`pwrite`.
     pub fn open_path(path: &Path, opts: Options) -> Result<Db> {
         if !path.exists() {
             create_atomically(path, &opts)?;
+        }
+        if opts.direct_io {
+            match open_direct(path, &opts) {
+                Ok(db) => return db,
+                Err(reason) => tracing::warn!(
+                    path = %path.display(),
+                    %reason,
+                    "O_DIRECT not usable; page file falls back to pread/pwrite + fdatasync"
+                ),
+            }
         }
         let disk = FileDisk::open(path)
             .map_err(|e| BtreeError::io("opening", path.display().to_string(), 0, e))?;
@@ -179,7 +211,15 @@ impl Db {
             alloc: Mutex::new(Allocator::new(free, meta.page_count)),
             shared,
             grow_chunk_bytes,
+            read_only: false,
         })
+    }
+
+    /// Whether the file was opened with O_DIRECT (writes through io_uring,
+    /// reads bypass the kernel's page cache: `cache_size_bytes` is then the
+    /// only cache).
+    pub fn uses_direct_io(&self) -> bool {
+        self.shared.disk.uses_direct_io()
     }
 
     /// Starts a read transaction at the last committed version.
@@ -191,6 +231,11 @@ impl Db {
     /// open this returns [`BtreeError::WriteInProgress`]. Readers can begin
     /// and end at any time.
     pub fn begin_write(&self) -> Result<WriteTxn<'_>> {
+        if self.read_only {
+            return Err(BtreeError::ReadOnly {
+                file: self.shared.name.clone(),
+            });
+        }
         let alloc = match self.alloc.try_lock() {
             Ok(g) => g,
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
@@ -225,6 +270,31 @@ impl Db {
             cache_misses: misses,
         }
     }
+}
+
+/// The page file at `path` over a [`UringDisk`], or why that is not usable
+/// (the caller falls back to [`FileDisk`]). Errors of the file itself
+/// (corruption) are returned inside, not turned into a fallback.
+fn open_direct(path: &Path, opts: &Options) -> std::result::Result<Result<Db>, String> {
+    let disk = UringDisk::open(path).map_err(|e| e.to_string())?;
+    let align = disk.offset_align_bytes();
+    let not_aligned =
+        |ps: u64| format!("page size {ps} is not a multiple of the O_DIRECT alignment {align}");
+    let empty = disk.len_bytes().map_err(|e| e.to_string())? == 0;
+    if empty && u64::from(opts.page_size_bytes) % align != 0 {
+        return Err(not_aligned(opts.page_size_bytes.into()));
+    }
+    // Opening writes nothing to an existing file: a page size found to be
+    // unaligned only now costs a reopen.
+    let db = match Db::open(disk, opts.clone()) {
+        Ok(db) => db,
+        Err(e) => return Ok(Err(e)),
+    };
+    let ps = db.shared.limits.page_size as u64;
+    if ps % align != 0 {
+        return Err(not_aligned(ps));
+    }
+    Ok(Ok(db))
 }
 
 fn check_options(opts: &Options) -> Result<()> {

@@ -83,6 +83,16 @@ impl ReadTxn {
         self.meta.txn_id
     }
 
+    /// What readers share (for whole-file walks: verify, compact copy).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The committed meta this transaction reads.
+    pub(crate) fn meta(&self) -> Meta {
+        self.meta
+    }
+
     fn root_of(&self, keyspace: &str) -> Result<u64> {
         keyspace_root(&*self.shared, &self.shared, self.meta.root_page, keyspace)
     }
@@ -393,7 +403,8 @@ impl<'db> WriteTxn<'db> {
     }
 
     /// Encodes and writes every dirty page (grown file first), adjacent
-    /// pages coalesced into one write. Returns the node pages for the cache.
+    /// pages coalesced into one run, all runs in one `Disk::write_pages`.
+    /// Returns the node pages for the cache.
     fn write_pages(&mut self, meta: &Meta, freelist: Vec<u64>) -> Result<Vec<(u64, CachedPage)>> {
         let ps = meta.page_size as usize;
         let txn_id = meta.txn_id;
@@ -444,6 +455,7 @@ impl<'db> WriteTxn<'db> {
         }
         self.grow_for(meta.page_count * ps as u64)?;
         bufs.sort_unstable_by_key(|(id, _)| *id);
+        let mut runs: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut i = 0;
         while i < bufs.len() {
             let start = bufs[i].0;
@@ -453,12 +465,16 @@ impl<'db> WriteTxn<'db> {
                 run.extend_from_slice(&bufs[i].1);
                 i += 1;
             }
-            let offset = start * ps as u64;
-            shared
-                .disk
-                .write_at(offset, &run)
-                .map_err(|e| BtreeError::io("writing pages", shared.name.clone(), offset, e))?;
+            runs.push((start * ps as u64, run));
         }
+        // One call for the whole commit: a disk with a queue (io_uring)
+        // keeps every run in flight at once.
+        let writes: Vec<(u64, &[u8])> = runs.iter().map(|(o, r)| (*o, r.as_slice())).collect();
+        let first_offset = writes.first().map_or(0, |w| w.0);
+        shared
+            .disk
+            .write_pages(&writes)
+            .map_err(|e| BtreeError::io("writing pages", shared.name.clone(), first_offset, e))?;
         Ok(cached)
     }
 

@@ -284,7 +284,12 @@ fn scan_log(segments: &[SegmentName], visit: Visit<'_>) -> Result<LogScan, WalEr
     })
 }
 
-fn read_header(name: &SegmentName, bytes: &[u8], scan: &Scan) -> Result<SegmentHeader, WalError> {
+fn read_header(
+    name: &SegmentName,
+    bytes: &[u8],
+    file_len: u64,
+    scan: &Scan,
+) -> Result<SegmentHeader, WalError> {
     let corrupt = |reason: String| WalError::corrupt(&name.path, 0, reason);
     let h = decode_segment_header(bytes).map_err(|r| corrupt(r.to_string()))?;
     if h.seq.get() != name.seq || h.first_index.get() != name.first_index {
@@ -293,10 +298,9 @@ fn read_header(name: &SegmentName, bytes: &[u8], scan: &Scan) -> Result<SegmentH
         ));
     }
     let size = h.segment_size.get();
-    if size % BLOCK_SIZE_BYTES != 0 || size < 2 * BLOCK_SIZE_BYTES || bytes.len() as u64 != size {
+    if size % BLOCK_SIZE_BYTES != 0 || size < 2 * BLOCK_SIZE_BYTES || file_len != size {
         return Err(corrupt(format!(
-            "segment is {} bytes, header says {size}",
-            bytes.len()
+            "segment is {file_len} bytes, header says {size}"
         )));
     }
     if let Some(last) = scan.last_index {
@@ -328,8 +332,23 @@ fn scan_segment(
     data_end: Option<u64>,
     scan: &mut Scan,
 ) -> Result<(SegmentScan, Option<TornTail>), WalError> {
-    let bytes = std::fs::read(&name.path).map_err(|e| WalError::io("reading", &name.path, e))?;
-    let h = read_header(name, &bytes, scan)?;
+    let io = |e| WalError::io("reading", &name.path, e);
+    let file_len = std::fs::metadata(&name.path).map_err(io)?.len();
+    // A segment with a successor needs reading only up to where its data
+    // ends (the rest is preallocated zeros); the last one is read whole,
+    // since telling a torn tail from corruption looks past the tail.
+    let bytes = match data_end {
+        Some(end) if end >= BLOCK_SIZE_BYTES && end <= file_len => {
+            use std::os::unix::fs::FileExt;
+            let mut b = vec![0u8; end as usize];
+            std::fs::File::open(&name.path)
+                .and_then(|f| f.read_exact_at(&mut b, 0))
+                .map_err(io)?;
+            b
+        }
+        _ => std::fs::read(&name.path).map_err(io)?,
+    };
+    let h = read_header(name, &bytes, file_len, scan)?;
     let (seq, salt) = (h.seq.get(), h.salt.get());
     let records_before = scan.record_count;
     let mut offset = BLOCK_SIZE_BYTES;
