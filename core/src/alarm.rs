@@ -23,6 +23,25 @@ impl Alarm {
     }
 }
 
+impl Alarm {
+    /// The alarm's number on disk (`storage::layout` alarm list).
+    pub fn code(self) -> u8 {
+        match self {
+            Alarm::NoSpace => 1,
+            Alarm::Corrupt => 2,
+        }
+    }
+
+    /// The alarm with this number on disk.
+    pub fn from_code(code: u8) -> Option<Alarm> {
+        match code {
+            1 => Some(Alarm::NoSpace),
+            2 => Some(Alarm::Corrupt),
+            _ => None,
+        }
+    }
+}
+
 /// The raised alarms, by member.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AlarmSet {
@@ -55,6 +74,20 @@ impl AlarmSet {
             .iter()
             .copied()
             .filter(move |(m, a)| (member == 0 || *m == member) && alarm.is_none_or(|x| x == *a))
+    }
+
+    /// Every raised alarm as `(member, code)`, for the page file.
+    pub fn to_codes(&self) -> Vec<(u64, u8)> {
+        self.raised.iter().map(|(m, a)| (*m, a.code())).collect()
+    }
+
+    /// The set stored as `(member, code)`; `None` if a code is unknown.
+    pub fn from_codes(codes: &[(u64, u8)]) -> Option<AlarmSet> {
+        let raised = codes
+            .iter()
+            .map(|(m, c)| Alarm::from_code(*c).map(|a| (*m, a)))
+            .collect::<Option<BTreeSet<_>>>()?;
+        Some(AlarmSet { raised })
     }
 
     /// True if any member has `alarm` raised.

@@ -66,6 +66,27 @@ pub struct Flags {
     /// Log level: debug, info, warn, error.
     #[arg(long, default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
     pub log_level: String,
+
+    /// Longest time applied writes wait before the page file commits them
+    /// (a Go duration; 0 means etcd's default, 100ms).
+    #[arg(long, default_value = "0")]
+    pub backend_batch_interval: String,
+
+    /// Most changes one page-file commit takes (0 means etcd's default, 10000).
+    #[arg(long, default_value_t = 0)]
+    pub backend_batch_limit: usize,
+
+    /// Applied entries between releases of absorbed WAL segments.
+    #[arg(long, default_value_t = 100_000)]
+    pub snapshot_count: u64,
+
+    /// WAL segments kept even when absorbed (0 keeps every segment).
+    #[arg(long, default_value_t = 5)]
+    pub max_wals: usize,
+
+    /// Bytes of page-file pages the read cache holds (Cairn's own flag).
+    #[arg(long, default_value_t = 64 << 20)]
+    pub backend_cache_bytes: u64,
 }
 
 /// One member of `--initial-cluster`.
@@ -94,6 +115,50 @@ pub struct Config {
     pub auto_compaction: Option<crate::compactor::Policy>,
     pub quota_bytes: u64,
     pub log_level: String,
+    pub backend_batch_interval: std::time::Duration,
+    pub backend_batch_limit: usize,
+    pub snapshot_count: u64,
+    pub max_wals: usize,
+    pub backend_cache_bytes: u64,
+}
+
+/// Parses a Go duration (`100ms`, `1.5s`, `1m30s`; `0` alone is zero).
+pub fn parse_duration(flag: &str, s: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    let bad = || format!("--{flag} {s:?}: want a duration like 100ms, 1s or 1m30s");
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if s.is_empty() {
+        return Err(bad());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let secs = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return Err(bad()),
+        };
+        total += Duration::from_secs_f64(value * secs);
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
 }
 
 /// Parses `http://host:port` (or `host:port`) into a socket address.
@@ -267,7 +332,27 @@ impl Flags {
             q if q < 0 => u64::MAX,
             q => q as u64,
         };
+        let backend_batch_interval =
+            match parse_duration("backend-batch-interval", &self.backend_batch_interval)? {
+                d if d.is_zero() => std::time::Duration::from_millis(100),
+                d => d,
+            };
+        let backend_batch_limit = match self.backend_batch_limit {
+            0 => 10_000,
+            n => n,
+        };
+        if self.snapshot_count == 0 {
+            return Err("--snapshot-count must be at least 1".into());
+        }
+        if self.backend_cache_bytes < (1 << 20) {
+            return Err("--backend-cache-bytes must be at least 1048576".into());
+        }
         Ok(Config {
+            backend_batch_interval,
+            backend_batch_limit,
+            snapshot_count: self.snapshot_count,
+            max_wals: self.max_wals,
+            backend_cache_bytes: self.backend_cache_bytes,
             quota_bytes,
             auto_compaction,
             name: self.name,
@@ -309,6 +394,33 @@ mod tests {
         assert_eq!(c.max_request_bytes, 1572864);
         assert_eq!(c.max_txn_ops, 128);
         assert_eq!(c.initial_cluster_token, "etcd-cluster");
+    }
+
+    #[test]
+    fn backend_flags_default_as_etcd_and_parse_durations() {
+        let c = flags(&[]).unwrap();
+        assert_eq!(
+            c.backend_batch_interval,
+            std::time::Duration::from_millis(100)
+        );
+        assert_eq!(c.backend_batch_limit, 10_000);
+        assert_eq!(c.snapshot_count, 100_000);
+        assert_eq!(c.max_wals, 5);
+        let c = flags(&[
+            "--backend-batch-interval",
+            "1m2.5s",
+            "--backend-batch-limit",
+            "7",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.backend_batch_interval,
+            std::time::Duration::from_millis(62_500)
+        );
+        assert_eq!(c.backend_batch_limit, 7);
+        assert!(flags(&["--backend-batch-interval", "10"]).is_err());
+        assert!(flags(&["--backend-batch-interval", "5 parsecs"]).is_err());
+        assert!(flags(&["--snapshot-count", "0"]).is_err());
     }
 
     #[test]

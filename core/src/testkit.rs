@@ -199,21 +199,28 @@ impl TestNode {
         }
     }
 
-    /// Sends SIGTERM and waits for the process to exit (up to 10 s, then SIGKILL).
-    pub fn stop(&mut self) {
+    /// Sends SIGTERM and waits for the process to exit (up to 10 s, then
+    /// SIGKILL); returns how it exited if it did so by itself.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
         if let Some(mut c) = self.child.take() {
             // SAFETY: signalling our own child by pid.
             unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
             let start = Instant::now();
             while start.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
+                if let Ok(Some(st)) = c.try_wait() {
+                    return Some(st);
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
             let _ = c.kill();
             let _ = c.wait();
         }
+        None
+    }
+
+    /// The page file (`member/db`).
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("member").join("db")
     }
 
     /// Starts the process again on the same data dir and ports.

@@ -1,6 +1,8 @@
-//! `cairn-dump` against the WAL of a real `cairnd` killed with SIGKILL:
-//! `verify` reports intact logs, names the file and offset of damage, warns
-//! of a torn tail; `wal` lists the records with their requests decoded.
+//! `cairn-dump` against the WAL and page file of a real `cairnd` killed
+//! with SIGKILL: `verify` reports intact logs and page files, names the file
+//! and offset of damage, warns of a torn tail; `wal` lists the records with
+//! their requests decoded, `db` the page file's entries. (Snapshots and
+//! hand-built page files: `snapshot_tools.rs`.)
 
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
@@ -247,6 +249,46 @@ fn torn_tail_is_a_warning_unless_strict_and_is_left_untouched() {
 }
 
 #[test]
+fn verify_of_a_data_dir_checks_its_page_file_too() {
+    let (node, _) = killed_node_with_history();
+    let db = node.data_dir.join("member").join("db");
+    assert!(db.is_file(), "the node keeps member/db");
+    let (code, out, err) = dump(&["verify", s(&node.data_dir)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("\npage file {}\n", db.display())),
+        "{out}"
+    );
+    assert!(out.contains("  keyspace \"key\": entries="), "{out}");
+    assert_eq!(out.matches(": OK\n").count(), 2, "WAL and page file: {out}");
+
+    // The page file alone, and its entries: what was applied before the kill.
+    let (code, out, err) = dump(&["verify", s(&db)]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = dump(&["db", s(&node.data_dir), "--keyspace", "meta", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let meta: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let layout = meta
+        .iter()
+        .find(|m| m["name"] == "layout_version")
+        .expect("layout_version");
+    assert_eq!(layout["value"], 1);
+
+    // Cut to its first page: the meta names pages the file no longer holds.
+    let copy = node.data_dir.join("copy.db");
+    std::fs::copy(&db, &copy).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&copy).unwrap();
+    f.set_len(4096).unwrap();
+    drop(f);
+    let (code, _, err) = dump(&["verify", s(&copy)]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&copy.display().to_string()), "{err}");
+}
+
+#[test]
 fn missing_or_unrecognised_paths_exit_2() {
     let dir = test_dir("dump-paths");
     let (code, _, err) = dump(&["verify", s(&dir.join("nope"))]);
@@ -263,12 +305,16 @@ fn missing_or_unrecognised_paths_exit_2() {
     assert_eq!(code, 2);
     assert!(err.contains("not a Cairn file"), "{err}");
 
+    // Named like a page file but not one: damage (exit 1), not usage.
     std::fs::create_dir_all(dir.join("member")).unwrap();
     let db = dir.join("member").join("db");
     std::fs::write(&db, b"pages").unwrap();
     let (code, _, err) = dump(&["verify", s(&db)]);
+    assert_eq!(code, 1);
+    assert!(err.contains("has no valid meta page"), "{err}");
+    let (code, _, err) = dump(&["wal", s(&db)]);
     assert_eq!(code, 2);
-    assert!(err.contains("not yet supported"), "{err}");
+    assert!(err.contains("a page file, not a WAL"), "{err}");
 
     let (code, _, err) = dump(&["verify"]);
     assert_eq!(code, 2, "{err}");

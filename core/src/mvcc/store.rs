@@ -114,6 +114,12 @@ impl Store {
         self.compact_revision.max(0)
     }
 
+    /// The compaction point as stored: -1 before the first compaction
+    /// (unlike [`Store::compact_revision`], which reports 0).
+    pub fn stored_compact_revision(&self) -> Revision {
+        self.compact_revision
+    }
+
     /// Keys that exist at the current revision.
     pub fn key_count(&self) -> usize {
         self.live_keys

@@ -10,10 +10,17 @@ use cairn_net::server::{Handler, ResponseSink};
 use cairn_schemas::rpc;
 use glommio::channels::local_channel::LocalSender;
 
+use super::backend::{BackendHandle, Cmd};
 use super::convert;
 use super::respond::StatusInfo;
+use super::snapshot_serve::{self, Snapshots};
 use super::state::NodeState;
 use super::wal_task::Proposal;
+
+thread_local! {
+    /// The executor's node (one per executor thread).
+    static NODE: RefCell<Option<std::rc::Weak<Node>>> = const { RefCell::new(None) };
+}
 
 /// A client waiting for its write to apply.
 pub struct Waiter {
@@ -35,6 +42,17 @@ pub struct Node {
     /// A NOSPACE alarm proposal is in flight or applied; cleared when the
     /// alarm is disarmed, so that it can be raised again.
     pub no_space_proposed: Cell<bool>,
+    /// The page-file thread.
+    pub backend: BackendHandle,
+    /// Applied index of the last batch handed to the backend.
+    pub flushed_index: Cell<u64>,
+    /// A timer will flush the next batch (`--backend-batch-interval`).
+    pub flush_armed: Cell<bool>,
+    /// `--backend-batch-limit`: changes that make a batch go at once.
+    pub batch_limit: usize,
+    pub batch_interval: std::time::Duration,
+    /// Snapshot files being served.
+    pub snapshots: RefCell<Snapshots>,
 }
 
 impl Node {
@@ -42,13 +60,11 @@ impl Node {
     /// from other executors).
     fn status_info(&self, state: &NodeState) -> StatusInfo<'static> {
         use std::sync::atomic::Ordering::Relaxed;
-        // Until the page file lands, the "database" is the in-memory MVCC
-        // store; its accounted size is what etcd reports as the db size.
-        let db_size = state.store().approx_size_bytes() as i64;
+        let b = &self.backend.stats;
         StatusInfo {
             version: env!("CARGO_PKG_VERSION"),
-            db_size,
-            db_size_in_use: db_size,
+            db_size: b.file_len_bytes.load(Relaxed) as i64,
+            db_size_in_use: b.in_use_bytes.load(Relaxed) as i64,
             leader: state.ids().member_id,
             raft_index: self.last_index.get(),
             raft_term: state.term(),
@@ -79,6 +95,28 @@ impl Handler for Node {
             rpc::RequestBody::PutRequest
             | rpc::RequestBody::DeleteRangeRequest
             | rpc::RequestBody::CompactionRequest => false,
+            rpc::RequestBody::DefragmentRequest => {
+                let node = self.rc();
+                glommio::spawn_local(snapshot_serve::defragment(node, request_id, sink.clone()))
+                    .detach();
+                return;
+            }
+            rpc::RequestBody::SnapshotRequest => {
+                let (id, offset) = req
+                    .body_as_snapshot_request()
+                    .map(|r| (r.snapshot_id(), r.offset()))
+                    .unwrap_or((0, 0));
+                let node = self.rc();
+                glommio::spawn_local(snapshot_serve::snapshot(
+                    node,
+                    request_id,
+                    id,
+                    offset,
+                    sink.clone(),
+                ))
+                .detach();
+                return;
+            }
             _ => {
                 sink.send_error(
                     request_id,
@@ -171,9 +209,52 @@ pub fn apply_durable(node: &Rc<Node>, first_index: u64, entries: Vec<Vec<u8>>) {
             None => {}
         }
     }
+    if state.store().pending_changes() >= node.batch_limit {
+        drop(state);
+        drop(waiters);
+        node.flush_backend();
+    } else if !node.flush_armed.replace(true) {
+        let n = node.clone();
+        glommio::spawn_local(async move {
+            glommio::timer::sleep(n.batch_interval).await;
+            n.flush_armed.set(false);
+            n.flush_backend();
+        })
+        .detach();
+    }
 }
 
 impl Node {
+    /// Hands the applied changes since the last batch to the backend (a
+    /// no-op when nothing was applied since).
+    pub fn flush_backend(&self) {
+        let mut state = self.state.borrow_mut();
+        let applied = state.applied_index();
+        if applied == self.flushed_index.get() && state.store().pending_changes() == 0 {
+            return;
+        }
+        let batch = state.take_batch();
+        self.flushed_index.set(applied);
+        if !self.backend.send(Cmd::Commit(batch)) {
+            panic!("invariant violated: the backend thread is gone while the node runs");
+        }
+    }
+
+    /// This node as an `Rc` (handlers get `&self`; tasks need ownership).
+    fn rc(&self) -> Rc<Node> {
+        NODE.with(|n| {
+            n.borrow()
+                .as_ref()
+                .and_then(std::rc::Weak::upgrade)
+                .expect("invariant: the node is registered on its executor")
+        })
+    }
+
+    /// Registers `node` so that handlers can reach it as an `Rc`.
+    pub fn register(node: &Rc<Node>) {
+        NODE.with(|n| *n.borrow_mut() = Some(Rc::downgrade(node)));
+    }
+
     /// Proposes the NOSPACE alarm through the log (once until it applies).
     fn raise_no_space(&self, member_id: u64) {
         if self.no_space_proposed.replace(true) {

@@ -12,11 +12,13 @@
 //! With two CPUs the WAL writer has its own pinned executor and glommio's
 //! cross-executor channels connect it; with one, everything shares one.
 
+mod backend;
 mod channel;
 mod convert;
 mod error;
 mod handler;
 mod respond;
+mod snapshot_serve;
 mod state;
 mod wal_task;
 
@@ -71,6 +73,10 @@ pub enum NodeError {
     IoUring(String),
     #[error("{0}")]
     BadEntry(#[from] state::BadEntry),
+    #[error("{0}")]
+    Backend(#[from] backend::BackendError),
+    #[error("{0}")]
+    Inconsistent(String),
 }
 
 /// The member and cluster ids, derived from the configuration as etcd
@@ -189,15 +195,48 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
     let _lock = lock_data_dir(&member_dir)?;
     let opts = wal_options(&cfg);
     let started = Instant::now();
+    let db_path = member_dir.join("db");
+    let snap_dir = member_dir.join("snap");
+    remove_leftovers(&db_path, &snap_dir)?;
+    let db_opts = cairn_storage::btree::Options {
+        cache_size_bytes: cfg.backend_cache_bytes,
+        ..Default::default()
+    };
+    let (db, loaded) = backend::open(&db_path, db_opts.clone())?;
+    let applied = loaded.applied_index;
+    tracing::info!(
+        records = loaded.records,
+        applied_index = applied,
+        revision = loaded.store.current_revision(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "loaded the page file"
+    );
     let recovered = wal::recover(&wal_dir, &opts)?;
     if let Some(t) = &recovered.torn_tail {
         tracing::warn!(path = %t.path.display(), offset = t.offset, zeroed = t.zeroed_bytes, reason = %t.reason, "truncated a torn WAL tail");
     }
+    check_wal_covers(&recovered, applied)?;
     let ids = compute_ids(&cfg);
-    let mut state = NodeState::new(ids, TERM, cfg.max_txn_ops, cfg.quota_bytes);
+    let alarms = crate::alarm::AlarmSet::from_codes(&loaded.alarms).ok_or_else(|| {
+        NodeError::Inconsistent(format!(
+            "{}: unknown alarm in the page file",
+            db_path.display()
+        ))
+    })?;
+    let mut store = loaded.store;
+    store.record_changes(true);
+    let mut state = NodeState::restored(
+        ids,
+        TERM,
+        cfg.max_txn_ops,
+        cfg.quota_bytes,
+        store,
+        applied,
+        alarms,
+    );
     let mut replayed = 0u64;
     for r in &recovered.records {
-        if r.kind == RecordKind::Entry {
+        if r.kind == RecordKind::Entry && r.index > applied {
             state.apply(r.index, &r.data)?;
             replayed += 1;
         }
@@ -206,11 +245,32 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
         entries = replayed,
         revision = state.store().current_revision(),
         elapsed_ms = started.elapsed().as_millis() as u64,
-        "replayed the WAL"
+        "replayed the WAL after the page file"
     );
-    let next_index = recovered.tail.next_index().unwrap_or(1);
-    let tail = recovered.tail.clone();
+    let mut tail = recovered.tail.clone();
+    if tail.last_index.is_none() && applied > 0 {
+        // An empty WAL (e.g. a restored member) continues after the file.
+        tail.last_index = Some(applied);
+    }
+    let next_index = tail.next_index().unwrap_or(1);
     drop(recovered);
+    let backend = backend::spawn(
+        db,
+        applied,
+        backend::BackendConfig {
+            db_path,
+            db_opts,
+            wal_dir: wal_dir.clone(),
+            snapshot_count: cfg.snapshot_count,
+            max_wals: cfg.max_wals,
+            cpu: cfg.cpus.last().copied(),
+        },
+    )
+    .map_err(|source| NodeError::DataDir {
+        path: member_dir.clone(),
+        source,
+    })?;
+
     let listeners = bind_listeners(&cfg.listen_client)?;
     let fds: Vec<i32> = listeners.into_iter().map(|l| l.into_raw_fd()).collect();
     let limits = ServerLimits::new(cfg.max_request_bytes);
@@ -221,6 +281,8 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
         fds,
         limits,
         stats: stats.clone(),
+        backend,
+        snap_dir,
         cfg,
     };
     let wal_start = WalStart {
@@ -291,7 +353,60 @@ struct Setup {
     fds: Vec<i32>,
     limits: ServerLimits,
     stats: Arc<WalStats>,
+    backend: backend::BackendHandle,
+    snap_dir: PathBuf,
     cfg: Config,
+}
+
+/// Removes what an interrupted defragmentation or snapshot left behind.
+fn remove_leftovers(db_path: &Path, snap_dir: &Path) -> Result<(), NodeError> {
+    let dir_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| NodeError::DataDir { path, source }
+    };
+    let defrag = backend::defrag_path(db_path);
+    let mut defrag_tmp = defrag.as_os_str().to_owned();
+    defrag_tmp.push(".tmp");
+    for p in [defrag, PathBuf::from(defrag_tmp)] {
+        match std::fs::remove_file(&p) {
+            Ok(()) => tracing::info!(path = %p.display(), "removed an unfinished defragmentation"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(dir_err(&p)(e)),
+        }
+    }
+    std::fs::create_dir_all(snap_dir).map_err(dir_err(snap_dir))?;
+    for entry in std::fs::read_dir(snap_dir).map_err(dir_err(snap_dir))? {
+        let p = entry.map_err(dir_err(snap_dir))?.path();
+        std::fs::remove_file(&p).map_err(dir_err(&p))?;
+    }
+    Ok(())
+}
+
+/// The WAL must hold every entry after the page file's applied index.
+fn check_wal_covers(recovered: &wal::Recovered, applied: u64) -> Result<(), NodeError> {
+    let first = recovered
+        .records
+        .iter()
+        .find(|r| r.kind == RecordKind::Entry)
+        .map(|r| r.index);
+    if let Some(first) = first {
+        if first > applied + 1 {
+            return Err(NodeError::Inconsistent(format!(
+                "the WAL starts at entry {first} but the page file holds entries only through \
+                 {applied}: entries {}..{} are missing",
+                applied + 1,
+                first - 1
+            )));
+        }
+    }
+    if let Some(last) = recovered.tail.last_index {
+        if last < applied {
+            return Err(NodeError::Inconsistent(format!(
+                "the page file holds entries through {applied} but the WAL ends at {last}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What the WAL writer starts from (moved to its executor).
@@ -347,16 +462,25 @@ async fn main_executor(
     local_wal: Option<LocalWalArgs>,
 ) {
     let (ltx, lrx) = local_channel::new_unbounded::<Proposal>();
+    let applied = setup.state.applied_index();
     let node = Rc::new(Node {
         state: RefCell::new(setup.state),
         waiters: RefCell::new(VecDeque::new()),
         proposals: ltx,
-        last_index: Cell::new(0),
+        last_index: Cell::new(applied),
         wal_stats: setup.stats,
         no_space_proposed: Cell::new(false),
+        backend: setup.backend,
+        flushed_index: Cell::new(0),
+        flush_armed: Cell::new(false),
+        batch_limit: setup.cfg.backend_batch_limit,
+        batch_interval: setup.cfg.backend_batch_interval,
+        snapshots: RefCell::new(snapshot_serve::Snapshots::new(setup.snap_dir)),
     });
-    let applied = node.state.borrow().applied_index();
-    node.last_index.set(applied);
+    Node::register(&node);
+    // Entries replayed from the WAL at start are not in the file yet.
+    node.flush_backend();
+    glommio::spawn_local(stop_on_signal(node.clone())).detach();
     match (shared_ptx, local_wal) {
         (Some(ptx), _) => {
             let ptx: Tx<Proposal> = Tx::connect(ptx).await;
@@ -421,6 +545,46 @@ async fn main_executor(
         .collect();
     tracing::info!(name = %setup.cfg.name, client_urls = %urls.join(","), "ready to serve client requests");
     futures_lite::future::pending::<()>().await;
+}
+
+/// SIGTERM / SIGINT: commit what is applied, let the backend finish, exit.
+/// A plain thread waits for the signal (no polling: an idle node stays
+/// asleep) and wakes this task through a oneshot.
+async fn stop_on_signal(node: Rc<Node>) {
+    let (tx, rx) = futures_channel::oneshot::channel::<i32>();
+    let signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ]);
+    let mut signals = match signals {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot handle SIGTERM; it will stop the node abruptly (safe: the WAL recovers)");
+            return;
+        }
+    };
+    let spawned = std::thread::Builder::new()
+        .name("cairn-signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                let _ = tx.send(sig);
+            }
+        });
+    if spawned.is_err() {
+        return;
+    }
+    let Ok(sig) = rx.await else { return };
+    tracing::info!(
+        signal = sig,
+        "stopping: committing applied state to the page file"
+    );
+    node.flush_backend();
+    let (tx, rx) = futures_channel::oneshot::channel();
+    if node.backend.send(backend::Cmd::Stop(tx)) {
+        let _ = rx.await;
+    }
+    tracing::info!("stopped");
+    std::process::exit(0);
 }
 
 /// Runs the auto-compaction policy: its decisions go through the log like a

@@ -244,6 +244,45 @@ pub fn compaction(b: &mut Fbb, h: &HeaderInfo) {
     finish(b, rpc::ResponseBody::CompactionResponse, t.as_union_value());
 }
 
+pub fn defragment(b: &mut Fbb, h: &HeaderInfo) {
+    b.reset();
+    let header = header(b, h);
+    let t = rpc::DefragmentResponse::create(
+        b,
+        &rpc::DefragmentResponseArgs {
+            header: Some(header),
+        },
+    );
+    finish(b, rpc::ResponseBody::DefragmentResponse, t.as_union_value());
+}
+
+/// One chunk of a snapshot file.
+pub struct SnapshotChunk<'a> {
+    pub snapshot_id: u64,
+    pub total_bytes: u64,
+    pub offset: u64,
+    pub data: &'a [u8],
+    pub revision: i64,
+}
+
+pub fn snapshot(b: &mut Fbb, h: &HeaderInfo, c: &SnapshotChunk<'_>) {
+    b.reset();
+    let header = header(b, h);
+    let data = b.create_vector(c.data);
+    let t = rpc::SnapshotResponse::create(
+        b,
+        &rpc::SnapshotResponseArgs {
+            header: Some(header),
+            snapshot_id: c.snapshot_id,
+            total_bytes: c.total_bytes,
+            offset: c.offset,
+            data: Some(data),
+            revision: c.revision,
+        },
+    );
+    finish(b, rpc::ResponseBody::SnapshotResponse, t.as_union_value());
+}
+
 /// Fields of a StatusResponse besides the header.
 pub struct StatusInfo<'a> {
     pub version: &'a str,

@@ -79,6 +79,42 @@ impl NodeState {
         }
     }
 
+    /// A node whose state was loaded from the page file: `store` holds
+    /// every entry through `applied_index`.
+    pub fn restored(
+        ids: Ids,
+        term: u64,
+        max_txn_ops: usize,
+        quota_bytes: u64,
+        store: mvcc::Store,
+        applied_index: u64,
+        alarms: AlarmSet,
+    ) -> NodeState {
+        NodeState {
+            store,
+            applied_index,
+            alarms,
+            ..NodeState::new(ids, term, max_txn_ops, quota_bytes)
+        }
+    }
+
+    /// The store's changes since the last batch, with the position they
+    /// bring the page file to.
+    pub fn take_batch(&mut self) -> super::backend::Batch {
+        super::backend::Batch {
+            changes: self.store.take_changes(),
+            applied_index: self.applied_index,
+            current_revision: self.store.current_revision(),
+            compact_revision: self.store.stored_compact_revision(),
+            alarms: self.alarms.to_codes(),
+        }
+    }
+
+    /// The header of a response built outside the state (snapshot, defrag).
+    pub fn header_info(&self) -> HeaderInfo {
+        self.header()
+    }
+
     /// The raised alarms.
     pub fn alarms(&self) -> &AlarmSet {
         &self.alarms

@@ -152,6 +152,23 @@ impl BlockingClient {
     pub fn status(&self) -> Result<rpc::StatusResponseT, ClientError> {
         expect_status(self.call(&rpc::RequestBodyT::StatusRequest(Box::default()))?)
     }
+    /// Defragments the member's page file (may take seconds: give the
+    /// client a long `request_timeout`).
+    pub fn defragment(&self) -> Result<rpc::DefragmentResponseT, ClientError> {
+        expect_defragment(self.call(&rpc::RequestBodyT::DefragmentRequest(Box::default()))?)
+    }
+    /// One chunk of a snapshot: `snapshot_id` 0 starts a new snapshot.
+    pub fn snapshot_chunk(
+        &self,
+        snapshot_id: u64,
+        offset: u64,
+    ) -> Result<rpc::SnapshotResponseT, ClientError> {
+        let r = rpc::SnapshotRequestT {
+            snapshot_id,
+            offset,
+        };
+        expect_snapshot(self.call(&rpc::RequestBodyT::SnapshotRequest(Box::new(r)))?)
+    }
 }
 
 impl Drop for BlockingClient {

@@ -18,6 +18,8 @@ fn body_name(body: &rpc::ResponseBodyT) -> &'static str {
         rpc::ResponseBodyT::StatusResponse(_) => "StatusResponse",
         rpc::ResponseBodyT::Error(_) => "Error",
         rpc::ResponseBodyT::AlarmResponse(_) => "AlarmResponse",
+        rpc::ResponseBodyT::DefragmentResponse(_) => "DefragmentResponse",
+        rpc::ResponseBodyT::SnapshotResponse(_) => "SnapshotResponse",
         rpc::ResponseBodyT::NONE => "nothing",
     }
 }
@@ -49,6 +51,12 @@ typed!(
 );
 typed!(expect_status, StatusResponse, rpc::StatusResponseT);
 typed!(expect_alarm, AlarmResponse, rpc::AlarmResponseT);
+typed!(
+    expect_defragment,
+    DefragmentResponse,
+    rpc::DefragmentResponseT
+);
+typed!(expect_snapshot, SnapshotResponse, rpc::SnapshotResponseT);
 
 /// A put of `key` = `value` with every other field default.
 pub fn put_request(key: &[u8], value: &[u8]) -> rpc::PutRequestT {

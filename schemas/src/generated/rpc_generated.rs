@@ -1113,10 +1113,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for ErrorCode {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_REQUEST_BODY: u8 = 7;
+pub const ENUM_MAX_REQUEST_BODY: u8 = 9;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 8] = [
+pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 10] = [
   RequestBody::NONE,
   RequestBody::RangeRequest,
   RequestBody::PutRequest,
@@ -1125,6 +1125,8 @@ pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 8] = [
   RequestBody::CompactionRequest,
   RequestBody::StatusRequest,
   RequestBody::AlarmRequest,
+  RequestBody::DefragmentRequest,
+  RequestBody::SnapshotRequest,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1140,9 +1142,11 @@ impl RequestBody {
   pub const CompactionRequest: Self = Self(5);
   pub const StatusRequest: Self = Self(6);
   pub const AlarmRequest: Self = Self(7);
+  pub const DefragmentRequest: Self = Self(8);
+  pub const SnapshotRequest: Self = Self(9);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 7;
+  pub const ENUM_MAX: u8 = 9;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::RangeRequest,
@@ -1152,6 +1156,8 @@ impl RequestBody {
     Self::CompactionRequest,
     Self::StatusRequest,
     Self::AlarmRequest,
+    Self::DefragmentRequest,
+    Self::SnapshotRequest,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1164,6 +1170,8 @@ impl RequestBody {
       Self::CompactionRequest => Some("CompactionRequest"),
       Self::StatusRequest => Some("StatusRequest"),
       Self::AlarmRequest => Some("AlarmRequest"),
+      Self::DefragmentRequest => Some("DefragmentRequest"),
+      Self::SnapshotRequest => Some("SnapshotRequest"),
       _ => None,
     }
   }
@@ -1231,6 +1239,8 @@ pub enum RequestBodyT {
   CompactionRequest(alloc::boxed::Box<CompactionRequestT>),
   StatusRequest(alloc::boxed::Box<StatusRequestT>),
   AlarmRequest(alloc::boxed::Box<AlarmRequestT>),
+  DefragmentRequest(alloc::boxed::Box<DefragmentRequestT>),
+  SnapshotRequest(alloc::boxed::Box<SnapshotRequestT>),
 }
 impl Default for RequestBodyT {
   fn default() -> Self {
@@ -1248,6 +1258,8 @@ impl RequestBodyT {
       Self::CompactionRequest(_) => RequestBody::CompactionRequest,
       Self::StatusRequest(_) => RequestBody::StatusRequest,
       Self::AlarmRequest(_) => RequestBody::AlarmRequest,
+      Self::DefragmentRequest(_) => RequestBody::DefragmentRequest,
+      Self::SnapshotRequest(_) => RequestBody::SnapshotRequest,
     }
   }
   pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(&self, fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>) -> Option<::flatbuffers::WIPOffset<::flatbuffers::UnionWIPOffset>> {
@@ -1260,6 +1272,8 @@ impl RequestBodyT {
       Self::CompactionRequest(v) => Some(v.pack(fbb).as_union_value()),
       Self::StatusRequest(v) => Some(v.pack(fbb).as_union_value()),
       Self::AlarmRequest(v) => Some(v.pack(fbb).as_union_value()),
+      Self::DefragmentRequest(v) => Some(v.pack(fbb).as_union_value()),
+      Self::SnapshotRequest(v) => Some(v.pack(fbb).as_union_value()),
     }
   }
   /// If the union variant matches, return the owned RangeRequestT, setting the union to NONE.
@@ -1409,14 +1423,56 @@ impl RequestBodyT {
   pub fn as_alarm_request_mut(&mut self) -> Option<&mut AlarmRequestT> {
     if let Self::AlarmRequest(v) = self { Some(v.as_mut()) } else { None }
   }
+  /// If the union variant matches, return the owned DefragmentRequestT, setting the union to NONE.
+  pub fn take_defragment_request(&mut self) -> Option<alloc::boxed::Box<DefragmentRequestT>> {
+    if let Self::DefragmentRequest(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::DefragmentRequest(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the DefragmentRequestT.
+  pub fn as_defragment_request(&self) -> Option<&DefragmentRequestT> {
+    if let Self::DefragmentRequest(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the DefragmentRequestT.
+  pub fn as_defragment_request_mut(&mut self) -> Option<&mut DefragmentRequestT> {
+    if let Self::DefragmentRequest(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned SnapshotRequestT, setting the union to NONE.
+  pub fn take_snapshot_request(&mut self) -> Option<alloc::boxed::Box<SnapshotRequestT>> {
+    if let Self::SnapshotRequest(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::SnapshotRequest(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the SnapshotRequestT.
+  pub fn as_snapshot_request(&self) -> Option<&SnapshotRequestT> {
+    if let Self::SnapshotRequest(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the SnapshotRequestT.
+  pub fn as_snapshot_request_mut(&mut self) -> Option<&mut SnapshotRequestT> {
+    if let Self::SnapshotRequest(v) = self { Some(v.as_mut()) } else { None }
+  }
 }
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_RESPONSE_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_RESPONSE_BODY: u8 = 8;
+pub const ENUM_MAX_RESPONSE_BODY: u8 = 10;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 9] = [
+pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 11] = [
   ResponseBody::NONE,
   ResponseBody::RangeResponse,
   ResponseBody::PutResponse,
@@ -1426,6 +1482,8 @@ pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 9] = [
   ResponseBody::StatusResponse,
   ResponseBody::Error,
   ResponseBody::AlarmResponse,
+  ResponseBody::DefragmentResponse,
+  ResponseBody::SnapshotResponse,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1442,9 +1500,11 @@ impl ResponseBody {
   pub const StatusResponse: Self = Self(6);
   pub const Error: Self = Self(7);
   pub const AlarmResponse: Self = Self(8);
+  pub const DefragmentResponse: Self = Self(9);
+  pub const SnapshotResponse: Self = Self(10);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 8;
+  pub const ENUM_MAX: u8 = 10;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::RangeResponse,
@@ -1455,6 +1515,8 @@ impl ResponseBody {
     Self::StatusResponse,
     Self::Error,
     Self::AlarmResponse,
+    Self::DefragmentResponse,
+    Self::SnapshotResponse,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1468,6 +1530,8 @@ impl ResponseBody {
       Self::StatusResponse => Some("StatusResponse"),
       Self::Error => Some("Error"),
       Self::AlarmResponse => Some("AlarmResponse"),
+      Self::DefragmentResponse => Some("DefragmentResponse"),
+      Self::SnapshotResponse => Some("SnapshotResponse"),
       _ => None,
     }
   }
@@ -1536,6 +1600,8 @@ pub enum ResponseBodyT {
   StatusResponse(alloc::boxed::Box<StatusResponseT>),
   Error(alloc::boxed::Box<ErrorT>),
   AlarmResponse(alloc::boxed::Box<AlarmResponseT>),
+  DefragmentResponse(alloc::boxed::Box<DefragmentResponseT>),
+  SnapshotResponse(alloc::boxed::Box<SnapshotResponseT>),
 }
 impl Default for ResponseBodyT {
   fn default() -> Self {
@@ -1554,6 +1620,8 @@ impl ResponseBodyT {
       Self::StatusResponse(_) => ResponseBody::StatusResponse,
       Self::Error(_) => ResponseBody::Error,
       Self::AlarmResponse(_) => ResponseBody::AlarmResponse,
+      Self::DefragmentResponse(_) => ResponseBody::DefragmentResponse,
+      Self::SnapshotResponse(_) => ResponseBody::SnapshotResponse,
     }
   }
   pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(&self, fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>) -> Option<::flatbuffers::WIPOffset<::flatbuffers::UnionWIPOffset>> {
@@ -1567,6 +1635,8 @@ impl ResponseBodyT {
       Self::StatusResponse(v) => Some(v.pack(fbb).as_union_value()),
       Self::Error(v) => Some(v.pack(fbb).as_union_value()),
       Self::AlarmResponse(v) => Some(v.pack(fbb).as_union_value()),
+      Self::DefragmentResponse(v) => Some(v.pack(fbb).as_union_value()),
+      Self::SnapshotResponse(v) => Some(v.pack(fbb).as_union_value()),
     }
   }
   /// If the union variant matches, return the owned RangeResponseT, setting the union to NONE.
@@ -1736,6 +1806,48 @@ impl ResponseBodyT {
   /// If the union variant matches, return a mutable reference to the AlarmResponseT.
   pub fn as_alarm_response_mut(&mut self) -> Option<&mut AlarmResponseT> {
     if let Self::AlarmResponse(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned DefragmentResponseT, setting the union to NONE.
+  pub fn take_defragment_response(&mut self) -> Option<alloc::boxed::Box<DefragmentResponseT>> {
+    if let Self::DefragmentResponse(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::DefragmentResponse(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the DefragmentResponseT.
+  pub fn as_defragment_response(&self) -> Option<&DefragmentResponseT> {
+    if let Self::DefragmentResponse(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the DefragmentResponseT.
+  pub fn as_defragment_response_mut(&mut self) -> Option<&mut DefragmentResponseT> {
+    if let Self::DefragmentResponse(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned SnapshotResponseT, setting the union to NONE.
+  pub fn take_snapshot_response(&mut self) -> Option<alloc::boxed::Box<SnapshotResponseT>> {
+    if let Self::SnapshotResponse(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::SnapshotResponse(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the SnapshotResponseT.
+  pub fn as_snapshot_response(&self) -> Option<&SnapshotResponseT> {
+    if let Self::SnapshotResponse(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the SnapshotResponseT.
+  pub fn as_snapshot_response_mut(&mut self) -> Option<&mut SnapshotResponseT> {
+    if let Self::SnapshotResponse(v) = self { Some(v.as_mut()) } else { None }
   }
 }
 pub enum ResponseHeaderOffset {}
@@ -5993,6 +6105,628 @@ impl AlarmResponseT {
     })
   }
 }
+pub enum DefragmentRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct DefragmentRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for DefragmentRequest<'a> {
+  type Inner = DefragmentRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> DefragmentRequest<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    DefragmentRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args DefragmentRequestArgs
+  ) -> ::flatbuffers::WIPOffset<DefragmentRequest<'bldr>> {
+    let mut builder = DefragmentRequestBuilder::new(_fbb);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> DefragmentRequestT {
+    DefragmentRequestT {
+    }
+  }
+}
+
+impl ::flatbuffers::Verifiable for DefragmentRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct DefragmentRequestArgs {
+}
+impl<'a> Default for DefragmentRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    DefragmentRequestArgs {
+    }
+  }
+}
+
+pub struct DefragmentRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> DefragmentRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> DefragmentRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    DefragmentRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<DefragmentRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for DefragmentRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("DefragmentRequest");
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefragmentRequestT {
+}
+impl Default for DefragmentRequestT {
+  fn default() -> Self {
+    Self {
+    }
+  }
+}
+impl DefragmentRequestT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<DefragmentRequest<'b>> {
+    DefragmentRequest::create(_fbb, &DefragmentRequestArgs{
+    })
+  }
+}
+pub enum DefragmentResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct DefragmentResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for DefragmentResponse<'a> {
+  type Inner = DefragmentResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> DefragmentResponse<'a> {
+  pub const VT_HEADER: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    DefragmentResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args DefragmentResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<DefragmentResponse<'bldr>> {
+    let mut builder = DefragmentResponseBuilder::new(_fbb);
+    if let Some(x) = args.header { builder.add_header(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> DefragmentResponseT {
+    let header = self.header().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    DefragmentResponseT {
+      header,
+    }
+  }
+
+  #[inline]
+  pub fn header(&self) -> Option<ResponseHeader<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<ResponseHeader>>(DefragmentResponse::VT_HEADER, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for DefragmentResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<ResponseHeader>>("header", Self::VT_HEADER, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct DefragmentResponseArgs<'a> {
+    pub header: Option<::flatbuffers::WIPOffset<ResponseHeader<'a>>>,
+}
+impl<'a> Default for DefragmentResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    DefragmentResponseArgs {
+      header: None,
+    }
+  }
+}
+
+pub struct DefragmentResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> DefragmentResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_header(&mut self, header: ::flatbuffers::WIPOffset<ResponseHeader<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<ResponseHeader>>(DefragmentResponse::VT_HEADER, header);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> DefragmentResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    DefragmentResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<DefragmentResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for DefragmentResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("DefragmentResponse");
+      ds.field("header", &self.header());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefragmentResponseT {
+  pub header: Option<alloc::boxed::Box<ResponseHeaderT>>,
+}
+impl Default for DefragmentResponseT {
+  fn default() -> Self {
+    Self {
+      header: None,
+    }
+  }
+}
+impl DefragmentResponseT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<DefragmentResponse<'b>> {
+    let header = self.header.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    DefragmentResponse::create(_fbb, &DefragmentResponseArgs{
+      header,
+    })
+  }
+}
+pub enum SnapshotRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct SnapshotRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for SnapshotRequest<'a> {
+  type Inner = SnapshotRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> SnapshotRequest<'a> {
+  pub const VT_SNAPSHOT_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_OFFSET: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    SnapshotRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args SnapshotRequestArgs
+  ) -> ::flatbuffers::WIPOffset<SnapshotRequest<'bldr>> {
+    let mut builder = SnapshotRequestBuilder::new(_fbb);
+    builder.add_offset(args.offset);
+    builder.add_snapshot_id(args.snapshot_id);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> SnapshotRequestT {
+    let snapshot_id = self.snapshot_id();
+    let offset = self.offset();
+    SnapshotRequestT {
+      snapshot_id,
+      offset,
+    }
+  }
+
+  #[inline]
+  pub fn snapshot_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(SnapshotRequest::VT_SNAPSHOT_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn offset(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(SnapshotRequest::VT_OFFSET, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for SnapshotRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u64>("snapshot_id", Self::VT_SNAPSHOT_ID, false)?
+     .visit_field::<u64>("offset", Self::VT_OFFSET, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct SnapshotRequestArgs {
+    pub snapshot_id: u64,
+    pub offset: u64,
+}
+impl<'a> Default for SnapshotRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    SnapshotRequestArgs {
+      snapshot_id: 0,
+      offset: 0,
+    }
+  }
+}
+
+pub struct SnapshotRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> SnapshotRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_snapshot_id(&mut self, snapshot_id: u64) {
+    self.fbb_.push_slot::<u64>(SnapshotRequest::VT_SNAPSHOT_ID, snapshot_id, 0);
+  }
+  #[inline]
+  pub fn add_offset(&mut self, offset: u64) {
+    self.fbb_.push_slot::<u64>(SnapshotRequest::VT_OFFSET, offset, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> SnapshotRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    SnapshotRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<SnapshotRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for SnapshotRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("SnapshotRequest");
+      ds.field("snapshot_id", &self.snapshot_id());
+      ds.field("offset", &self.offset());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotRequestT {
+  pub snapshot_id: u64,
+  pub offset: u64,
+}
+impl Default for SnapshotRequestT {
+  fn default() -> Self {
+    Self {
+      snapshot_id: 0,
+      offset: 0,
+    }
+  }
+}
+impl SnapshotRequestT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<SnapshotRequest<'b>> {
+    let snapshot_id = self.snapshot_id;
+    let offset = self.offset;
+    SnapshotRequest::create(_fbb, &SnapshotRequestArgs{
+      snapshot_id,
+      offset,
+    })
+  }
+}
+pub enum SnapshotResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct SnapshotResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for SnapshotResponse<'a> {
+  type Inner = SnapshotResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> SnapshotResponse<'a> {
+  pub const VT_HEADER: ::flatbuffers::VOffsetT = 4;
+  pub const VT_SNAPSHOT_ID: ::flatbuffers::VOffsetT = 6;
+  pub const VT_TOTAL_BYTES: ::flatbuffers::VOffsetT = 8;
+  pub const VT_OFFSET: ::flatbuffers::VOffsetT = 10;
+  pub const VT_DATA: ::flatbuffers::VOffsetT = 12;
+  pub const VT_REVISION: ::flatbuffers::VOffsetT = 14;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    SnapshotResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args SnapshotResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<SnapshotResponse<'bldr>> {
+    let mut builder = SnapshotResponseBuilder::new(_fbb);
+    builder.add_revision(args.revision);
+    builder.add_offset(args.offset);
+    builder.add_total_bytes(args.total_bytes);
+    builder.add_snapshot_id(args.snapshot_id);
+    if let Some(x) = args.data { builder.add_data(x); }
+    if let Some(x) = args.header { builder.add_header(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> SnapshotResponseT {
+    let header = self.header().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    let snapshot_id = self.snapshot_id();
+    let total_bytes = self.total_bytes();
+    let offset = self.offset();
+    let data = self.data().map(|x| {
+      x.into_iter().collect()
+    });
+    let revision = self.revision();
+    SnapshotResponseT {
+      header,
+      snapshot_id,
+      total_bytes,
+      offset,
+      data,
+      revision,
+    }
+  }
+
+  #[inline]
+  pub fn header(&self) -> Option<ResponseHeader<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<ResponseHeader>>(SnapshotResponse::VT_HEADER, None)}
+  }
+  #[inline]
+  pub fn snapshot_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(SnapshotResponse::VT_SNAPSHOT_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn total_bytes(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(SnapshotResponse::VT_TOTAL_BYTES, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn offset(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(SnapshotResponse::VT_OFFSET, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn data(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(SnapshotResponse::VT_DATA, None)}
+  }
+  #[inline]
+  pub fn revision(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(SnapshotResponse::VT_REVISION, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for SnapshotResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<ResponseHeader>>("header", Self::VT_HEADER, false)?
+     .visit_field::<u64>("snapshot_id", Self::VT_SNAPSHOT_ID, false)?
+     .visit_field::<u64>("total_bytes", Self::VT_TOTAL_BYTES, false)?
+     .visit_field::<u64>("offset", Self::VT_OFFSET, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("data", Self::VT_DATA, false)?
+     .visit_field::<i64>("revision", Self::VT_REVISION, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct SnapshotResponseArgs<'a> {
+    pub header: Option<::flatbuffers::WIPOffset<ResponseHeader<'a>>>,
+    pub snapshot_id: u64,
+    pub total_bytes: u64,
+    pub offset: u64,
+    pub data: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub revision: i64,
+}
+impl<'a> Default for SnapshotResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    SnapshotResponseArgs {
+      header: None,
+      snapshot_id: 0,
+      total_bytes: 0,
+      offset: 0,
+      data: None,
+      revision: 0,
+    }
+  }
+}
+
+pub struct SnapshotResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> SnapshotResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_header(&mut self, header: ::flatbuffers::WIPOffset<ResponseHeader<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<ResponseHeader>>(SnapshotResponse::VT_HEADER, header);
+  }
+  #[inline]
+  pub fn add_snapshot_id(&mut self, snapshot_id: u64) {
+    self.fbb_.push_slot::<u64>(SnapshotResponse::VT_SNAPSHOT_ID, snapshot_id, 0);
+  }
+  #[inline]
+  pub fn add_total_bytes(&mut self, total_bytes: u64) {
+    self.fbb_.push_slot::<u64>(SnapshotResponse::VT_TOTAL_BYTES, total_bytes, 0);
+  }
+  #[inline]
+  pub fn add_offset(&mut self, offset: u64) {
+    self.fbb_.push_slot::<u64>(SnapshotResponse::VT_OFFSET, offset, 0);
+  }
+  #[inline]
+  pub fn add_data(&mut self, data: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SnapshotResponse::VT_DATA, data);
+  }
+  #[inline]
+  pub fn add_revision(&mut self, revision: i64) {
+    self.fbb_.push_slot::<i64>(SnapshotResponse::VT_REVISION, revision, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> SnapshotResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    SnapshotResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<SnapshotResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for SnapshotResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("SnapshotResponse");
+      ds.field("header", &self.header());
+      ds.field("snapshot_id", &self.snapshot_id());
+      ds.field("total_bytes", &self.total_bytes());
+      ds.field("offset", &self.offset());
+      ds.field("data", &self.data());
+      ds.field("revision", &self.revision());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotResponseT {
+  pub header: Option<alloc::boxed::Box<ResponseHeaderT>>,
+  pub snapshot_id: u64,
+  pub total_bytes: u64,
+  pub offset: u64,
+  pub data: Option<alloc::vec::Vec<u8>>,
+  pub revision: i64,
+}
+impl Default for SnapshotResponseT {
+  fn default() -> Self {
+    Self {
+      header: None,
+      snapshot_id: 0,
+      total_bytes: 0,
+      offset: 0,
+      data: None,
+      revision: 0,
+    }
+  }
+}
+impl SnapshotResponseT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<SnapshotResponse<'b>> {
+    let header = self.header.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    let snapshot_id = self.snapshot_id;
+    let total_bytes = self.total_bytes;
+    let offset = self.offset;
+    let data = self.data.as_ref().map(|x|{
+      _fbb.create_vector(x)
+    });
+    let revision = self.revision;
+    SnapshotResponse::create(_fbb, &SnapshotResponseArgs{
+      header,
+      snapshot_id,
+      total_bytes,
+      offset,
+      data,
+      revision,
+    })
+  }
+}
 pub enum ErrorOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -6239,6 +6973,16 @@ impl<'a> Request<'a> {
             .expect("Invalid union table, expected `RequestBody::AlarmRequest`.")
             .unpack()
       )),
+      RequestBody::DefragmentRequest => RequestBodyT::DefragmentRequest(alloc::boxed::Box::new(
+        self.body_as_defragment_request()
+            .expect("Invalid union table, expected `RequestBody::DefragmentRequest`.")
+            .unpack()
+      )),
+      RequestBody::SnapshotRequest => RequestBodyT::SnapshotRequest(alloc::boxed::Box::new(
+        self.body_as_snapshot_request()
+            .expect("Invalid union table, expected `RequestBody::SnapshotRequest`.")
+            .unpack()
+      )),
       _ => RequestBodyT::NONE,
     };
     RequestT {
@@ -6365,6 +7109,36 @@ impl<'a> Request<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_defragment_request(&self) -> Option<DefragmentRequest<'a>> {
+    if self.body_type() == RequestBody::DefragmentRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { DefragmentRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_snapshot_request(&self) -> Option<SnapshotRequest<'a>> {
+    if self.body_type() == RequestBody::SnapshotRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { SnapshotRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Request<'_> {
@@ -6382,6 +7156,8 @@ impl ::flatbuffers::Verifiable for Request<'_> {
           RequestBody::CompactionRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<CompactionRequest>>("RequestBody::CompactionRequest", pos),
           RequestBody::StatusRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StatusRequest>>("RequestBody::StatusRequest", pos),
           RequestBody::AlarmRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<AlarmRequest>>("RequestBody::AlarmRequest", pos),
+          RequestBody::DefragmentRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DefragmentRequest>>("RequestBody::DefragmentRequest", pos),
+          RequestBody::SnapshotRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<SnapshotRequest>>("RequestBody::SnapshotRequest", pos),
           _ => Ok(()),
         }
      })?
@@ -6480,6 +7256,20 @@ impl ::core::fmt::Debug for Request<'_> {
         },
         RequestBody::AlarmRequest => {
           if let Some(x) = self.body_as_alarm_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::DefragmentRequest => {
+          if let Some(x) = self.body_as_defragment_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::SnapshotRequest => {
+          if let Some(x) = self.body_as_snapshot_request() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
@@ -6592,6 +7382,16 @@ impl<'a> Response<'a> {
       ResponseBody::AlarmResponse => ResponseBodyT::AlarmResponse(alloc::boxed::Box::new(
         self.body_as_alarm_response()
             .expect("Invalid union table, expected `ResponseBody::AlarmResponse`.")
+            .unpack()
+      )),
+      ResponseBody::DefragmentResponse => ResponseBodyT::DefragmentResponse(alloc::boxed::Box::new(
+        self.body_as_defragment_response()
+            .expect("Invalid union table, expected `ResponseBody::DefragmentResponse`.")
+            .unpack()
+      )),
+      ResponseBody::SnapshotResponse => ResponseBodyT::SnapshotResponse(alloc::boxed::Box::new(
+        self.body_as_snapshot_response()
+            .expect("Invalid union table, expected `ResponseBody::SnapshotResponse`.")
             .unpack()
       )),
       _ => ResponseBodyT::NONE,
@@ -6735,6 +7535,36 @@ impl<'a> Response<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_defragment_response(&self) -> Option<DefragmentResponse<'a>> {
+    if self.body_type() == ResponseBody::DefragmentResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { DefragmentResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_snapshot_response(&self) -> Option<SnapshotResponse<'a>> {
+    if self.body_type() == ResponseBody::SnapshotResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { SnapshotResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Response<'_> {
@@ -6753,6 +7583,8 @@ impl ::flatbuffers::Verifiable for Response<'_> {
           ResponseBody::StatusResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StatusResponse>>("ResponseBody::StatusResponse", pos),
           ResponseBody::Error => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Error>>("ResponseBody::Error", pos),
           ResponseBody::AlarmResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<AlarmResponse>>("ResponseBody::AlarmResponse", pos),
+          ResponseBody::DefragmentResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DefragmentResponse>>("ResponseBody::DefragmentResponse", pos),
+          ResponseBody::SnapshotResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<SnapshotResponse>>("ResponseBody::SnapshotResponse", pos),
           _ => Ok(()),
         }
      })?
@@ -6858,6 +7690,20 @@ impl ::core::fmt::Debug for Response<'_> {
         },
         ResponseBody::AlarmResponse => {
           if let Some(x) = self.body_as_alarm_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::DefragmentResponse => {
+          if let Some(x) = self.body_as_defragment_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::SnapshotResponse => {
+          if let Some(x) = self.body_as_snapshot_response() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")

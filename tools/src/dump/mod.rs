@@ -4,25 +4,31 @@
 //! ```text
 //! cairn-dump verify PATH [--strict]
 //! cairn-dump wal PATH [--from INDEX] [--limit N] [--json]
+//! cairn-dump db PATH [--keyspace NAME] [--limit N] [--json]
 //! ```
 //!
-//! PATH may be a data dir (its `member/wal` is read), a member dir, a WAL
-//! directory or one WAL segment file (the log holding it is read); the kind
-//! is detected from the layout and the file magic (module `target`). Page files
-//! (`member/db`) and snapshot files are recognised and answered with "not
-//! yet supported" until the page file lands.
+//! PATH may be a data dir (its `member/wal` and `member/db` are read), a
+//! member dir, a WAL directory, one WAL segment file (the log holding it is
+//! read), a page file (`member/db` or a copy) or a snapshot file; the kind
+//! is detected from the layout and the file's bytes (module `target`).
 //!
-//! * `verify` runs the scan the server runs at start, without writing:
-//!   every batch and record checksum, index continuity, segment chaining.
-//!   It prints one line per segment and a summary. A torn tail (the batch
+//! * `verify` checks without writing. A WAL: the scan the server runs at
+//!   start (every batch and record checksum, index continuity, segment
+//!   chaining), one line per segment and a summary; a torn tail (the batch
 //!   in flight at a crash, which the server zeroes at start) is a warning.
+//!   A page file: every reachable page (`Db::verify`) and the node's layout
+//!   on top (module `verify_db`); a snapshot: its trailer and image hash
+//!   first. A data dir or member dir: its WAL, then its `member/db` if any.
 //! * `wal` prints the records one per line, Entry data decoded as the
 //!   client request it holds (module `request`).
+//! * `db` prints a page file's (or snapshot's) meta entries and history
+//!   records decoded (module `db`).
 //!
 //! Exit codes: [`OK`] intact; [`DAMAGED`] corruption (the error names the
-//! file and byte offset), an unreadable file, or a torn tail with
-//! `verify --strict`; [`USAGE`] bad arguments, a missing or unrecognised
-//! path, or a kind that is not yet supported. Errors go to stderr.
+//! file and the byte offset or page), an unreadable file, or a torn tail
+//! with `verify --strict`; [`USAGE`] bad arguments, a missing or
+//! unrecognised path, or a path of the wrong kind for the subcommand.
+//! Errors go to stderr.
 //!
 //! ```
 //! let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -31,11 +37,14 @@
 //! assert!(String::from_utf8(err).unwrap().contains("no such file or directory"));
 //! ```
 
+mod db;
 mod escape;
+pub(crate) mod pagefile;
 mod records;
 mod request;
 mod target;
 mod verify;
+mod verify_db;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -51,7 +60,7 @@ pub const OK: i32 = 0;
 /// could not be read.
 pub const DAMAGED: i32 = 1;
 /// Exit code: bad usage: arguments, a missing or unrecognised path, or a
-/// file kind that is not yet supported.
+/// path of the wrong kind for the subcommand.
 pub const USAGE: i32 = 2;
 
 #[derive(Parser, Debug)]
@@ -68,12 +77,15 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Check every checksum of a WAL; exit 0 if intact, 1 if damaged.
+    /// Check every checksum of a WAL, page file or snapshot; exit 0 if
+    /// intact, 1 if damaged.
     ///
-    /// PATH: a data dir, a member dir, a WAL directory or a WAL segment.
-    /// A torn tail (which the server repairs at start) is a warning.
+    /// PATH: a data dir or member dir (its WAL and page file), a WAL
+    /// directory or segment, a page file (member/db) or a snapshot. A torn
+    /// WAL tail (which the server repairs at start) is a warning.
     Verify {
-        /// Data dir, member dir, WAL directory or WAL segment file.
+        /// Data dir, member dir, WAL directory, WAL segment, page file or
+        /// snapshot.
         path: PathBuf,
         /// Treat a torn tail as damage (exit 1).
         #[arg(long)]
@@ -88,6 +100,20 @@ enum Command {
         #[arg(long, value_name = "INDEX")]
         from: Option<u64>,
         /// Print at most N records.
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a page file's meta entries and history records, decoded.
+    Db {
+        /// Page file (member/db), snapshot, data dir or member dir.
+        path: PathBuf,
+        /// Only this keyspace ("meta", "key", ...).
+        #[arg(long, value_name = "NAME")]
+        keyspace: Option<String>,
+        /// Print at most N entries of each keyspace.
         #[arg(long, value_name = "N")]
         limit: Option<u64>,
         /// One JSON object per line.
@@ -123,10 +149,7 @@ where
         }
     };
     match cli.command {
-        Command::Verify { path, strict } => match wal_target(&path, err) {
-            Ok((dir, from)) => verify::run(&dir, &from, strict, out, err),
-            Err(code) => code,
-        },
+        Command::Verify { path, strict } => verify_any(&path, strict, out, err),
         Command::Wal {
             path,
             from,
@@ -143,36 +166,98 @@ where
             }
             Err(code) => code,
         },
+        Command::Db {
+            path,
+            keyspace,
+            limit,
+            json,
+        } => {
+            let sel = db::Selection {
+                keyspace,
+                limit,
+                json,
+            };
+            let opened = match db_target(&path) {
+                Ok(Target::Snapshot(p)) => pagefile::open_snapshot(&p, false),
+                Ok(Target::PageFile(p)) => pagefile::open_page_file(&p),
+                Ok(Target::Wal { .. }) => {
+                    let msg = format!(
+                        "{}: a WAL, not a page file (list it with `cairn-dump wal`)",
+                        path.display()
+                    );
+                    return usage(err, msg);
+                }
+                Err(msg) => return usage(err, msg),
+            };
+            match opened {
+                Ok(img) => db::run(&img, &sel, out, err),
+                Err(e) => {
+                    let _ = writeln!(err, "cairn-dump: {e}");
+                    DAMAGED
+                }
+            }
+        }
     }
+}
+
+fn usage(err: &mut dyn Write, msg: String) -> i32 {
+    let _ = writeln!(err, "cairn-dump: {msg}");
+    USAGE
+}
+
+/// `verify PATH`: a WAL (and the page file beside it, from a data or
+/// member dir), a page file or a snapshot.
+fn verify_any(path: &Path, strict: bool, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    match target::detect(path) {
+        Ok(Target::Wal { dir, from }) => {
+            let code = verify::run(&dir, &from, strict, out, err);
+            let db = match from {
+                Origin::DataDir | Origin::MemberDir => dir.parent().map(|m| m.join("db")),
+                Origin::WalDir | Origin::Segment { .. } => None,
+            };
+            match db.filter(|db| db.is_file()) {
+                Some(db) => code.max(verify_db::run_page_file(&db, out, err)),
+                None => code,
+            }
+        }
+        Ok(Target::PageFile(p)) => verify_db::run_page_file(&p, out, err),
+        Ok(Target::Snapshot(p)) => verify_db::run_snapshot(&p, out, err),
+        Err(e) => usage(err, e.to_string()),
+    }
+}
+
+/// The page file or snapshot `path` leads to: a file as detected, a data
+/// dir's `member/db`, a member dir's `db`.
+fn db_target(path: &Path) -> Result<Target, String> {
+    if path.is_dir() {
+        return [path.join("member").join("db"), path.join("db")]
+            .into_iter()
+            .find(|p| p.is_file())
+            .map(Target::PageFile)
+            .ok_or_else(|| {
+                format!(
+                    "{}: no page file here (neither member/db nor db)",
+                    path.display()
+                )
+            });
+    }
+    target::detect(path).map_err(|e| e.to_string())
 }
 
 /// The WAL directory `path` leads to, or the exit code after an error
 /// message on `err`.
 fn wal_target(path: &Path, err: &mut dyn Write) -> Result<(PathBuf, Origin), i32> {
-    let fail = |err: &mut dyn Write, msg: String| {
-        let _ = writeln!(err, "cairn-dump: {msg}");
-        Err(USAGE)
+    let kind = match target::detect(path) {
+        Ok(Target::Wal { dir, from }) => return Ok((dir, from)),
+        Ok(Target::PageFile(_)) => "a page file",
+        Ok(Target::Snapshot(_)) => "a snapshot",
+        Err(e) => return Err(usage(err, e.to_string())),
     };
-    match target::detect(path) {
-        Ok(Target::Wal { dir, from }) => Ok((dir, from)),
-        Ok(Target::PageFile(p)) => fail(
-            err,
-            format!(
-                "{}: a page file (member/db): not yet supported (only WAL directories and \
-                 segments can be checked so far)",
-                p.display()
-            ),
-        ),
-        Ok(Target::Snapshot(p)) => fail(
-            err,
-            format!(
-                "{}: a snapshot file: not yet supported (only WAL directories and segments \
-                 can be checked so far)",
-                p.display()
-            ),
-        ),
-        Err(e) => fail(err, e.to_string()),
-    }
+    let msg = format!(
+        "{}: {kind}, not a WAL (list it with `cairn-dump db`)",
+        path.display()
+    );
+    Err(usage(err, msg))
 }
 
 #[cfg(test)]
@@ -212,14 +297,21 @@ mod tests {
     }
 
     #[test]
-    fn page_file_is_not_yet_supported() {
+    fn a_page_file_is_not_a_wal_and_junk_named_db_is_damage() {
         let dir = std::env::temp_dir().join(format!("cairn-dump-db-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let db = dir.join("db");
         std::fs::write(&db, b"page file").unwrap();
-        let (code, _, err) = run_args(&["verify", db.to_str().unwrap()]);
+        let (wal_code, _, wal_err) = run_args(&["wal", db.to_str().unwrap()]);
+        let (code, out, err) = run_args(&["verify", db.to_str().unwrap()]);
         let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(code, USAGE);
-        assert!(err.contains("not yet supported"), "{err}");
+        assert_eq!(wal_code, USAGE);
+        assert!(wal_err.contains("a page file, not a WAL"), "{wal_err}");
+        assert_eq!(code, DAMAGED);
+        assert!(
+            out.starts_with("page file ") && out.ends_with("FAILED\n"),
+            "{out}"
+        );
+        assert!(err.contains("has no valid meta page"), "{err}");
     }
 }

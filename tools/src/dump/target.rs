@@ -1,17 +1,21 @@
 //! What a PATH on the command line is: a data dir, a member dir, a WAL
 //! directory, a WAL segment, a page file or a snapshot. Decided from the
-//! directory layout and, for files, from the magic bytes at offset 0, so a
-//! renamed or copied file is still recognised.
-//!
-//! Page files (`member/db`) and snapshot files are recognised so that the
-//! answer is "not yet supported" rather than "unrecognised"; checking them
-//! comes with the page file.
+//! directory layout and, for files, from their bytes, so a renamed or
+//! copied file is still recognised: a WAL segment starts with its magic, a
+//! snapshot ends with its trailer (`cairn_storage::snapshot`), a page file
+//! holds a meta page magic at byte 40 of page 0 or page 1. A file named like
+//! ours (`db`, `*.db`, `*.snap`, `*.snapshot`) without any of these is taken
+//! as a damaged page file, so that it is reported as damage.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 /// Magic of a WAL segment header (block 0), see `storage/FORMAT.md`.
 const WAL_SEGMENT_MAGIC: &[u8; 8] = b"CAIRNWAL";
+/// Magic of a page file's meta page, at byte 40 of page 0 and page 1.
+const PAGE_FILE_MAGIC: &[u8; 8] = b"CAIRNPGF";
+/// Byte offset of that magic in a meta page.
+const PAGE_FILE_MAGIC_AT: u64 = 40;
 
 /// What the path names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,7 +29,7 @@ pub(crate) enum Target {
     },
     /// The page file `member/db`.
     PageFile(PathBuf),
-    /// A snapshot file.
+    /// A snapshot file (it ends with the snapshot trailer's magic).
     Snapshot(PathBuf),
 }
 
@@ -59,8 +63,8 @@ pub(crate) enum TargetError {
     )]
     UnknownDir(PathBuf),
     #[error(
-        "{}: not a Cairn file (no WAL segment magic \"CAIRNWAL\"; \
-         expected a WAL segment, a page file member/db or a snapshot)",
+        "{}: not a Cairn file (no WAL segment magic, no snapshot trailer, no page file \
+         meta page; expected a WAL segment, a page file member/db or a snapshot)",
         .0.display()
     )]
     UnknownFile(PathBuf),
@@ -148,15 +152,34 @@ fn detect_file(path: &Path) -> Result<Target, TargetError> {
         };
         return Ok(Target::Wal { dir, from });
     }
-    // The page file and snapshot formats are not fixed yet: recognised by
-    // name until they have a magic of their own.
-    match name.as_deref() {
-        Some("db") => Ok(Target::PageFile(path.to_path_buf())),
-        Some(n) if n.ends_with(".snap") || n.ends_with(".snapshot") || n.ends_with(".db") => {
-            Ok(Target::Snapshot(path.to_path_buf()))
-        }
-        _ => Err(TargetError::UnknownFile(path.to_path_buf())),
+    if cairn_storage::snapshot::looks_like_snapshot(path) {
+        return Ok(Target::Snapshot(path.to_path_buf()));
     }
+    let named_like_ours = match name.as_deref() {
+        Some("db") => true,
+        Some(n) => n.ends_with(".db") || n.ends_with(".snap") || n.ends_with(".snapshot"),
+        None => false,
+    };
+    if named_like_ours || has_page_file_magic(path) {
+        return Ok(Target::PageFile(path.to_path_buf()));
+    }
+    Err(TargetError::UnknownFile(path.to_path_buf()))
+}
+
+/// Whether page 0 or page 1 (at any legal page size) holds the page file
+/// meta magic: either meta slot may be the damaged one.
+fn has_page_file_magic(path: &Path) -> bool {
+    use std::os::unix::fs::FileExt as _;
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut magic = [0u8; 8];
+    let mut at = |off: u64| f.read_exact_at(&mut magic, off).is_ok() && &magic == PAGE_FILE_MAGIC;
+    use cairn_storage::btree::{MAX_PAGE_SIZE_BYTES, MIN_PAGE_SIZE_BYTES};
+    at(PAGE_FILE_MAGIC_AT)
+        || (MIN_PAGE_SIZE_BYTES..=MAX_PAGE_SIZE_BYTES)
+            .filter(|ps| ps.is_power_of_two())
+            .any(|ps| at(u64::from(ps) + PAGE_FILE_MAGIC_AT))
 }
 
 /// `{seq:016x}-{first_index:016x}.wal` → (seq, first_index), as the
@@ -232,11 +255,28 @@ mod tests {
         let junk = root.join("junk.txt");
         std::fs::write(&junk, b"hello").unwrap();
         assert!(matches!(detect(&junk), Err(TargetError::UnknownFile(_))));
+        // Named like ours: a (damaged) page file.
         let db = root.join("db");
         std::fs::write(&db, b"").unwrap();
         assert_eq!(detect(&db).unwrap(), Target::PageFile(db.clone()));
         let snap = root.join("backup.snap");
         std::fs::write(&snap, b"x").unwrap();
+        assert_eq!(detect(&snap).unwrap(), Target::PageFile(snap.clone()));
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn files_are_classified_by_their_bytes_whatever_their_name() {
+        let root = tempdir();
+        // Meta slot 1 at 1024-byte pages, slot 0 damaged.
+        let mut page_file = vec![0u8; 4096];
+        page_file[1024 + 40..1024 + 48].copy_from_slice(PAGE_FILE_MAGIC);
+        let pf = root.join("copy.bin");
+        std::fs::write(&pf, &page_file).unwrap();
+        assert_eq!(detect(&pf).unwrap(), Target::PageFile(pf.clone()));
+        let snap = root.join("backup.bin");
+        std::fs::write(&snap, &page_file).unwrap();
+        cairn_storage::snapshot::seal(&snap).unwrap();
         assert_eq!(detect(&snap).unwrap(), Target::Snapshot(snap.clone()));
         let _ = std::fs::remove_dir_all(&root);
     }

@@ -1,6 +1,7 @@
-//! `cairn-dump verify PATH`: check every checksum of a WAL directory with
-//! the same scan the server runs at start (`cairn_storage::wal::verify`),
-//! without writing a byte.
+//! `cairn-dump verify PATH` of a WAL: check every checksum of a WAL
+//! directory with the same scan the server runs at start
+//! (`cairn_storage::wal::verify`), without writing a byte. Page files and
+//! snapshots: module `verify_db`.
 //!
 //! Exit codes: 0 intact (a torn tail, which the server repairs at start, is
 //! a warning), 1 damaged (or a torn tail with `--strict`, or unreadable),
@@ -61,23 +62,12 @@ pub(crate) fn run(
 
 fn print_origin(dir: &Path, from: &Origin, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "WAL directory {}", dir.display())?;
-    match from {
-        Origin::DataDir => {
-            let db = dir.parent().map(|member| member.join("db"));
-            if let Some(db) = db.filter(|db| db.exists()) {
-                writeln!(
-                    out,
-                    "page file {}: not checked (verifying page files is not yet supported)",
-                    db.display()
-                )?;
-            }
-        }
-        Origin::Segment { path, .. } => writeln!(
+    if let Origin::Segment { path, .. } = from {
+        writeln!(
             out,
             "(checking the whole log that holds {}: a segment is only valid in its log)",
             path.display()
-        )?,
-        Origin::WalDir | Origin::MemberDir => {}
+        )?;
     }
     Ok(())
 }

@@ -11,10 +11,13 @@ use super::model::run_store;
 use super::strategies::step;
 use super::*;
 
+/// A put record: create revision, version, lease, value; None = tombstone.
+type StoredRecord = Option<(i64, i64, i64, Vec<u8>)>;
+
 /// The history keyspace as the page file holds it: (revision, key) → record.
 #[derive(Default)]
 struct File {
-    records: BTreeMap<(i64, Vec<u8>), Option<(i64, i64, i64, Vec<u8>)>>,
+    records: BTreeMap<(i64, Vec<u8>), StoredRecord>,
 }
 
 impl File {
@@ -100,7 +103,11 @@ fn put_then_delete_in_one_txn_restores_as_absent() {
     let t = TxnReq {
         compare: vec![],
         success: vec![
-            RequestOp::Put(PutReq { key: b"a", value: b"2", ..Default::default() }),
+            RequestOp::Put(PutReq {
+                key: b"a",
+                value: b"2",
+                ..Default::default()
+            }),
             RequestOp::Txn(TxnReq {
                 compare: vec![],
                 success: vec![RequestOp::DeleteRange(DeleteRangeReq {
@@ -124,8 +131,14 @@ fn put_then_delete_in_one_txn_restores_as_absent() {
 fn restore_refuses_records_that_break_the_history() {
     let mut s = Store::new();
     s.restore_put(5, b"k", 5, 1, 0, b"v").unwrap();
-    assert!(s.restore_put(6, b"k", 5, 3, 0, b"v").is_err(), "version gap");
-    assert!(s.restore_put(7, b"k", 2, 1, 0, b"v").is_err(), "wrong generation");
+    assert!(
+        s.restore_put(6, b"k", 5, 3, 0, b"v").is_err(),
+        "version gap"
+    );
+    assert!(
+        s.restore_put(7, b"k", 2, 1, 0, b"v").is_err(),
+        "wrong generation"
+    );
     assert!(s.finish_restore(4, -1).is_err(), "current below a record");
     assert!(s.finish_restore(9, 10).is_err(), "compact past current");
 }

@@ -4,6 +4,7 @@ mod alarm;
 mod compaction;
 mod endpoint;
 mod kv;
+pub(crate) mod maintenance;
 mod txn;
 mod version;
 
@@ -162,6 +163,17 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         def: def(
+            &["defrag"],
+            "defrag",
+            "Defragments the storage of the etcd members with given endpoints",
+            "",
+            NO_FLAGS,
+            true,
+        ),
+        run: Some(maintenance::defrag),
+    },
+    Command {
+        def: def(
             &["del"],
             "del [options] <key> [range_end]",
             "Removes the specified key or range of keys [key, range_end)",
@@ -226,6 +238,12 @@ pub static COMMANDS: &[Command] = &[
         ),
         run: Some(kv::put),
     },
+    // `snapshot`: the group and its subcommands are defined in ctl/snapshot.rs
+    // (offline `status` and `restore`; the online `save` goes there too).
+    crate::ctl::snapshot::GROUP,
+    crate::ctl::snapshot::RESTORE,
+    crate::ctl::snapshot::SAVE,
+    crate::ctl::snapshot::STATUS,
     Command {
         def: def(
             &["txn"],
