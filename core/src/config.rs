@@ -314,13 +314,14 @@ impl Flags {
             .map(|n| n.get())
             .unwrap_or(1);
         let cpus = parse_cores(&self.cores, available)?;
-        if self.max_request_bytes == 0 || self.max_request_bytes > (256 << 20) {
-            return Err("--max-request-bytes must be between 1 and 268435456".into());
+        // A value must fit one page-file record (64 MiB with its header).
+        if self.max_request_bytes == 0 || self.max_request_bytes > (64 << 20) {
+            return Err("--max-request-bytes must be between 1 and 67108864".into());
         }
         if self.max_txn_ops == 0 {
             return Err("--max-txn-ops must be at least 1".into());
         }
-        if self.wal_segment_bytes < (64 << 10) || self.wal_segment_bytes % 4096 != 0 {
+        if self.wal_segment_bytes < (64 << 10) || !self.wal_segment_bytes.is_multiple_of(4096) {
             return Err("--wal-segment-bytes must be a multiple of 4096 and at least 65536".into());
         }
         let auto_compaction = crate::compactor::Policy::parse(

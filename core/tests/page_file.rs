@@ -272,3 +272,30 @@ fn alarms_live_in_the_page_file() {
         "alarm lost: {errors:?}"
     );
 }
+
+#[test]
+fn a_key_too_long_for_the_page_file_is_refused_before_the_log() {
+    let mut node = TestNode::start_with(&["--backend-batch-interval", "20ms"]);
+    let c = node.client();
+    let long = vec![b'k'; 3000];
+    let err = c.put(put_request(&long, b"v")).unwrap_err().to_string();
+    assert!(err.contains("too large"), "{err}");
+    let txn = rpc::TxnRequestT {
+        success: Some(vec![rpc::RequestOpT {
+            op: rpc::RequestOpKindT::PutRequest(Box::new(put_request(&long, b"v"))),
+        }]),
+        ..Default::default()
+    };
+    assert!(c.txn(txn).unwrap_err().to_string().contains("too large"));
+    // The longest allowed key commits, survives a restart, and nothing
+    // was logged for the refused ones.
+    let max = vec![b'm'; cairn_core::node::MAX_KEY_BYTES];
+    c.put(put_request(&max, b"ok")).unwrap();
+    drop(c);
+    wait_absorbed(&node);
+    node.restart();
+    assert_eq!(
+        value(&node.client(), std::str::from_utf8(&max).unwrap()),
+        Some(b"ok".to_vec())
+    );
+}

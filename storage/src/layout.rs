@@ -179,7 +179,7 @@ pub fn encode_alarms(alarms: &[(u64, u8)]) -> Vec<u8> {
 
 /// Decodes the alarm list; `None` if the length is not a multiple of 9.
 pub fn decode_alarms(b: &[u8]) -> Option<Vec<(u64, u8)>> {
-    if b.len() % 9 != 0 {
+    if !b.len().is_multiple_of(9) {
         return None;
     }
     Some(

@@ -147,7 +147,7 @@ fn unaligned_reads_return_the_bytes_written() {
     let d = UringDisk::open(&path).unwrap();
     d.grow(64 << 10).unwrap();
     let len = d.len_bytes().unwrap();
-    assert!(len >= 64 << 10 && len % align == 0);
+    assert!(len >= 64 << 10 && len.is_multiple_of(align));
     let a: Vec<u8> = (0..8192u32).map(|i| (i * 7) as u8).collect();
     let b: Vec<u8> = (0..4096u32).map(|i| (i * 13 + 1) as u8).collect();
     d.write_pages(&[(0, &a), (16384, &b)]).unwrap();
@@ -184,7 +184,7 @@ fn grow_keeps_earlier_bytes_and_writes_zeros() {
     d.grow(3 << 20).unwrap();
     d.sync().unwrap();
     let len = d.len_bytes().unwrap();
-    assert!(len >= 3 << 20 && len % align == 0, "len {len}");
+    assert!(len >= 3 << 20 && len.is_multiple_of(align), "len {len}");
     let bytes = std::fs::read(&path).unwrap();
     assert!(bytes[..1000].iter().all(|&b| b == 0xab));
     assert!(bytes[1000..].iter().all(|&b| b == 0));

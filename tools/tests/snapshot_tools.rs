@@ -644,3 +644,45 @@ fn a_restored_data_dir_serves_the_snapshot() {
     assert_eq!(r.kvs.unwrap_or_default().len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn restore_without_advertise_urls_takes_the_members_urls_from_the_cluster() {
+    let fx = Fixture::new("snap-restore-adv");
+    let data = fx.dir.join("r1");
+    let cluster = "r1=http://127.0.0.1:23999";
+    let args = [
+        "snapshot",
+        "restore",
+        s(&fx.snap),
+        "--data-dir",
+        s(&data),
+        "--name",
+        "r1",
+    ];
+    let (code, _, err) = ctl(&[&args[..], &["--initial-cluster", cluster]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(data.join("member").join("db").exists());
+    // Given explicitly, they must still match.
+    let other = fx.dir.join("r2");
+    let args = [
+        "snapshot",
+        "restore",
+        s(&fx.snap),
+        "--data-dir",
+        s(&other),
+        "--name",
+        "r1",
+    ];
+    let extra = [
+        "--initial-cluster",
+        cluster,
+        "--initial-advertise-peer-urls",
+        "http://127.0.0.1:1",
+    ];
+    let (code, _, err) = ctl(&[&args[..], &extra[..]].concat());
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("--initial-cluster has r1=http://127.0.0.1:23999"),
+        "{err}"
+    );
+}

@@ -39,7 +39,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 use crate::config::Config;
 
 pub use error::RequestError;
-pub use state::{Ids, NodeState};
+pub use state::{Ids, NodeState, MAX_KEY_BYTES};
 
 use channel::{Rx, Tx};
 use glommio::channels::shared_channel::{SharedReceiver, SharedSender};

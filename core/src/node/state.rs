@@ -50,6 +50,33 @@ fn require_key(key: Option<flatbuffers::Vector<'_, u8>>) -> Result<(), RequestEr
     }
 }
 
+/// Longest key a write may carry: what the page file's history keys
+/// (revision prefix + key) allow with its 4 KiB pages. Checked before the
+/// log, so no entry can fail to commit to the page file.
+pub const MAX_KEY_BYTES: usize = 2009 - cairn_storage::layout::REVISION_PREFIX_BYTES;
+
+fn check_key_len(key: &[u8]) -> Result<(), RequestError> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(RequestError::invalid(format!(
+            "etcdserver: key of {} bytes is too large (at most {MAX_KEY_BYTES})",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Every key a txn could put, on either branch, nested txns included.
+fn check_txn_keys(t: &mvcc::TxnReq<'_>) -> Result<(), RequestError> {
+    for op in t.success.iter().chain(&t.failure) {
+        match op {
+            mvcc::RequestOp::Put(p) => check_key_len(p.key)?,
+            mvcc::RequestOp::Txn(t) => check_txn_keys(t)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// What a txn can add to the store: the larger of its branches' puts
 /// (etcd's `costTxn`).
 fn txn_put_cost_bytes(t: &mvcc::TxnReq<'_>) -> u64 {
@@ -205,6 +232,7 @@ impl NodeState {
                     .body_as_put_request()
                     .ok_or_else(|| RequestError::invalid("malformed put"))?;
                 require_key(p.key())?;
+                check_key_len(p.key().map(|k| k.bytes()).unwrap_or_default())?;
                 self.refuse_if_no_space()
             }
             rpc::RequestBody::DeleteRangeRequest => {
@@ -219,6 +247,7 @@ impl NodeState {
                     .ok_or_else(|| RequestError::invalid("malformed txn"))?;
                 let t = convert::txn(&t)?;
                 mvcc::validate_txn(&t, self.max_txn_ops)?;
+                check_txn_keys(&t)?;
                 // Only txns that write get here (read-only ones are reads).
                 self.refuse_if_no_space()
             }
@@ -396,5 +425,16 @@ impl NodeState {
 
     pub fn term(&self) -> u64 {
         self.term
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn key_limit_matches_the_page_file() {
+        assert_eq!(
+            super::MAX_KEY_BYTES + cairn_storage::layout::REVISION_PREFIX_BYTES,
+            cairn_storage::btree::max_key_bytes(4096)
+        );
     }
 }

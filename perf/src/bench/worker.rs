@@ -220,7 +220,7 @@ mod tests {
         fn maybe_fail(&mut self) -> Result<(), String> {
             self.calls += 1;
             match self.fail_every {
-                Some(n) if self.calls % n == 0 => Err("injected".into()),
+                Some(n) if self.calls.is_multiple_of(n) => Err("injected".into()),
                 _ => Ok(()),
             }
         }

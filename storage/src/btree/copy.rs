@@ -258,7 +258,7 @@ impl<'f> PageWriter<'f> {
     }
 
     /// A leaf value as the tree's writer would store it: inline if the
-    /// entry fits a quarter page, else in an overflow run written now.
+    /// entry fits half a page, else in an overflow run written now.
     fn value(&mut self, key: &[u8], value: Vec<u8>) -> Result<Value> {
         let v = Value::Inline(value);
         if node::leaf_entry_bytes(key, &v) <= self.limits.max_entry_bytes() {
@@ -421,7 +421,7 @@ impl TreeBuilder {
 /// The last two nodes of a level: if the last one is under a quarter full,
 /// it takes entries from the end of the full one before it until it is
 /// not. Both still fit: the full one only shrinks, and the last one ends at
-/// most one entry (a quarter page) past a quarter page.
+/// most one entry (half a page) past a quarter page.
 fn balance_tail(held: Node, cur: Node, underflow_bytes: usize) -> (Node, Node) {
     if cur.body_bytes() >= underflow_bytes {
         return (held, cur);

@@ -92,6 +92,14 @@ use meta::Meta;
 use page::{Limits, PageKind};
 use pager::{Allocator, PageCache, Shared, Versions};
 
+/// Longest key a page file with pages of `page_size_bytes` stores.
+pub fn max_key_bytes(page_size_bytes: u32) -> usize {
+    Limits {
+        page_size: page_size_bytes as usize,
+    }
+    .max_key_bytes()
+}
+
 /// Tuning of a page file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -291,7 +299,7 @@ fn open_direct(path: &Path, opts: &Options) -> std::result::Result<Result<Db>, S
         Err(e) => return Ok(Err(e)),
     };
     let ps = db.shared.limits.page_size as u64;
-    if ps % align != 0 {
+    if !ps.is_multiple_of(align) {
         return Err(not_aligned(ps));
     }
     Ok(Ok(db))

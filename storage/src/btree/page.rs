@@ -25,7 +25,7 @@ pub const MIN_PAGE_SIZE_BYTES: u32 = 512;
 /// Largest page size accepted at create (offsets inside a page are u32, but
 /// larger pages buy nothing for a B+tree with overflow pages).
 pub const MAX_PAGE_SIZE_BYTES: u32 = 64 << 10;
-/// Largest value a leaf entry can point at (values past a quarter page live
+/// Largest value a leaf entry can point at (values past half a page live
 /// in overflow runs).
 pub const MAX_VALUE_BYTES: usize = 64 << 20;
 
@@ -137,10 +137,13 @@ impl Limits {
         self.page_size - PAGE_HEADER_BYTES
     }
 
-    /// Any single node entry stays under a quarter of the usable bytes, so a
-    /// split in two halves always gives two nodes that fit.
+    /// Any single node entry stays within half of the usable bytes, so
+    /// splitting at byte midpoints until pieces fit always ends (a piece
+    /// of one entry fits), and a 1 KiB value (a common configuration
+    /// blob) stays inline in a 4 KiB page rather than taking an overflow
+    /// page of its own.
     pub(crate) fn max_entry_bytes(&self) -> usize {
-        self.usable_bytes() / 4
+        self.usable_bytes() / 2
     }
 
     /// Largest key: a leaf entry with an overflow pointer (4 + 7 + key + 8)

@@ -147,40 +147,55 @@ impl TreeWriter<'_> {
         if root == 0 {
             return Ok((self.new_node(Node::Leaf(vec![(key.to_vec(), v)])), false));
         }
-        let (mut parts, old) = self.insert_rec(root, key, v)?;
+        let (mut parts, old, appended) = self.insert_rec(root, key, v)?;
         let existed = old.is_some();
         if let Some(old) = old {
             self.free_value(&old);
         }
         while parts.len() > 1 {
             let id = self.new_node(Node::Branch(parts));
-            parts = self.split(id);
+            parts = self.split(id, appended);
         }
         Ok((parts[0].1, existed))
     }
 
-    fn insert_rec(&mut self, id: u64, key: &[u8], v: Value) -> Result<(Parts, Option<Value>)> {
+    /// Inserts below `id`; also returns whether the key went after every
+    /// key of this subtree (an append: then splits fill the left piece,
+    /// so that keys inserted in order — the revision-keyed history — leave
+    /// full pages behind instead of half-full ones).
+    fn insert_rec(
+        &mut self,
+        id: u64,
+        key: &[u8],
+        v: Value,
+    ) -> Result<(Parts, Option<Value>, bool)> {
         let id = self.make_dirty(id)?;
         let mut old = None;
+        let mut appended = false;
         let descend = match dirty(&mut self.nodes, id) {
             Node::Leaf(e) => {
                 match e.binary_search_by(|(k, _)| k.as_slice().cmp(key)) {
                     Ok(i) => old = Some(std::mem::replace(&mut e[i].1, v)),
-                    Err(i) => e.insert(i, (key.to_vec(), v)),
+                    Err(i) => {
+                        appended = i == e.len();
+                        e.insert(i, (key.to_vec(), v));
+                    }
                 }
                 None
             }
             n @ Node::Branch(_) => {
                 let i = NodeRef::Dirty(n).child_index(key);
-                Some((i, NodeRef::Dirty(n).child(i), v))
+                let last = i + 1 == n.len();
+                Some((i, NodeRef::Dirty(n).child(i), v, last))
             }
         };
-        if let Some((i, child, v)) = descend {
-            let (parts, o) = self.insert_rec(child, key, v)?;
+        if let Some((i, child, v, last)) = descend {
+            let (parts, o, a) = self.insert_rec(child, key, v)?;
             old = o;
+            appended = a && last;
             self.splice(id, i, parts);
         }
-        Ok((self.split(id), old))
+        Ok((self.split(id, appended), old, appended))
     }
 
     /// Replaces child `i` of branch `id` by `parts`; the first part keeps
@@ -198,9 +213,10 @@ impl TreeWriter<'_> {
         }
     }
 
-    /// Splits dirty node `id` until every piece fits a page. Returns
-    /// `(separator, id)` per piece; the first piece keeps `id`.
-    fn split(&mut self, id: u64) -> Parts {
+    /// Splits dirty node `id` until every piece fits a page: at byte
+    /// midpoints, or after an append by filling pieces from the left.
+    /// Returns `(separator, id)` per piece; the first piece keeps `id`.
+    fn split(&mut self, id: u64, appended: bool) -> Parts {
         let usable = self.shared.limits.usable_bytes();
         let n = dirty(&mut self.nodes, id);
         if n.body_bytes() <= usable {
@@ -208,7 +224,11 @@ impl TreeWriter<'_> {
         }
         let whole = self.nodes.remove(&id).unwrap_or_else(|| unreachable!());
         let mut pieces = Vec::new();
-        halve(whole, usable, &mut pieces);
+        if appended {
+            fill_left(whole, usable, &mut pieces);
+        } else {
+            halve(whole, usable, &mut pieces);
+        }
         let mut parts = Vec::with_capacity(pieces.len());
         for (j, p) in pieces.into_iter().enumerate() {
             let key = p.first_key().to_vec();
@@ -318,7 +338,7 @@ impl TreeWriter<'_> {
             e[l].1 = l_id;
             e.remove(r);
         }
-        let parts = self.split(l_id);
+        let parts = self.split(l_id, false);
         self.splice(id, l, parts);
         Ok(())
     }
@@ -353,7 +373,7 @@ fn c_body(nodes: &HashMap<u64, Node>, id: u64) -> usize {
 }
 
 /// Cuts `n` at its byte midpoint until every piece fits in `usable` bytes.
-/// Entries are at most a quarter of `usable`, so halves always make
+/// Entries are at most half of `usable`, so halves always make
 /// progress.
 fn halve(n: Node, usable: usize, out: &mut Vec<Node>) {
     if n.body_bytes() <= usable || n.len() < 2 {
@@ -375,6 +395,48 @@ fn halve(n: Node, usable: usize, out: &mut Vec<Node>) {
     };
     halve(a, usable, out);
     halve(b, usable, out);
+}
+
+/// Cuts `n` so that each piece but the last holds as much as fits in
+/// `usable` bytes (leaving [`APPEND_SLACK_BYTES`] free, so that an update
+/// that grows an entry a little does not split the page again).
+fn fill_left(n: Node, usable: usize, out: &mut Vec<Node>) {
+    if n.body_bytes() <= usable || n.len() < 2 {
+        out.push(n);
+        return;
+    }
+    let room = usable.saturating_sub(APPEND_SLACK_BYTES).max(usable / 2);
+    let (a, b) = match n {
+        Node::Leaf(mut e) => {
+            let cut = fill_index(e.iter().map(|(k, v)| node::leaf_entry_bytes(k, v)), room);
+            let b = e.split_off(cut);
+            (Node::Leaf(e), Node::Leaf(b))
+        }
+        Node::Branch(mut e) => {
+            let cut = fill_index(e.iter().map(|(k, _)| node::branch_entry_bytes(k)), room);
+            let b = e.split_off(cut);
+            (Node::Branch(e), Node::Branch(b))
+        }
+    };
+    out.push(a);
+    fill_left(b, usable, out);
+}
+
+/// Bytes a left-filled page keeps free.
+const APPEND_SLACK_BYTES: usize = 64;
+
+/// Number of leading entries whose sizes fit in `room`, kept inside
+/// `1..len` so both pieces are non-empty.
+fn fill_index(sizes: impl ExactSizeIterator<Item = usize>, room: usize) -> usize {
+    let len = sizes.len();
+    let mut acc = 0;
+    for (i, s) in sizes.enumerate() {
+        acc += s;
+        if acc > room {
+            return i.clamp(1, len - 1);
+        }
+    }
+    len - 1
 }
 
 /// First index where the running size reaches half of `total`, kept inside

@@ -221,7 +221,7 @@ impl UringDisk {
 
     fn check_aligned(&self, offset: u64, len: usize) -> io::Result<()> {
         let a = self.offset_align_bytes;
-        if offset % a != 0 || len as u64 % a != 0 {
+        if !offset.is_multiple_of(a) || !(len as u64).is_multiple_of(a) {
             let why = format!("direct write of {len} bytes at {offset} is not {a}-byte aligned");
             return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
         }
@@ -244,7 +244,7 @@ impl UringDisk {
         let end = offset + buf.len() as u64;
         let (lo, hi) = (self.align_down(offset), self.align_up(end));
         let direct = lo == offset && hi == end;
-        if direct && (buf.as_ptr() as usize) % self.mem_align_bytes == 0 {
+        if direct && (buf.as_ptr() as usize).is_multiple_of(self.mem_align_bytes) {
             if self.pread_direct(offset, buf)? < buf.len() {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
@@ -267,7 +267,7 @@ impl UringDisk {
                 Ok(0) => break,
                 // An unaligned count is the end of the file (and the next
                 // offset could not be read directly anyway).
-                Ok(n) if n as u64 % self.offset_align_bytes != 0 => {
+                Ok(n) if !(n as u64).is_multiple_of(self.offset_align_bytes) => {
                     done += n;
                     break;
                 }

@@ -144,7 +144,8 @@ impl SegmentFile {
     /// Writes all of `bytes` (a whole number of blocks) at block offset `pos`.
     pub(crate) async fn write_all_at(&self, bytes: &[u8], pos: u64) -> Result<(), WalError> {
         assert!(
-            pos % BLOCK_SIZE_BYTES == 0 && bytes.len() as u64 % BLOCK_SIZE_BYTES == 0,
+            pos.is_multiple_of(BLOCK_SIZE_BYTES)
+                && (bytes.len() as u64).is_multiple_of(BLOCK_SIZE_BYTES),
             "invariant: WAL writes are block aligned"
         );
         let written = match self {
@@ -248,7 +249,7 @@ fn direct_usable(f: &DmaFile) -> Result<(), String> {
     if !fd_has_o_direct(f) {
         return Err("file system does not honour O_DIRECT (e.g. tmpfs)".into());
     }
-    if BLOCK_SIZE_BYTES % f.alignment() != 0 {
+    if !BLOCK_SIZE_BYTES.is_multiple_of(f.alignment()) {
         return Err(format!(
             "device alignment {} does not divide the WAL block size {BLOCK_SIZE_BYTES}",
             f.alignment()

@@ -79,8 +79,8 @@ impl WalOptions {
     /// Checks the rules the format relies on.
     pub fn validate(&self) -> Result<(), WalError> {
         let bad = |reason| Err(WalError::InvalidOptions { reason });
-        if self.segment_size_bytes % BLOCK_SIZE_BYTES != 0
-            || self.max_batch_bytes % BLOCK_SIZE_BYTES != 0
+        if !self.segment_size_bytes.is_multiple_of(BLOCK_SIZE_BYTES)
+            || !self.max_batch_bytes.is_multiple_of(BLOCK_SIZE_BYTES)
         {
             return bad("segment_size_bytes and max_batch_bytes must be multiples of 4096");
         }

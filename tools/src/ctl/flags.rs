@@ -75,6 +75,10 @@ pub struct Parsed {
 }
 
 impl Parsed {
+    /// Whether the flag was given on the command line.
+    pub fn is_set(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
     pub fn bool(&self, name: &str) -> bool {
         matches!(self.values.get(name), Some(Value::Bool(true)))
     }

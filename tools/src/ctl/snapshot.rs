@@ -475,9 +475,19 @@ fn restore(ctx: &mut Ctx, p: &Parsed) -> Result<(), Exit> {
     let fail = |msg: String| Exit::error(ERROR, msg);
     let snap = p.args[0].clone();
     let name = p.str("name", DEFAULT_NAME);
-    let peer_urls =
-        parse_urls(&p.str("initial-advertise-peer-urls", DEFAULT_PEER_URLS)).map_err(fail)?;
     let cluster = parse_cluster(&p.str("initial-cluster", DEFAULT_CLUSTER)).map_err(fail)?;
+    // Unlike etcdctl, an omitted --initial-advertise-peer-urls means the
+    // URLs --initial-cluster lists for --name (etcdctl compares them with
+    // http://localhost:2380 and fails): the restored data dir does not
+    // store them, cairnd takes them at start.
+    let listed = cluster
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, u)| u.clone());
+    let peer_urls = match listed {
+        Some(urls) if !p.is_set("initial-advertise-peer-urls") => urls,
+        _ => parse_urls(&p.str("initial-advertise-peer-urls", DEFAULT_PEER_URLS)).map_err(fail)?,
+    };
     verify_bootstrap(&name, &peer_urls, &cluster).map_err(fail)?;
     let data_dir = match p.str("data-dir", "") {
         d if d.is_empty() => format!("{name}.cairn"),
