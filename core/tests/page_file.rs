@@ -299,3 +299,86 @@ fn a_key_too_long_for_the_page_file_is_refused_before_the_log() {
         Some(b"ok".to_vec())
     );
 }
+
+fn rss_bytes(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = s
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+/// Values live in the page file, not in memory: once a commit holds them
+/// the store drops its copies and reads fetch them back (prev_kv,
+/// ignore_value and value compares included), before and after a restart.
+#[test]
+fn values_leave_memory_once_the_page_file_holds_them() {
+    let mut node = TestNode::start_with(&[
+        "--backend-batch-interval",
+        "20ms",
+        "--backend-cache-bytes",
+        "1048576",
+    ]);
+    let c = node.client();
+    let v = |i: usize| vec![b'a' + (i % 26) as u8; 8192];
+    for i in 0..8000 {
+        c.put(put_request(format!("v{i:05}").as_bytes(), &v(i)))
+            .unwrap();
+    }
+    // Two more flushes after the last commit evict everything.
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(200));
+        c.put(put_request(b"tick", b"1")).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let rss = rss_bytes(node.pid().unwrap());
+    assert!(
+        rss < 40 << 20,
+        "cairnd holds {} MiB after 64 MiB of values were committed",
+        rss >> 20
+    );
+    let check = |c: &cairn_net::BlockingClient| {
+        assert_eq!(value(c, "v00042"), Some(v(42)));
+        let all = rpc::RangeRequestT {
+            key: Some(b"v".to_vec()),
+            range_end: Some(b"w".to_vec()),
+            limit: 100,
+            ..Default::default()
+        };
+        let kvs = c.range(all).unwrap().kvs.unwrap_or_default();
+        assert_eq!(kvs.len(), 100);
+        assert_eq!(kvs[99].value.as_deref(), Some(&v(99)[..]));
+    };
+    check(&c);
+    // Value compare, prev_kv and ignore_value read stored values.
+    let cmp = rpc::TxnRequestT {
+        compare: Some(vec![rpc::CompareT {
+            key: Some(b"v00007".to_vec()),
+            result: rpc::CompareResult::Equal,
+            target: rpc::CompareTarget::Value,
+            value: Some(v(7)),
+            ..Default::default()
+        }]),
+        success: Some(vec![rpc::RequestOpT {
+            op: rpc::RequestOpKindT::PutRequest(Box::new(rpc::PutRequestT {
+                key: Some(b"v00008".to_vec()),
+                ignore_value: true,
+                prev_kv: true,
+                ..Default::default()
+            })),
+        }]),
+        ..Default::default()
+    };
+    let t = c.txn(cmp).unwrap();
+    assert!(t.succeeded, "value compare against a stored value");
+    drop(c);
+    node.restart();
+    let c = node.client();
+    check(&c);
+    let r = c.range(get_request(b"v00008")).unwrap();
+    let kv = &r.kvs.unwrap()[0];
+    assert_eq!(kv.version, 2, "ignore_value put applied");
+    assert_eq!(kv.value.as_deref(), Some(&v(8)[..]));
+}

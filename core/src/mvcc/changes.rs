@@ -15,7 +15,7 @@
 //! tombstone last, and a read at any revision sees no value either way
 //! (the put and its tombstone share the revision).
 
-use super::key_index::{Entry, KeyIndex};
+use super::key_index::{Entry, KeyIndex, Val};
 use super::store::{Store, KEY_OVERHEAD_BYTES};
 use super::types::Revision;
 
@@ -57,9 +57,19 @@ impl Store {
         }
     }
 
-    /// Changes since the last call, in the order they happened.
+    /// Changes since the last call, in the order they happened. With a
+    /// value source, the puts among them become candidates for eviction
+    /// ([`Store::evict_through`]) once the caller has made them durable.
     pub fn take_changes(&mut self) -> Vec<Change> {
-        std::mem::take(&mut self.changes)
+        let changes = std::mem::take(&mut self.changes);
+        if self.source.is_some() {
+            for c in &changes {
+                if let Change::Put { revision, key, .. } = c {
+                    self.resident.push_back((*revision, key.clone()));
+                }
+            }
+        }
+        changes
     }
 
     /// Changes recorded and not taken yet.
@@ -73,7 +83,8 @@ impl Store {
         }
     }
 
-    /// Replays a stored put record. Records must arrive in revision order.
+    /// Replays a stored put record, keeping its value in memory. Records
+    /// must arrive in revision order.
     pub fn restore_put(
         &mut self,
         revision: Revision,
@@ -83,11 +94,40 @@ impl Store {
         lease: i64,
         value: &[u8],
     ) -> Result<(), String> {
+        let v = Val::Mem(value.into());
+        self.restore_entry(revision, key, create_revision, version, lease, v)
+    }
+
+    /// [`Store::restore_put`] leaving the value in the page file (read
+    /// through the value source when needed).
+    pub fn restore_put_stored(
+        &mut self,
+        revision: Revision,
+        key: &[u8],
+        create_revision: Revision,
+        version: i64,
+        lease: i64,
+        value_len: usize,
+    ) -> Result<(), String> {
+        let len = u32::try_from(value_len).map_err(|_| format!("value of {value_len} bytes"))?;
+        let v = Val::Stored { len };
+        self.restore_entry(revision, key, create_revision, version, lease, v)
+    }
+
+    fn restore_entry(
+        &mut self,
+        revision: Revision,
+        key: &[u8],
+        create_revision: Revision,
+        version: i64,
+        lease: i64,
+        value: Val,
+    ) -> Result<(), String> {
         let e = Entry {
             mod_revision: revision,
             version,
             lease,
-            value: value.into(),
+            value,
         };
         let (added, created) = match self.index.get_mut(key) {
             Some(ki) => ki.restore_put(create_revision, e)?,

@@ -23,6 +23,29 @@
 
 use super::types::Revision;
 
+/// Where a put's value is: in memory, or only in the page file (its
+/// history record at `(mod_revision, key)`), fetched when read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Val {
+    Mem(Box<[u8]>),
+    Stored { len: u32 },
+}
+
+impl Val {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Val::Mem(v) => v.len(),
+            Val::Stored { len } => *len as usize,
+        }
+    }
+}
+
+impl From<Box<[u8]>> for Val {
+    fn from(v: Box<[u8]>) -> Val {
+        Val::Mem(v)
+    }
+}
+
 /// One put of a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Entry {
@@ -30,7 +53,7 @@ pub(crate) struct Entry {
     /// Kept explicitly: compaction drops earlier entries of a generation.
     pub(crate) version: i64,
     pub(crate) lease: i64,
-    pub(crate) value: Box<[u8]>,
+    pub(crate) value: Val,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,7 +90,7 @@ impl KeyIndex {
                 mod_revision: revision,
                 version: 1,
                 lease,
-                value,
+                value: Val::Mem(value),
             }],
             tombstone: None,
         };
@@ -129,7 +152,7 @@ impl KeyIndex {
                 mod_revision: revision,
                 version: last.version + 1,
                 lease,
-                value,
+                value: Val::Mem(value),
             };
             let added = entry_size_bytes(&e);
             g.entries.push(e);
@@ -141,7 +164,7 @@ impl KeyIndex {
                 mod_revision: revision,
                 version: 1,
                 lease,
-                value,
+                value: Val::Mem(value),
             }],
             tombstone: None,
         };
@@ -258,6 +281,33 @@ impl KeyIndex {
                 self.generations.push(g);
                 Ok((added, true))
             }
+        }
+    }
+
+    /// Drops the in-memory copy of the value put at `revision` (the page
+    /// file holds it). False if there is no such entry in memory.
+    pub(crate) fn evict(&mut self, revision: Revision) -> bool {
+        let g = self
+            .generations
+            .partition_point(|g| g.create_revision <= revision);
+        let Some(g) = g.checked_sub(1).and_then(|i| self.generations.get_mut(i)) else {
+            return false;
+        };
+        let Ok(i) = g
+            .entries
+            .binary_search_by_key(&revision, |e| e.mod_revision)
+        else {
+            return false;
+        };
+        let e = &mut g.entries[i];
+        match &e.value {
+            Val::Mem(v) => {
+                e.value = Val::Stored {
+                    len: v.len() as u32,
+                };
+                true
+            }
+            Val::Stored { .. } => false,
         }
     }
 

@@ -22,6 +22,12 @@
 //! can pass FlatBuffers slices. [`Store::range`] returns [`KvRef`]s that
 //! borrow the store; writes and txns return owned results.
 //!
+//! Values need not stay in memory: with a [`ValueSource`] set (the node's
+//! page file) and the change log on, [`Store::evict_through`] drops the
+//! values of puts the caller has made durable, and reads, `prev_kv`,
+//! `ignore_value` and value compares fetch them back. The in-memory index
+//! then holds keys, revisions and versions only.
+//!
 //! Keys live once in a `BTreeMap`, so a range over N keys costs
 //! O(log n + N) plus the tombstoned keys still held in the range.
 //!
@@ -41,7 +47,7 @@
 //!
 //! // Reading at revision 2 still sees the first value.
 //! let old = store.range(&RangeReq { key: b"a", revision: 2, ..Default::default() }).unwrap();
-//! assert_eq!(old.kvs[0].value, b"1");
+//! assert_eq!(&old.kvs[0].value[..], b"1");
 //! assert_eq!(old.kvs[0].version, 1);
 //!
 //! // Compare-and-swap: put b=x only if a is at version 2.
@@ -79,5 +85,5 @@ pub use txn::validate_txn;
 pub use types::{
     Compare, CompareResult, CompareTarget, DeleteRangeReq, DeleteResult, KeyValue, KvRef,
     MvccError, OpResult, OwnedRangeResult, PutReq, PutResult, RangeReq, RangeResult, RequestOp,
-    Revision, SortOrder, SortTarget, TxnReq, TxnResult,
+    Revision, SortOrder, SortTarget, TxnReq, TxnResult, ValueSource,
 };

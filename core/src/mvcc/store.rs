@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use super::changes::Change;
-use super::key_index::{Entry, KeyIndex};
+use super::key_index::{Entry, KeyIndex, Val};
 use super::types::{
     DeleteRangeReq, DeleteResult, KvRef, MvccError, PutReq, PutResult, RangeReq, RangeResult,
-    Revision, SortOrder, SortTarget,
+    Revision, SortOrder, SortTarget, ValueSource,
 };
+use std::borrow::Cow;
 
 /// Bytes the store accounts for one key beyond its bytes and history: the
 /// B-tree slot (boxed key + index).
@@ -32,6 +33,11 @@ pub struct Store {
     /// See `changes`: whether writes leave a change behind.
     pub(crate) recording: bool,
     pub(crate) changes: Vec<super::changes::Change>,
+    /// Reads values evicted from memory (see [`Store::evict_through`]).
+    pub(crate) source: Option<std::sync::Arc<dyn ValueSource>>,
+    /// `(revision, key)` of puts handed out by `take_changes` whose values
+    /// are still in memory, in revision order: evicted once durable.
+    pub(crate) resident: std::collections::VecDeque<(Revision, Box<[u8]>)>,
 }
 
 impl Default for Store {
@@ -55,13 +61,19 @@ pub(crate) fn span_bounds<'k>(key: &'k [u8], range_end: &'k [u8]) -> Option<KeyB
     }
 }
 
-pub(crate) fn kv_ref<'s>(key: &'s [u8], create_revision: Revision, e: &'s Entry) -> KvRef<'s> {
+/// A pair with `value` (already loaded, or empty for keys-only reads).
+pub(crate) fn kv_ref<'s>(
+    key: &'s [u8],
+    create_revision: Revision,
+    e: &Entry,
+    value: Cow<'s, [u8]>,
+) -> KvRef<'s> {
     KvRef {
         key,
         create_revision,
         mod_revision: e.mod_revision,
         version: e.version,
-        value: &e.value,
+        value,
         lease: e.lease,
     }
 }
@@ -72,7 +84,7 @@ fn cmp_by_target(a: &KvRef<'_>, b: &KvRef<'_>, target: SortTarget) -> Ordering {
         SortTarget::Version => a.version.cmp(&b.version),
         SortTarget::Create => a.create_revision.cmp(&b.create_revision),
         SortTarget::Mod => a.mod_revision.cmp(&b.mod_revision),
-        SortTarget::Value => a.value.cmp(b.value),
+        SortTarget::Value => a.value.cmp(&b.value),
     }
 }
 
@@ -100,6 +112,8 @@ impl Store {
             size_bytes: 0,
             recording: false,
             changes: Vec::new(),
+            source: None,
+            resident: std::collections::VecDeque::new(),
         }
     }
 
@@ -182,6 +196,8 @@ impl Store {
         };
         let mut kvs = Vec::new();
         let mut count: i64 = 0;
+        // Values are loaded only when they are returned or sorted on.
+        let need_values = !r.keys_only || r.sort_target == SortTarget::Value;
         if let Some(bounds) = span_bounds(r.key, r.range_end) {
             for (key, ki) in self.index.range::<[u8], _>(bounds) {
                 let Some((create, e)) = ki.get(at) else {
@@ -189,7 +205,12 @@ impl Store {
                 };
                 count += 1;
                 if !r.count_only && kvs.len() < fetch_max {
-                    kvs.push(kv_ref(key, create, e));
+                    let value = if need_values {
+                        self.value_of(key, e)?
+                    } else {
+                        Cow::Borrowed(&[][..])
+                    };
+                    kvs.push(kv_ref(key, create, e, value));
                 }
             }
         }
@@ -212,7 +233,7 @@ impl Store {
             }
         }
         if r.keys_only {
-            kvs.iter_mut().for_each(|kv| kv.value = &[]);
+            kvs.iter_mut().for_each(|kv| kv.value = Cow::Borrowed(&[]));
         }
         Ok(RangeResult { kvs, more, count })
     }
@@ -240,11 +261,17 @@ impl Store {
             if (r.ignore_value || r.ignore_lease) && latest.is_none() {
                 return Err(MvccError::KeyNotFound);
             }
-            let prev_kv = latest
-                .filter(|_| r.prev_kv)
-                .map(|(c, e)| kv_ref(r.key, c, e).to_key_value());
+            let prev_kv = match latest.filter(|_| r.prev_kv) {
+                Some((c, e)) => {
+                    let v = load(self.source.as_deref(), r.key, e)?;
+                    Some(kv_ref(r.key, c, e, v).to_key_value())
+                }
+                None => None,
+            };
             let value: Box<[u8]> = match latest {
-                Some((_, e)) if r.ignore_value => e.value.clone(),
+                Some((_, e)) if r.ignore_value => {
+                    load(self.source.as_deref(), r.key, e)?.into_owned().into()
+                }
                 _ => r.value.into(),
             };
             let lease = match latest {
@@ -264,7 +291,12 @@ impl Store {
                     create_revision,
                     version: e.version,
                     lease: e.lease,
-                    value: e.value.clone(),
+                    value: match &e.value {
+                        Val::Mem(v) => v.clone(),
+                        Val::Stored { .. } => {
+                            panic!("invariant violated: a value just put is in memory")
+                        }
+                    },
                 };
                 self.changes.push(change);
             }
@@ -295,25 +327,38 @@ impl Store {
         if r.key.is_empty() {
             return Err(MvccError::EmptyKey);
         }
-        let result = self.delete_at(r, self.current_revision + 1);
+        let result = self.delete_at(r, self.current_revision + 1)?;
         if result.deleted > 0 {
             self.current_revision += 1;
         }
         Ok(result)
     }
 
-    /// Tombstones every live key of the range at `revision`.
-    pub(crate) fn delete_at(&mut self, r: &DeleteRangeReq<'_>, revision: Revision) -> DeleteResult {
+    /// Tombstones every live key of the range at `revision`. With
+    /// `prev_kv` the previous values are read first, so a value that cannot
+    /// be read fails the delete before anything changed.
+    pub(crate) fn delete_at(
+        &mut self,
+        r: &DeleteRangeReq<'_>,
+        revision: Revision,
+    ) -> Result<DeleteResult, MvccError> {
         let mut result = DeleteResult::default();
         let Some(bounds) = span_bounds(r.key, r.range_end) else {
-            return result;
+            return Ok(result);
         };
+        if r.prev_kv {
+            for (key, ki) in self.index.range::<[u8], _>(bounds) {
+                if let Some((create, e)) = ki.latest() {
+                    let v = self.value_of(key, e)?;
+                    result
+                        .prev_kvs
+                        .push(kv_ref(key, create, e, v).to_key_value());
+                }
+            }
+        }
         for (key, ki) in self.index.range_mut::<[u8], _>(bounds) {
-            let Some((create, e)) = ki.latest() else {
+            if ki.latest().is_none() {
                 continue;
-            };
-            if r.prev_kv {
-                result.prev_kvs.push(kv_ref(key, create, e).to_key_value());
             }
             let deleted = ki.tombstone(revision);
             assert!(deleted, "store invariant: a live key can be tombstoned");
@@ -326,7 +371,41 @@ impl Store {
             }
         }
         self.live_keys -= usize::try_from(result.deleted).expect("deleted count is non-negative");
-        result
+        Ok(result)
+    }
+
+    /// The value `e` (an entry of `key`) holds: borrowed from memory, or
+    /// fetched from the value source.
+    pub(crate) fn value_of<'s>(
+        &'s self,
+        key: &[u8],
+        e: &'s Entry,
+    ) -> Result<Cow<'s, [u8]>, MvccError> {
+        load(self.source.as_deref(), key, e)
+    }
+
+    /// Reads evicted values through `source` from now on.
+    pub fn set_value_source(&mut self, source: std::sync::Arc<dyn ValueSource>) {
+        self.source = Some(source);
+    }
+
+    /// Drops from memory the values of puts up to `revision` that were
+    /// handed out by [`Store::take_changes`] (the caller knows the page
+    /// file durably holds them). Needs a value source. Returns how many
+    /// values were evicted.
+    pub fn evict_through(&mut self, revision: Revision) -> usize {
+        if self.source.is_none() {
+            self.resident.clear();
+            return 0;
+        }
+        let mut evicted = 0;
+        while self.resident.front().is_some_and(|(r, _)| *r <= revision) {
+            let (r, key) = self.resident.pop_front().expect("checked non-empty");
+            if let Some(ki) = self.index.get_mut(&key) {
+                evicted += usize::from(ki.evict(r));
+            }
+        }
+        evicted
     }
 
     /// Recomputes the size accounting and the live key count from scratch
@@ -348,6 +427,28 @@ impl Store {
             self.compact_revision <= self.current_revision,
             "store invariant: compact <= current"
         );
+    }
+}
+
+/// `e`'s value from memory or from `source` (errors are logged there).
+pub(crate) fn load<'s>(
+    source: Option<&dyn ValueSource>,
+    key: &[u8],
+    e: &'s Entry,
+) -> Result<Cow<'s, [u8]>, MvccError> {
+    match (&e.value, source) {
+        (Val::Mem(v), _) => Ok(Cow::Borrowed(v)),
+        (Val::Stored { .. }, Some(src)) => src.fetch(e.mod_revision, key).map(Cow::Owned).map_err(
+            |reason| {
+                tracing::error!(revision = e.mod_revision, %reason, "cannot read a stored value");
+                MvccError::ValueUnreadable {
+                    revision: e.mod_revision,
+                }
+            },
+        ),
+        (Val::Stored { .. }, None) => {
+            panic!("invariant violated: a value was evicted from a store without a value source")
+        }
     }
 }
 

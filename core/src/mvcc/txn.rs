@@ -173,33 +173,45 @@ impl Store {
     /// etcd's `applyCompare` at the current revision: every key of the
     /// range must satisfy the compare; with no key, a value compare fails
     /// and the others compare against zero.
-    fn compare_holds(&self, c: &Compare<'_>) -> bool {
+    fn compare_holds(&self, c: &Compare<'_>) -> Result<bool, MvccError> {
         let mut matched = false;
         if let Some(bounds) = span_bounds(c.key, c.range_end) {
-            for (_, ki) in self.index.range::<[u8], _>(bounds) {
+            for (key, ki) in self.index.range::<[u8], _>(bounds) {
                 let Some((create, e)) = ki.latest() else {
                     continue;
                 };
                 matched = true;
-                if !compare_fields(c, create, e.mod_revision, e.version, &e.value, e.lease) {
-                    return false;
+                // Only a value compare needs the value (maybe from disk).
+                let value = match c.target {
+                    CompareTarget::Value(_) => self.value_of(key, e)?,
+                    _ => std::borrow::Cow::Borrowed(&[][..]),
+                };
+                if !compare_fields(c, create, e.mod_revision, e.version, &value, e.lease) {
+                    return Ok(false);
                 }
             }
         }
-        matched
-            || (!matches!(c.target, CompareTarget::Value(_)) && compare_fields(c, 0, 0, 0, &[], 0))
+        Ok(matched
+            || (!matches!(c.target, CompareTarget::Value(_)) && compare_fields(c, 0, 0, 0, &[], 0)))
     }
 
     /// etcd's `compareToPath`: the branch taken by the txn and by every
     /// nested txn on the taken branches, in depth-first order.
-    fn compare_to_path(&self, t: &TxnReq<'_>, path: &mut Vec<bool>) {
-        let ok = t.compare.iter().all(|c| self.compare_holds(c));
+    fn compare_to_path(&self, t: &TxnReq<'_>, path: &mut Vec<bool>) -> Result<(), MvccError> {
+        let mut ok = true;
+        for c in &t.compare {
+            if !self.compare_holds(c)? {
+                ok = false;
+                break;
+            }
+        }
         path.push(ok);
         for op in if ok { &t.success } else { &t.failure } {
             if let RequestOp::Txn(nested) = op {
-                self.compare_to_path(nested, path);
+                self.compare_to_path(nested, path)?;
             }
         }
+        Ok(())
     }
 
     /// Visits the ops on the taken path in execution order.
@@ -261,7 +273,7 @@ impl Store {
     pub fn txn(&mut self, r: &TxnReq<'_>, max_txn_ops: usize) -> Result<TxnResult, MvccError> {
         validate_txn(r, max_txn_ops)?;
         let mut path = Vec::new();
-        self.compare_to_path(r, &mut path);
+        self.compare_to_path(r, &mut path)?;
         self.check_path(r, &path)?;
         let mut w = PendingWrite {
             revision: self.current_revision + 1,
@@ -310,25 +322,41 @@ impl Store {
                 } else {
                     self.current_revision
                 };
-                let rr = self.range_at(q, read_revision).unwrap_or_else(|e| {
-                    panic!("txn invariant: check_path admits every range on the path ({e})")
-                });
+                let rr = self
+                    .range_at(q, read_revision)
+                    .unwrap_or_else(|e| mid_txn_failure("range", e));
                 OpResult::Range(rr.to_owned_result())
             }
             RequestOp::Put(p) => {
-                let res = self.put_at(p, w.revision).unwrap_or_else(|e| {
-                    panic!("txn invariant: validation and check_path admit every put ({e})")
-                });
+                let res = self
+                    .put_at(p, w.revision)
+                    .unwrap_or_else(|e| mid_txn_failure("put", e));
                 w.changed = true;
                 OpResult::Put(res)
             }
             RequestOp::DeleteRange(d) => {
-                let res = self.delete_at(d, w.revision);
+                let res = self
+                    .delete_at(d, w.revision)
+                    .unwrap_or_else(|e| mid_txn_failure("delete", e));
                 w.changed |= res.deleted > 0;
                 OpResult::DeleteRange(res)
             }
             RequestOp::Txn(nested) => OpResult::Txn(self.apply_branch(nested, path, pos, w)),
         }
+    }
+}
+
+/// An op of a txn failed after earlier ops wrote: the store cannot roll
+/// back. Validation and `check_path` admit every op on the path, so the
+/// only way here is a stored value that cannot be read (I/O error or a
+/// damaged page): stop, and let the restart replay the entry from the WAL.
+fn mid_txn_failure(op: &str, e: MvccError) -> ! {
+    match e {
+        MvccError::ValueUnreadable { revision } => panic!(
+            "a stored value (revision {revision}) could not be read during a txn {op}; \
+             stopping (a restart replays the entry from the WAL)"
+        ),
+        e => panic!("txn invariant: validation and check_path admit every {op} ({e})"),
     }
 }
 

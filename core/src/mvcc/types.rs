@@ -25,15 +25,16 @@ pub struct KeyValue {
 }
 
 /// A key-value pair borrowed from the [`Store`](super::Store): keys are
-/// stored once per key and values once per version, so a read hands out
-/// references instead of copies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// stored once per key, so a read hands out references instead of copies;
+/// the value is borrowed while it is in memory and owned once fetched from
+/// the page file.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KvRef<'s> {
     pub key: &'s [u8],
     pub create_revision: i64,
     pub mod_revision: i64,
     pub version: i64,
-    pub value: &'s [u8],
+    pub value: std::borrow::Cow<'s, [u8]>,
     pub lease: i64,
 }
 
@@ -244,4 +245,14 @@ pub enum MvccError {
     /// `ignore_value` / `ignore_lease` on a key that does not exist.
     #[error("etcdserver: key not found")]
     KeyNotFound,
+    /// A value could not be read back from the page file (the server logs
+    /// why: I/O error or a checksum mismatch naming the page).
+    #[error("cairn: a stored value could not be read (see the server log)")]
+    ValueUnreadable { revision: i64 },
+}
+
+/// Where the store reads values it no longer keeps in memory: the history
+/// record of `key` put at `revision` (the page file, in the node).
+pub trait ValueSource: std::fmt::Debug + Send + Sync {
+    fn fetch(&self, revision: Revision, key: &[u8]) -> Result<Vec<u8>, String>;
 }

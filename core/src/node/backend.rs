@@ -37,6 +37,41 @@ pub enum BackendError {
     Invalid { path: String, reason: String },
 }
 
+/// The page file as the apply executor reads it: the backend thread swaps
+/// the `Db` when it defragments.
+pub type SharedDb = Arc<std::sync::RwLock<Arc<Db>>>;
+
+fn current(db: &SharedDb) -> Arc<Db> {
+    db.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Reads values the store evicted from memory: each is its history record
+/// in the last committed version (the store evicts only values a commit
+/// made durable, and compaction drops a record from the file only after
+/// dropping it from the store).
+pub struct PageValues(pub SharedDb);
+
+impl std::fmt::Debug for PageValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PageValues")
+    }
+}
+
+impl crate::mvcc::ValueSource for PageValues {
+    fn fetch(&self, revision: Revision, key: &[u8]) -> Result<Vec<u8>, String> {
+        let db = current(&self.0);
+        let r = db.begin_read().map_err(|e| e.to_string())?;
+        let rec = r
+            .get(layout::KEYSPACE_KEY, &layout::history_key(revision, key))
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no history record at revision {revision}"))?;
+        match layout::decode_record(&rec)? {
+            Record::Put { value, .. } => Ok(value.to_vec()),
+            Record::Tombstone => Err(format!("the record at revision {revision} is a tombstone")),
+        }
+    }
+}
+
 /// What the file holds, read at start.
 pub struct Loaded {
     pub store: Store,
@@ -47,11 +82,17 @@ pub struct Loaded {
 }
 
 /// Opens `path` (creating it with the keyspaces) and reads it back.
-pub fn open(path: &Path, opts: Options) -> Result<(Db, Loaded), BackendError> {
+pub fn open(path: &Path, opts: Options) -> Result<(SharedDb, Loaded), BackendError> {
     prefetch(path);
     let db = Db::open_path(path, opts)?;
     ensure_layout(&db, path)?;
-    let loaded = load(&db, path)?;
+    let db: SharedDb = Arc::new(std::sync::RwLock::new(Arc::new(db)));
+    let mut loaded = load(&current(&db), path)?;
+    // Values stay in the file; reads (and applies that need an old value)
+    // fetch them.
+    loaded
+        .store
+        .set_value_source(Arc::new(PageValues(db.clone())));
     Ok((db, loaded))
 }
 
@@ -145,7 +186,7 @@ fn load(db: &Db, path: &Path) -> Result<Loaded, BackendError> {
                 lease,
                 value,
             } => store
-                .restore_put(rev, key, create_revision, version, lease, value)
+                .restore_put_stored(rev, key, create_revision, version, lease, value.len())
                 .map_err(|e| bad(format!("key {:?}: {e}", String::from_utf8_lossy(key))))?,
             Record::Tombstone => store.restore_tombstone(rev, key),
         }
@@ -203,6 +244,9 @@ pub enum Cmd {
 pub struct BackendStats {
     /// Applied index the file durably holds.
     pub durable_applied_index: AtomicU64,
+    /// Store revision the file durably holds (values through it may leave
+    /// memory).
+    pub durable_revision: AtomicU64,
     pub file_len_bytes: AtomicU64,
     /// Pages in use (not free) times the page size.
     pub in_use_bytes: AtomicU64,
@@ -236,7 +280,11 @@ impl BackendHandle {
 }
 
 /// Starts the backend thread with the opened file.
-pub fn spawn(db: Db, applied_index: u64, cfg: BackendConfig) -> std::io::Result<BackendHandle> {
+pub fn spawn(
+    db: SharedDb,
+    applied_index: u64,
+    cfg: BackendConfig,
+) -> std::io::Result<BackendHandle> {
     let (tx, rx) = crossbeam::channel::unbounded();
     let stats = Arc::new(BackendStats::default());
     stats.durable_applied_index.store(applied_index, Relaxed);
@@ -277,7 +325,7 @@ fn pin_to(cpu: usize) {
 const MAX_MERGED_BATCHES: usize = 64;
 
 struct BackendThread {
-    db: Db,
+    db: SharedDb,
     cfg: BackendConfig,
     stats: Arc<BackendStats>,
     /// Applied index at the last WAL release.
@@ -334,7 +382,8 @@ impl BackendThread {
 
     fn commit(&mut self, batches: Vec<Batch>) -> Result<(), BtreeError> {
         let started = Instant::now();
-        let mut w = self.db.begin_write()?;
+        let db = current(&self.db);
+        let mut w = db.begin_write()?;
         let mut changes = 0usize;
         for b in &batches {
             changes += b.changes.len();
@@ -366,6 +415,9 @@ impl BackendThread {
         self.stats
             .durable_applied_index
             .store(last.applied_index, Relaxed);
+        self.stats
+            .durable_revision
+            .store(last.current_revision.max(0) as u64, Relaxed);
         self.stats.commits.fetch_add(1, Relaxed);
         self.publish_size();
         tracing::trace!(
@@ -392,7 +444,7 @@ impl BackendThread {
     }
 
     fn publish_size(&self) {
-        let s = self.db.stats();
+        let s = current(&self.db).stats();
         let in_use = s.page_count.saturating_sub(s.free_pages) * u64::from(s.page_size_bytes);
         self.stats.file_len_bytes.store(s.file_len_bytes, Relaxed);
         self.stats.in_use_bytes.store(in_use, Relaxed);
@@ -403,7 +455,7 @@ impl BackendThread {
     /// behind it (the WAL keeps them durable meanwhile).
     fn snapshot(&mut self, path: PathBuf) -> Result<SnapshotFile, String> {
         let started = Instant::now();
-        let r = self.db.begin_read().map_err(|e| e.to_string())?;
+        let r = current(&self.db).begin_read().map_err(|e| e.to_string())?;
         let revision = meta_u64(&r, layout::META_CURRENT_REVISION, &self.cfg.db_path)
             .map_err(|e| e.to_string())?
             .unwrap_or(1) as i64;
@@ -429,9 +481,9 @@ impl BackendThread {
     /// commits wait here.
     fn defrag(&mut self) -> Result<DefragReport, String> {
         let started = Instant::now();
-        let before_bytes = self.db.stats().file_len_bytes;
+        let before_bytes = current(&self.db).stats().file_len_bytes;
         let tmp = defrag_path(&self.cfg.db_path);
-        self.db
+        current(&self.db)
             .compact_to(&tmp, self.cfg.db_opts.clone())
             .map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, &self.cfg.db_path)
@@ -440,11 +492,11 @@ impl BackendThread {
         // From here the new file is the page file; reopening it cannot
         // fail short of I/O errors, which end the process.
         match Db::open_path(&self.cfg.db_path, self.cfg.db_opts.clone()) {
-            Ok(db) => self.db = db,
+            Ok(db) => *self.db.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(db),
             Err(e) => fatal("reopening the defragmented page file", e),
         }
         self.publish_size();
-        let after_bytes = self.db.stats().file_len_bytes;
+        let after_bytes = current(&self.db).stats().file_len_bytes;
         tracing::info!(
             before_bytes,
             after_bytes,

@@ -39,6 +39,7 @@ impl From<MvccError> for RequestError {
             MvccError::FutureRevision => RequestError::new(ErrorCode::FutureRevision, message),
             MvccError::TooManyOps => RequestError::new(ErrorCode::TooManyOps, message),
             MvccError::DuplicateKey => RequestError::new(ErrorCode::DuplicateKey, message),
+            MvccError::ValueUnreadable { .. } => RequestError::new(ErrorCode::Internal, message),
             _ => RequestError::new(ErrorCode::InvalidArgument, message),
         }
     }

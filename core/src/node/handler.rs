@@ -229,6 +229,12 @@ impl Node {
     /// no-op when nothing was applied since).
     pub fn flush_backend(&self) {
         let mut state = self.state.borrow_mut();
+        let durable = self
+            .backend
+            .stats
+            .durable_revision
+            .load(std::sync::atomic::Ordering::Relaxed);
+        state.evict_through(durable as i64);
         let applied = state.applied_index();
         if applied == self.flushed_index.get() && state.store().pending_changes() == 0 {
             return;

@@ -38,7 +38,10 @@ pub trait KvView {
 
 impl KvView for mvcc::KvRef<'_> {
     fn kv_ref(&self) -> mvcc::KvRef<'_> {
-        *self
+        mvcc::KvRef {
+            value: std::borrow::Cow::Borrowed(&self.value),
+            ..*self
+        }
     }
 }
 
@@ -49,7 +52,7 @@ impl KvView for mvcc::KeyValue {
             create_revision: self.create_revision,
             mod_revision: self.mod_revision,
             version: self.version,
-            value: &self.value,
+            value: std::borrow::Cow::Borrowed(&self.value),
             lease: self.lease,
         }
     }
@@ -61,7 +64,7 @@ fn kv<'b>(b: &mut Fbb, kv: &impl KvView, keys_only: bool) -> WIPOffset<rpc::KeyV
     let value = if keys_only || kv.value.is_empty() {
         None
     } else {
-        Some(b.create_vector(kv.value))
+        Some(b.create_vector(&kv.value))
     };
     rpc::KeyValue::create(
         b,

@@ -210,6 +210,12 @@ impl NodeState {
         &self.store
     }
 
+    /// Drops from memory the values the page file durably holds (through
+    /// `revision`).
+    pub fn evict_through(&mut self, revision: mvcc::Revision) -> usize {
+        self.store.evict_through(revision)
+    }
+
     fn header(&self) -> HeaderInfo {
         HeaderInfo {
             cluster_id: self.ids.cluster_id,
@@ -290,6 +296,13 @@ impl NodeState {
         self.applied_index = index;
         let result = self.apply_request(&req);
         if let Err(e) = result {
+            if e.code == rpc::ErrorCode::Internal {
+                // A stored value could not be read (logged with the page):
+                // answering would make this member's state diverge from
+                // the log. Stop; a restart replays the entry.
+                eprintln!("cairnd: fatal: applying entry {index}: {}", e.message);
+                std::process::exit(1);
+            }
             self.error(e);
         }
         Ok(())

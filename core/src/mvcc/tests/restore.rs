@@ -15,9 +15,11 @@ use super::*;
 type StoredRecord = Option<(i64, i64, i64, Vec<u8>)>;
 
 /// The history keyspace as the page file holds it: (revision, key) → record.
+type Records = BTreeMap<(i64, Vec<u8>), StoredRecord>;
+
 #[derive(Default)]
 struct File {
-    records: BTreeMap<(i64, Vec<u8>), StoredRecord>,
+    records: Records,
 }
 
 impl File {
@@ -141,4 +143,47 @@ fn restore_refuses_records_that_break_the_history() {
     );
     assert!(s.finish_restore(4, -1).is_err(), "current below a record");
     assert!(s.finish_restore(9, 10).is_err(), "compact past current");
+}
+
+/// The file as a value source for a store that evicts.
+#[derive(Debug, Default, Clone)]
+struct SharedFile(std::sync::Arc<std::sync::Mutex<Records>>);
+
+impl ValueSource for SharedFile {
+    fn fetch(&self, revision: Revision, key: &[u8]) -> Result<Vec<u8>, String> {
+        let recs = self.0.lock().unwrap();
+        match recs.get(&(revision, key.to_vec())) {
+            Some(Some((_, _, _, v))) => Ok(v.clone()),
+            Some(None) => Err("tombstone".into()),
+            None => Err(format!("no record at {revision}")),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// Every operation (prev_kv, ignore_value, value compares and sorts
+    /// included) gives the same result whether values are in memory or
+    /// evicted to the file once it holds them.
+    #[test]
+    fn a_store_that_evicts_values_answers_as_one_that_keeps_them(
+        steps in prop::collection::vec(step(), 1..60)
+    ) {
+        let mut kept = Store::new();
+        let mut evicting = Store::new();
+        let shared = SharedFile::default();
+        evicting.record_changes(true);
+        evicting.set_value_source(std::sync::Arc::new(shared.clone()));
+        let mut file = File::default();
+        for (i, s) in steps.iter().enumerate() {
+            let a = run_store(&mut kept, s);
+            let b = run_store(&mut evicting, s);
+            prop_assert_eq!(a, b, "step {} {:?}", i, s);
+            file.absorb(evicting.take_changes());
+            *shared.0.lock().unwrap() = file.records.clone();
+            evicting.evict_through(evicting.current_revision());
+            assert_same_reads(&kept, &evicting);
+        }
+    }
 }
