@@ -174,12 +174,11 @@ fn load(db: &Db, path: &Path) -> Result<Loaded, BackendError> {
     };
     let mut store = Store::new();
     let mut records = 0u64;
-    for e in r.range(layout::KEYSPACE_KEY, ..)? {
-        let (k, v) = e?;
+    r.scan(layout::KEYSPACE_KEY, |k, v| -> Result<(), BackendError> {
         let bad = |why: String| invalid(path, format!("history record {records}: {why}"));
-        let (rev, key) = layout::split_history_key(&k)
+        let (rev, key) = layout::split_history_key(k)
             .ok_or_else(|| bad("key too short for a revision".into()))?;
-        match layout::decode_record(&v).map_err(&bad)? {
+        match layout::decode_record(v).map_err(&bad)? {
             Record::Put {
                 create_revision,
                 version,
@@ -191,7 +190,8 @@ fn load(db: &Db, path: &Path) -> Result<Loaded, BackendError> {
             Record::Tombstone => store.restore_tombstone(rev, key),
         }
         records += 1;
-    }
+        Ok(())
+    })?;
     let current = current.unwrap_or(store.current_revision());
     store
         .finish_restore(current, compact.unwrap_or(-1))

@@ -49,6 +49,36 @@ pub(crate) fn value_bytes(src: &dyn NodeSource, v: ValueRef<'_>) -> Result<Vec<u
     }
 }
 
+/// What [`scan`] calls per entry (key, value).
+pub(crate) type Visit<'f, E> = &'f mut dyn FnMut(&[u8], &[u8]) -> std::result::Result<(), E>;
+
+/// Calls `f` with every entry of the tree rooted at `root`, in key order,
+/// borrowing keys and inline values from the cached pages (one page
+/// lookup per node, not per entry). Stops at the first error `f` returns.
+pub(crate) fn scan<E: From<BtreeError>>(
+    src: &dyn NodeSource,
+    root: u64,
+    f: Visit<'_, E>,
+) -> std::result::Result<(), E> {
+    if root == 0 {
+        return Ok(());
+    }
+    let n = src.node(root)?;
+    if n.is_leaf() {
+        for i in 0..n.len() {
+            match n.value(i) {
+                ValueRef::Inline(v) => f(n.key(i), v)?,
+                ValueRef::Overflow { page, len } => f(n.key(i), &src.overflow(page, len)?)?,
+            }
+        }
+        return Ok(());
+    }
+    for i in 0..n.len() {
+        scan(src, n.child(i), f)?;
+    }
+    Ok(())
+}
+
 /// Point lookup in the tree rooted at `root` (0 = empty).
 pub(crate) fn get(src: &dyn NodeSource, root: u64, key: &[u8]) -> Result<Option<Vec<u8>>> {
     if root == 0 {
