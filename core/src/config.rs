@@ -87,6 +87,11 @@ pub struct Flags {
     /// Bytes of page-file pages the read cache holds (Cairn's own flag).
     #[arg(long, default_value_t = 64 << 20)]
     pub backend_cache_bytes: u64,
+
+    /// Bytes of values kept in memory in front of the page file: recently
+    /// written and read values (Cairn's own flag; 0 disables it).
+    #[arg(long, default_value_t = 64 << 20)]
+    pub backend_value_cache_bytes: u64,
 }
 
 /// One member of `--initial-cluster`.
@@ -120,6 +125,7 @@ pub struct Config {
     pub snapshot_count: u64,
     pub max_wals: usize,
     pub backend_cache_bytes: u64,
+    pub backend_value_cache_bytes: u64,
 }
 
 /// Parses a Go duration (`100ms`, `1.5s`, `1m30s`; `0` alone is zero).
@@ -354,6 +360,7 @@ impl Flags {
             snapshot_count: self.snapshot_count,
             max_wals: self.max_wals,
             backend_cache_bytes: self.backend_cache_bytes,
+            backend_value_cache_bytes: self.backend_value_cache_bytes,
             quota_bytes,
             auto_compaction,
             name: self.name,

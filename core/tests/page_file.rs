@@ -320,6 +320,8 @@ fn values_leave_memory_once_the_page_file_holds_them() {
         "20ms",
         "--backend-cache-bytes",
         "1048576",
+        "--backend-value-cache-bytes",
+        "1048576",
     ]);
     let c = node.client();
     let v = |i: usize| vec![b'a' + (i % 26) as u8; 8192];

@@ -285,29 +285,27 @@ impl KeyIndex {
     }
 
     /// Drops the in-memory copy of the value put at `revision` (the page
-    /// file holds it). False if there is no such entry in memory.
-    pub(crate) fn evict(&mut self, revision: Revision) -> bool {
+    /// file holds it) and returns it; `None` if there is no such entry in
+    /// memory.
+    pub(crate) fn evict(&mut self, revision: Revision) -> Option<Box<[u8]>> {
         let g = self
             .generations
             .partition_point(|g| g.create_revision <= revision);
-        let Some(g) = g.checked_sub(1).and_then(|i| self.generations.get_mut(i)) else {
-            return false;
-        };
-        let Ok(i) = g
+        let g = self.generations.get_mut(g.checked_sub(1)?)?;
+        let i = g
             .entries
             .binary_search_by_key(&revision, |e| e.mod_revision)
-        else {
-            return false;
-        };
+            .ok()?;
         let e = &mut g.entries[i];
         match &e.value {
             Val::Mem(v) => {
-                e.value = Val::Stored {
-                    len: v.len() as u32,
-                };
-                true
+                let len = v.len() as u32;
+                match std::mem::replace(&mut e.value, Val::Stored { len }) {
+                    Val::Mem(v) => Some(v),
+                    Val::Stored { .. } => unreachable!("matched Mem above"),
+                }
             }
-            Val::Stored { .. } => false,
+            Val::Stored { .. } => None,
         }
     }
 

@@ -401,8 +401,10 @@ impl Store {
         let mut evicted = 0;
         while self.resident.front().is_some_and(|(r, _)| *r <= revision) {
             let (r, key) = self.resident.pop_front().expect("checked non-empty");
-            if let Some(ki) = self.index.get_mut(&key) {
-                evicted += usize::from(ki.evict(r));
+            let value = self.index.get_mut(&key).and_then(|ki| ki.evict(r));
+            if let (Some(v), Some(src)) = (value, &self.source) {
+                src.offer(r, &key, v);
+                evicted += 1;
             }
         }
         evicted

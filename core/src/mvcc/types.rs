@@ -255,4 +255,8 @@ pub enum MvccError {
 /// record of `key` put at `revision` (the page file, in the node).
 pub trait ValueSource: std::fmt::Debug + Send + Sync {
     fn fetch(&self, revision: Revision, key: &[u8]) -> Result<Vec<u8>, String>;
+
+    /// A value the store just evicted (durable in the source): a cache
+    /// may keep it, since recent values are the likeliest to be read.
+    fn offer(&self, revision: Revision, key: &[u8], value: Box<[u8]>);
 }

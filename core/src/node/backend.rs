@@ -49,17 +49,28 @@ fn current(db: &SharedDb) -> Arc<Db> {
 /// in the last committed version (the store evicts only values a commit
 /// made durable, and compaction drops a record from the file only after
 /// dropping it from the store).
-pub struct PageValues(pub SharedDb);
-
-impl std::fmt::Debug for PageValues {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PageValues")
-    }
+/// A bounded [`ValueCache`](super::value_cache::ValueCache) sits in front
+/// (`--backend-value-cache-bytes`): recently written and recently read
+/// values skip the tree descent.
+pub struct PageValues {
+    pub db: SharedDb,
+    pub cache: std::sync::Mutex<super::value_cache::ValueCache>,
 }
 
-impl crate::mvcc::ValueSource for PageValues {
-    fn fetch(&self, revision: Revision, key: &[u8]) -> Result<Vec<u8>, String> {
-        let db = current(&self.0);
+impl PageValues {
+    pub fn new(db: SharedDb, cache_bytes: usize) -> PageValues {
+        PageValues {
+            db,
+            cache: std::sync::Mutex::new(super::value_cache::ValueCache::new(cache_bytes)),
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, super::value_cache::ValueCache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read_record(&self, revision: Revision, key: &[u8]) -> Result<Vec<u8>, String> {
+        let db = current(&self.db);
         let r = db.begin_read().map_err(|e| e.to_string())?;
         let rec = r
             .get(layout::KEYSPACE_KEY, &layout::history_key(revision, key))
@@ -69,6 +80,27 @@ impl crate::mvcc::ValueSource for PageValues {
             Record::Put { value, .. } => Ok(value.to_vec()),
             Record::Tombstone => Err(format!("the record at revision {revision} is a tombstone")),
         }
+    }
+}
+
+impl std::fmt::Debug for PageValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PageValues")
+    }
+}
+
+impl crate::mvcc::ValueSource for PageValues {
+    fn fetch(&self, revision: Revision, key: &[u8]) -> Result<Vec<u8>, String> {
+        if let Some(v) = self.cache().get(revision, key) {
+            return Ok(v.to_vec());
+        }
+        let v = self.read_record(revision, key)?;
+        self.cache().insert(revision, key, v.as_slice().into());
+        Ok(v)
+    }
+
+    fn offer(&self, revision: Revision, key: &[u8], value: Box<[u8]>) {
+        self.cache().insert(revision, key, value.into());
     }
 }
 
@@ -82,7 +114,11 @@ pub struct Loaded {
 }
 
 /// Opens `path` (creating it with the keyspaces) and reads it back.
-pub fn open(path: &Path, opts: Options) -> Result<(SharedDb, Loaded), BackendError> {
+pub fn open(
+    path: &Path,
+    opts: Options,
+    value_cache_bytes: usize,
+) -> Result<(SharedDb, Loaded), BackendError> {
     prefetch(path);
     let db = Db::open_path(path, opts)?;
     ensure_layout(&db, path)?;
@@ -92,7 +128,7 @@ pub fn open(path: &Path, opts: Options) -> Result<(SharedDb, Loaded), BackendErr
     // fetch them.
     loaded
         .store
-        .set_value_source(Arc::new(PageValues(db.clone())));
+        .set_value_source(Arc::new(PageValues::new(db.clone(), value_cache_bytes)));
     Ok((db, loaded))
 }
 

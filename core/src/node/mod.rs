@@ -20,6 +20,7 @@ mod handler;
 mod respond;
 mod snapshot_serve;
 mod state;
+mod value_cache;
 mod wal_task;
 
 use std::cell::{Cell, RefCell};
@@ -202,7 +203,11 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
         cache_size_bytes: cfg.backend_cache_bytes,
         ..Default::default()
     };
-    let (db, loaded) = backend::open(&db_path, db_opts.clone())?;
+    let (db, loaded) = backend::open(
+        &db_path,
+        db_opts.clone(),
+        cfg.backend_value_cache_bytes as usize,
+    )?;
     let applied = loaded.applied_index;
     tracing::info!(
         records = loaded.records,

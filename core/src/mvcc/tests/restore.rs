@@ -158,6 +158,8 @@ impl ValueSource for SharedFile {
             None => Err(format!("no record at {revision}")),
         }
     }
+
+    fn offer(&self, _revision: Revision, _key: &[u8], _value: Box<[u8]>) {}
 }
 
 proptest! {
