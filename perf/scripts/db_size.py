@@ -81,10 +81,11 @@ def tree_bytes(root):
     return total, alloc
 
 
-def proc_rss_mib(pid):
+def proc_mem_mib(pid, field):
+    """VmRSS (resident now) or VmHWM (peak resident) of a process, MiB."""
     try:
         for line in open(f"/proc/{pid}/status"):
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except FileNotFoundError:
         pass
@@ -184,11 +185,11 @@ class Server:
         wal, _ = tree_bytes(os.path.join(self.dir, "member", "wal"))
         r = {"server": self.kind, "stage": stage, "db_file_bytes": db, "db_file_alloc_bytes": db_alloc,
              "dir_bytes": d, "dir_alloc_bytes": d_alloc, "wal_bytes": wal,
-             "rss_mib": proc_rss_mib(self.proc.pid)}
+             "rss_mib": proc_mem_mib(self.proc.pid, "VmRSS"), "peak_rss_mib": proc_mem_mib(self.proc.pid, "VmHWM")}
         r.update(self.status())
         log(f"{self.kind:5} {stage:12} db file {db / MIB:8.1f} MiB (alloc {db_alloc / MIB:.1f}), "
             f"dbSize {r['db_size'] / MIB:.1f} in use {r['db_size_in_use'] / MIB:.1f} MiB, dir {d / MIB:.1f} MiB, "
-            f"rev {r['revision']}, RSS {r['rss_mib']:.0f} MiB")
+            f"rev {r['revision']}, RSS {r['rss_mib']:.0f} MiB (peak {r['peak_rss_mib']:.0f})")
         return r
 
 
@@ -243,17 +244,33 @@ def probe_cost(server, n=5):
     return statistics.median(t)
 
 
-def compact_defrag(server):
+CAIRN_DEFRAG = re.compile(r"defragmented the page file before_bytes=(\d+) after_bytes=(\d+) elapsed_ms=(\d+)")
+
+
+def compact_defrag(server, sizes):
+    """Compaction at the current revision, sizes, defrag. Returns one record."""
     rev = server.status()["revision"]
     t0 = time.monotonic()
     run(server.ctl_args("compaction", "--physical", str(rev), command_timeout="3600s"), 3700,
         f"{server.kind} compaction", server.env)
     compact = time.monotonic() - t0
+    log(f"{server.kind:5} compaction --physical {rev}: {compact:.1f}s")
+    sizes.append(server.sizes("compacted"))
+    with open(server.log_path) as f:
+        offset = f.seek(0, os.SEEK_END)
     t0 = time.monotonic()
     run(server.ctl_args("defrag", command_timeout="3600s"), 3700, f"{server.kind} defrag", server.env)
     defrag = time.monotonic() - t0
-    log(f"{server.kind:5} compaction --physical {rev}: {compact:.1f}s, defrag {defrag:.1f}s")
-    return {"server": server.kind, "revision": rev, "compaction_secs": compact, "defrag_secs": defrag}
+    r = {"server": server.kind, "revision": rev, "compaction_secs": compact, "defrag_secs": defrag}
+    if server.kind == "cairn":
+        with open(server.log_path, errors="replace") as f:
+            f.seek(offset)
+            m = CAIRN_DEFRAG.search(f.read())
+        if m:  # the file as the copy found it, and the copy's own time
+            r.update(file_before_defrag_bytes=int(m.group(1)), copy_ms=int(m.group(3)))
+    log(f"{server.kind:5} defrag {defrag:.1f}s" + (f" (log: file before {r['file_before_defrag_bytes'] / MIB:.0f} MiB, "
+                                                   f"copy {r['copy_ms']} ms)" if "copy_ms" in r else ""))
+    return r
 
 
 def log_findings(server):
@@ -266,6 +283,7 @@ def log_findings(server):
 
 
 def main():
+    global R
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keys", type=int, default=1_000_000, help="key space N (default 1,000,000)")
     ap.add_argument("--order", choices=("random", "seq"), default="random",
@@ -277,7 +295,9 @@ def main():
     ap.add_argument("--data-root", default=os.path.join(REPO, "target", "bench-data"))
     ap.add_argument("--json-out", default=os.path.join(REPO, "target", "bench-data", "db_size.json"))
     ap.add_argument("--keep", action="store_true", help="keep the data dirs and logs")
+    ap.add_argument("--bin-dir", default=R, help="where cairnd, cairnctl and cairn-bench are (default target/release)")
     a = ap.parse_args()
+    R = os.path.abspath(a.bin_dir)
     if a.keys < 1 or a.restarts < 1:
         raise SystemExit("--keys and --restarts must be at least 1")
     for b in ("cairnd", "cairn-bench", "cairnctl"):
@@ -303,7 +323,7 @@ def main():
         signal.signal(s, on_signal)
     res = {"keys": a.keys, "order": a.order, "key_bytes": KEY_BYTES, "value_bytes": VALUE_BYTES,
            "clients": CLIENTS, "quota_backend_bytes": a.quota, "kernel": platform.release(), "fs": fs,
-           "cores": os.cpu_count(),
+           "cores": os.cpu_count(), "bin_dir": R,
            "etcd_version": subprocess.run(["etcd", "--version"], capture_output=True, text=True).stdout.split("\n")[0],
            "sizes": [], "loads": [], "restarts": [], "compaction": [], "probe_secs": {}}
     try:
@@ -327,7 +347,7 @@ def main():
         for s in servers:
             res["sizes"].append(s.sizes("restarted"))
         for s in servers:
-            res["compaction"].append(compact_defrag(s))
+            res["compaction"].append(compact_defrag(s, res["sizes"]))
             res["sizes"].append(s.sizes("defragmented"))
         for _ in range(a.restarts):
             for s in servers:
@@ -354,59 +374,69 @@ def main():
 def report(res):
     p = print
     by = {(r["server"], r["stage"]): r for r in res["sizes"]}
+    comp = {r["server"]: r for r in res["compaction"]}
     n = res["keys"]
     p(f"{n} keys of {res['key_bytes']} B, values of {res['value_bytes']} B, {res['clients']} clients; "
-      f"overwrites in {res['order']} key order; {res['etcd_version']}; ext4-class file system: {res['fs']}; "
-      f"{res['cores']} cores, Linux {res['kernel']}.\n")
+      f"first load in key order, overwrites in {res['order']} key order; {res['etcd_version']}; "
+      f"data dirs on {res['fs']}; {res['cores']} cores, Linux {res['kernel']}.\n")
     p("| stage | revision | etcd db file MiB | etcd dbSize / in use MiB | Cairn db file MiB | "
-      "Cairn dbSize / in use MiB | Cairn/etcd (file) | etcd / Cairn data dir MiB |")
+      "Cairn dbSize / in use MiB | Cairn/etcd (file) | data dir MiB etcd / Cairn |")
     p("|---|---|---|---|---|---|---|---|")
     stages = (("loaded", f"load {n} keys"), ("overwritten", "+ 3 overwrites of N"),
-              ("defragmented", "compact + defrag"))
+              ("compacted", "compaction --physical"), ("defragmented", "defrag"))
     for st, label in stages:
         e, c = by.get(("etcd", st)), by.get(("cairn", st))
         if not (e and c):
             continue
+        c_file, c_status, note = c["db_file_bytes"], f"{c['db_size'] / MIB:.0f} / {c['db_size_in_use'] / MIB:.0f}", ""
+        if st == "compacted":
+            # Cairn answers the compaction before its page file has dropped
+            # the records; the defrag queues behind that commit, and its log
+            # line says how large the file was by then.
+            c_file = comp.get("cairn", {}).get("file_before_defrag_bytes", c_file)
+            c_status, note = "-", "¹"
         p(f"| {label} | {c['revision']} | {e['db_file_bytes'] / MIB:.0f} | "
-          f"{e['db_size'] / MIB:.0f} / {e['db_size_in_use'] / MIB:.0f} | {c['db_file_bytes'] / MIB:.0f} | "
-          f"{c['db_size'] / MIB:.0f} / {c['db_size_in_use'] / MIB:.0f} | "
-          f"{c['db_file_bytes'] / max(e['db_file_bytes'], 1):.2f} | "
-          f"{e['dir_bytes'] / MIB:.0f} / {c['dir_bytes'] / MIB:.0f} |")
+          f"{e['db_size'] / MIB:.0f} / {e['db_size_in_use'] / MIB:.0f} | {c_file / MIB:.0f}{note} | {c_status} | "
+          f"{c_file / max(e['db_file_bytes'], 1):.2f} | {e['dir_bytes'] / MIB:.0f} / {c['dir_bytes'] / MIB:.0f} |")
+    if "file_before_defrag_bytes" in comp.get("cairn", {}):
+        p("\n¹ Cairn: the page file when the defrag copy began (cairnd's log), after the compaction's drops "
+          "were committed.")
     p("")
 
     def loads(kind, passes):
         return [r for r in res["loads"] if r["server"] == kind and r["pass_"] in passes]
 
     def rate(kind, passes):
-        return "/".join(f"{r['puts_per_sec'] / 1e3:.1f}k" for r in loads(kind, passes))
-
-    def restarts(kind, stage):
-        return [r["secs"] for r in res["restarts"] if r["server"] == kind and r["stage"] == stage]
+        return " / ".join(f"{r['puts_per_sec'] / 1e3:.1f}k" for r in loads(kind, passes))
 
     def fmt_restart(kind, stage):
-        t = restarts(kind, stage)
+        t = [r["secs"] for r in res["restarts"] if r["server"] == kind and r["stage"] == stage]
         if not t:
             return "-"
         return f"**{statistics.median(t) * 1e3:.0f} ms** ({', '.join(f'{x * 1e3:.0f}' for x in t)})"
 
-    comp = {r["server"]: r for r in res["compaction"]}
     p("| step | etcd | Cairn |")
     p("|---|---|---|")
     p(f"| load N keys in order, puts/s | {rate('etcd', (0,))} | {rate('cairn', (0,))} |")
     p(f"| 3 overwrites of N, puts/s per pass | {rate('etcd', (1, 2, 3))} | {rate('cairn', (1, 2, 3))} |")
-    if comp:
-        p(f"| compaction --physical at rev {comp['cairn']['revision']}, s | {comp['etcd']['compaction_secs']:.1f} | "
-          f"{comp['cairn']['compaction_secs']:.1f} |")
-        p(f"| defrag, s | {comp['etcd']['defrag_secs']:.1f} | {comp['cairn']['defrag_secs']:.1f} |")
+    if len(comp) == 2:
+        e, c = comp["etcd"], comp["cairn"]
+        p(f"| `compaction --physical {c['revision']}`, s | {e['compaction_secs']:.1f} | {c['compaction_secs']:.1f} |")
+        copy = f" (copy {c['copy_ms'] / 1e3:.1f})" if "copy_ms" in c else ""
+        p(f"| `defrag`, s | {e['defrag_secs']:.1f} | {c['defrag_secs']:.1f}{copy} |")
     for stage in ("before compaction", "after defrag"):
         p(f"| restart after kill -9, {stage}: median (runs) | {fmt_restart('etcd', stage)} | "
           f"{fmt_restart('cairn', stage)} |")
     p(f"| one `endpoint health` probe on a running server | {res['probe_secs']['etcd'] * 1e3:.0f} ms | "
       f"{res['probe_secs']['cairn'] * 1e3:.0f} ms |")
-    for st, label in (("overwritten", "after the overwrites"), ("defragmented", "after defrag")):
+    for st, label in (("overwritten", "RSS after the overwrites"), ("restarted", "RSS after a restart with history"),
+                      ("defragmented", "RSS after defrag (peak since the restart)"),
+                      ("restarted after defrag", "RSS after a restart, defragmented")):
         e, c = by.get(("etcd", st)), by.get(("cairn", st))
         if e and c:
-            p(f"| RSS {label}, MiB | {e['rss_mib']:.0f} | {c['rss_mib']:.0f} |")
+            peak = st == "defragmented"
+            p(f"| {label}, MiB | {e['rss_mib']:.0f}" + (f" ({e['peak_rss_mib']:.0f})" if peak else "") +
+              f" | {c['rss_mib']:.0f}" + (f" ({c['peak_rss_mib']:.0f})" if peak else "") + " |")
 
 
 if __name__ == "__main__":
