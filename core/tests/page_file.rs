@@ -196,11 +196,19 @@ fn compaction_and_defrag_shrink_the_file_and_survive_restart() {
     let rev = last.unwrap();
     wait_absorbed(&node);
     let before = std::fs::metadata(node.db_path()).unwrap().len();
+    let in_use = status(&node).db_size_in_use;
     c.compact(rpc::CompactionRequestT {
         revision: rev,
         physical: true,
     })
     .unwrap();
+    // A physical compaction answers once the file no longer holds the
+    // compacted history.
+    let in_use_after = status(&node).db_size_in_use;
+    assert!(
+        (in_use_after as f64) < 0.2 * in_use as f64,
+        "in use {in_use} -> {in_use_after} bytes right after a physical compaction"
+    );
     c.defragment().unwrap();
     let after = std::fs::metadata(node.db_path()).unwrap().len();
     assert!(

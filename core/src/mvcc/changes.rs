@@ -146,12 +146,23 @@ impl Store {
     }
 
     /// Replays a stored tombstone. A tombstone of a key that is not live
-    /// is the put-then-delete of one txn (see the module docs): nothing to
-    /// end.
+    /// is the put-then-delete of one txn (see the module docs): it becomes
+    /// a generation no read sees, so that compaction still drops its
+    /// record.
     pub fn restore_tombstone(&mut self, revision: Revision, key: &[u8]) {
-        if let Some(ki) = self.index.get_mut(key) {
-            if ki.tombstone(revision) {
-                self.live_keys -= 1;
+        match self.index.get_mut(key) {
+            Some(ki) => {
+                if ki.tombstone(revision) {
+                    self.live_keys -= 1;
+                } else {
+                    self.size_bytes += ki.restore_dead_generation(revision);
+                }
+            }
+            None => {
+                let mut ki = KeyIndex::empty();
+                self.size_bytes += ki.restore_dead_generation(revision);
+                self.size_bytes += KEY_OVERHEAD_BYTES + key.len() as u64;
+                self.index.insert(key.into(), ki);
             }
         }
         self.current_revision = self.current_revision.max(revision);

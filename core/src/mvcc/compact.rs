@@ -29,6 +29,26 @@ impl Store {
         if revision > self.current_revision {
             return Err(MvccError::FutureRevision);
         }
+        self.compact_index(revision);
+        self.compact_revision = revision;
+        Ok(())
+    }
+
+    /// Compacts the history again at the current compaction point: after
+    /// a restart, drops (and records as changes) whatever history the
+    /// page file still held below it, e.g. because a crash cut off the
+    /// deletion of a compaction's records. Returns the records dropped.
+    pub fn recompact(&mut self) -> usize {
+        if self.compact_revision < 0 {
+            return 0;
+        }
+        let before = self.changes.len();
+        self.compact_index(self.compact_revision);
+        self.changes.len() - before
+    }
+
+    /// Drops every history entry no read at `revision` or later can see.
+    fn compact_index(&mut self, revision: Revision) {
         let mut freed_bytes: u64 = 0;
         let mut keys_removed: u64 = 0;
         let recording = self.recording;
@@ -54,8 +74,8 @@ impl Store {
             .size_bytes
             .checked_sub(freed_bytes)
             .expect("store invariant: compaction frees no more than was accounted");
-        self.compact_revision = revision;
-        tracing::info!(revision, freed_bytes, keys_removed, "mvcc compacted");
-        Ok(())
+        if freed_bytes > 0 {
+            tracing::info!(revision, freed_bytes, keys_removed, "mvcc compacted");
+        }
     }
 }

@@ -309,6 +309,26 @@ impl KeyIndex {
         }
     }
 
+    /// Rebuilds a generation that a txn created and ended in one revision
+    /// (put, then delete of a key that did not exist): its one record is
+    /// the tombstone, which overwrote the put. The generation is invisible
+    /// to every read; it is kept so that compaction drops its record.
+    pub(crate) fn restore_dead_generation(&mut self, revision: Revision) -> u64 {
+        let g = Generation {
+            create_revision: revision,
+            entries: vec![Entry {
+                mod_revision: revision,
+                version: 1,
+                lease: 0,
+                value: Val::Stored { len: 0 },
+            }],
+            tombstone: Some(revision),
+        };
+        let added = generation_size_bytes(&g);
+        self.generations.push(g);
+        added
+    }
+
     /// A key with no history yet, for [`KeyIndex::restore_put`].
     pub(crate) fn empty() -> KeyIndex {
         KeyIndex {

@@ -271,6 +271,9 @@ pub enum Cmd {
         reply: oneshot::Sender<Result<SnapshotFile, String>>,
     },
     Defrag(oneshot::Sender<Result<DefragReport, String>>),
+    /// Answered once every command queued before it is done (a physical
+    /// compaction waits for its records to leave the file).
+    Barrier(oneshot::Sender<()>),
     /// Finish every queued command, then stop.
     Stop(oneshot::Sender<()>),
 }
@@ -408,6 +411,9 @@ impl BackendThread {
                 Cmd::Defrag(reply) => {
                     let _ = reply.send(self.defrag());
                 }
+                Cmd::Barrier(reply) => {
+                    let _ = reply.send(());
+                }
                 Cmd::Stop(reply) => {
                     let _ = reply.send(());
                     return;
@@ -416,14 +422,21 @@ impl BackendThread {
         }
     }
 
+    /// Commits the batches' new records with the meta entries in one
+    /// transaction, then deletes the records compaction dropped in further
+    /// transactions of at most [`DROPS_PER_COMMIT`] (a compaction can drop
+    /// millions: one transaction would copy most of the tree at once).
+    /// A crash between them leaves dropped records behind, which the
+    /// restart's `recompact` drops again.
     fn commit(&mut self, batches: Vec<Batch>) -> Result<(), BtreeError> {
         let started = Instant::now();
         let db = current(&self.db);
         let mut w = db.begin_write()?;
         let mut changes = 0usize;
+        let mut drops = Vec::new();
         for b in &batches {
             changes += b.changes.len();
-            apply_changes(&mut w, &b.changes)?;
+            apply_changes(&mut w, &b.changes, &mut drops)?;
         }
         let last = batches.last().expect("invariant: at least one batch");
         let meta = layout::KEYSPACE_META;
@@ -448,6 +461,21 @@ impl BackendThread {
             &layout::encode_alarms(&last.alarms),
         )?;
         w.commit()?;
+        for chunk in drops.chunks(DROPS_PER_COMMIT) {
+            let mut w = db.begin_write()?;
+            for (revision, key) in chunk {
+                w.delete(layout::KEYSPACE_KEY, &layout::history_key(*revision, key))?;
+            }
+            w.commit()?;
+        }
+        if !drops.is_empty() {
+            tracing::info!(
+                records = drops.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "removed compacted history from the page file"
+            );
+        }
+        self.publish_size();
         self.stats
             .durable_applied_index
             .store(last.applied_index, Relaxed);
@@ -455,7 +483,6 @@ impl BackendThread {
             .durable_revision
             .store(last.current_revision.max(0) as u64, Relaxed);
         self.stats.commits.fetch_add(1, Relaxed);
-        self.publish_size();
         tracing::trace!(
             changes,
             applied_index = last.applied_index,
@@ -481,7 +508,13 @@ impl BackendThread {
 
     fn publish_size(&self) {
         let s = current(&self.db).stats();
-        let in_use = s.page_count.saturating_sub(s.free_pages) * u64::from(s.page_size_bytes);
+        // Pages freed by recent commits but still visible to an older
+        // version are garbage of the current one: not in use.
+        let live_pages = s
+            .page_count
+            .saturating_sub(s.free_pages)
+            .saturating_sub(s.pending_pages);
+        let in_use = live_pages * u64::from(s.page_size_bytes);
         self.stats.file_len_bytes.store(s.file_len_bytes, Relaxed);
         self.stats.in_use_bytes.store(in_use, Relaxed);
     }
@@ -546,7 +579,15 @@ impl BackendThread {
     }
 }
 
-fn apply_changes(w: &mut WriteTxn<'_>, changes: &[Change]) -> Result<(), BtreeError> {
+/// Deletes of compacted history records per page-file commit.
+pub const DROPS_PER_COMMIT: usize = 10_000;
+
+/// Writes the puts and tombstones; collects the drops for later commits.
+fn apply_changes<'c>(
+    w: &mut WriteTxn<'_>,
+    changes: &'c [Change],
+    drops: &mut Vec<(Revision, &'c [u8])>,
+) -> Result<(), BtreeError> {
     let ks = layout::KEYSPACE_KEY;
     for c in changes {
         match c {
@@ -570,9 +611,7 @@ fn apply_changes(w: &mut WriteTxn<'_>, changes: &[Change]) -> Result<(), BtreeEr
                 let k = layout::history_key(*revision, key);
                 w.put(ks, &k, &Record::Tombstone.encode())?;
             }
-            Change::Drop { revision, key } => {
-                w.delete(ks, &layout::history_key(*revision, key))?;
-            }
+            Change::Drop { revision, key } => drops.push((*revision, key)),
         }
     }
     Ok(())

@@ -27,6 +27,9 @@ pub struct Waiter {
     pub request_id: u64,
     /// None for the node's own proposals (auto-compaction).
     pub sink: Option<ResponseSink>,
+    /// A compaction with `physical`: answered once the page file no longer
+    /// holds the compacted history (etcd waits for its backend too).
+    pub physical: bool,
 }
 
 /// State shared by the connections and the apply loop of one executor.
@@ -167,9 +170,13 @@ impl Handler for Node {
             );
             return;
         }
+        let physical = req
+            .body_as_compaction_request()
+            .is_some_and(|c| c.physical());
         self.waiters.borrow_mut().push_back(Waiter {
             request_id,
             sink: Some(sink.clone()),
+            physical,
         });
     }
 }
@@ -190,6 +197,27 @@ pub fn apply_durable(node: &Rc<Node>, first_index: u64, entries: Vec<Vec<u8>>) {
             Some(Waiter {
                 request_id,
                 sink: Some(sink),
+                physical: true,
+            }) => {
+                let response = state.response().to_vec();
+                let n = node.clone();
+                glommio::spawn_local(async move {
+                    // glommio runs a new task at once, up to its first
+                    // await: let the apply loop finish (it holds the state).
+                    futures_lite::future::yield_now().await;
+                    n.flush_backend();
+                    let (tx, rx) = futures_channel::oneshot::channel();
+                    if n.backend.send(Cmd::Barrier(tx)) {
+                        let _ = rx.await;
+                    }
+                    sink.send(request_id, &response);
+                })
+                .detach();
+            }
+            Some(Waiter {
+                request_id,
+                sink: Some(sink),
+                physical: false,
             }) => sink.send(request_id, state.response()),
             Some(Waiter { sink: None, .. }) => {
                 // An internal proposal (the NOSPACE alarm among them) applied:
@@ -294,6 +322,7 @@ impl Node {
             self.waiters.borrow_mut().push_back(Waiter {
                 request_id: 0,
                 sink: None,
+                physical: false,
             });
         }
     }

@@ -230,6 +230,13 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
     })?;
     let mut store = loaded.store;
     store.record_changes(true);
+    let leftovers = store.recompact();
+    if leftovers > 0 {
+        tracing::info!(
+            records = leftovers,
+            "dropping compacted history an interrupted commit left in the page file"
+        );
+    }
     let mut state = NodeState::restored(
         ids,
         TERM,

@@ -189,3 +189,38 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// A crash after a compaction's meta commit but before its records were
+    /// deleted leaves them in the file; the restart's recompact drops them
+    /// again, and the result is the file the complete commit would have left.
+    #[test]
+    fn recompact_after_restart_drops_what_an_interrupted_compaction_left(
+        steps in prop::collection::vec(step(), 1..60)
+    ) {
+        let mut store = Store::new();
+        store.record_changes(true);
+        let mut complete = File::default();
+        let mut interrupted = File::default();
+        for s in &steps {
+            run_store(&mut store, s);
+            let changes = store.take_changes();
+            let kept: Vec<Change> = changes
+                .iter()
+                .filter(|c| !matches!(c, Change::Drop { .. }))
+                .cloned()
+                .collect();
+            complete.absorb(changes);
+            interrupted.absorb(kept);
+        }
+        let mut restored = interrupted.restore(store.current_revision(), store.compact_revision);
+        restored.record_changes(true);
+        restored.recompact();
+        interrupted.absorb(restored.take_changes());
+        prop_assert_eq!(&interrupted.records, &complete.records);
+        let again = interrupted.restore(store.current_revision(), store.compact_revision);
+        assert_same_reads(&store, &again);
+    }
+}
