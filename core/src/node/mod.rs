@@ -216,7 +216,9 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "loaded the page file"
     );
-    let recovered = wal::recover(&wal_dir, &opts)?;
+    // Segments the page file absorbed are not read (they are only kept
+    // for --max-wals).
+    let recovered = wal::recover_after(&wal_dir, &opts, Some(applied))?;
     if let Some(t) = &recovered.torn_tail {
         tracing::warn!(path = %t.path.display(), offset = t.offset, zeroed = t.zeroed_bytes, reason = %t.reason, "truncated a torn WAL tail");
     }

@@ -32,7 +32,8 @@ pub use record::{
     RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
 pub use recovery::{
-    recover, verify, verify_each, RecordPosition, Recovered, SegmentReport, TornTail, VerifyReport,
+    recover, recover_after, verify, verify_each, RecordPosition, Recovered, SegmentReport,
+    TornTail, VerifyReport,
 };
 pub use release::release_segments;
 pub use segment::segment_file_name;

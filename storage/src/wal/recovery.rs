@@ -152,6 +152,18 @@ enum BadBatch {
 /// Reads the WAL in `dir` (see the module docs). A missing or empty
 /// directory is an empty log. Leftover `*.wal.tmp` files are removed.
 pub fn recover(dir: &Path, opts: &WalOptions) -> Result<Recovered, WalError> {
+    recover_after(dir, opts, None)
+}
+
+/// [`recover`] for a log whose entries through `absorbed_through` are held
+/// elsewhere (the page file): segments whose every entry is at or below
+/// it (known from the next segment's first index) are not read at all,
+/// and their records are not returned. The last segment is always read.
+pub fn recover_after(
+    dir: &Path,
+    opts: &WalOptions,
+    absorbed_through: Option<u64>,
+) -> Result<Recovered, WalError> {
     opts.validate()?;
     let empty = Recovered {
         records: Vec::new(),
@@ -170,7 +182,9 @@ pub fn recover(dir: &Path, opts: &WalOptions) -> Result<Recovered, WalError> {
         std::fs::remove_file(tmp).map_err(|e| WalError::io("removing", tmp, e))?;
     }
     let mut records = Vec::new();
-    let log = scan_log(&listing.segments, &mut |_, r| records.push(r))?;
+    let log = scan_log(&listing.segments, absorbed_through, &mut |_, r| {
+        records.push(r)
+    })?;
     if let Some(torn) = &log.torn_tail {
         zero_torn_tail(torn)?;
     }
@@ -208,7 +222,7 @@ pub fn verify_each(
         return Ok(VerifyReport::default());
     }
     let listing = segment::list(dir)?;
-    let log = scan_log(&listing.segments, &mut visit)?;
+    let log = scan_log(&listing.segments, None, &mut visit)?;
     let segments = log
         .segments
         .into_iter()
@@ -235,7 +249,11 @@ pub fn verify_each(
 
 /// The one scan behind [`recover`] and [`verify`]: reads `segments` (sorted
 /// by seq) and decides corruption versus torn tail. Never writes.
-fn scan_log(segments: &[SegmentName], visit: Visit<'_>) -> Result<LogScan, WalError> {
+fn scan_log(
+    segments: &[SegmentName],
+    skip_through: Option<u64>,
+    visit: Visit<'_>,
+) -> Result<LogScan, WalError> {
     for pair in segments.windows(2) {
         if pair[1].seq != pair[0].seq + 1 {
             return Err(WalError::corrupt(
@@ -262,6 +280,13 @@ fn scan_log(segments: &[SegmentName], visit: Visit<'_>) -> Result<LogScan, WalEr
     let mut scanned = Vec::with_capacity(segments.len());
     let mut torn_tail = None;
     for (i, name) in segments.iter().enumerate() {
+        if let (Some(skip), Some(next)) = (skip_through, segments.get(i + 1)) {
+            if next.first_index > 0 && next.first_index <= skip.saturating_add(1) {
+                // Absorbed: the log continues at the next segment.
+                scan.last_index = Some(next.first_index - 1);
+                continue;
+            }
+        }
         let data_end = match segments.get(i + 1) {
             Some(next) => Some(prev_end_offset(next)?),
             None => None,

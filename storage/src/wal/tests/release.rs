@@ -85,3 +85,24 @@ fn keep_segments_bounds_what_is_released() {
     release_segments(dir.path(), 10_000, 3).unwrap();
     assert_eq!(segment_count(dir.path()), 3);
 }
+
+#[test]
+fn recover_after_skips_absorbed_segments_and_keeps_the_tail() {
+    let dir = tempdir();
+    let opts = small_opts();
+    fill(dir.path(), &opts, 200);
+    let all = recover(dir.path(), &opts).unwrap();
+    let rec = recover_after(dir.path(), &opts, Some(120)).unwrap();
+    assert_eq!(rec.tail, all.tail);
+    let first = rec.records.first().unwrap().index;
+    assert!(first > 1 && first <= 121, "first returned entry {first}");
+    let idx: Vec<u64> = rec.records.iter().map(|r| r.index).collect();
+    assert_eq!(idx, (first..=200).collect::<Vec<_>>());
+    // Nothing absorbed: the same as recover.
+    let none = recover_after(dir.path(), &opts, Some(0)).unwrap();
+    assert_eq!(none.records.len(), all.records.len());
+    // Everything absorbed: only the last segment is read.
+    let most = recover_after(dir.path(), &opts, Some(10_000)).unwrap();
+    assert_eq!(most.tail.last_index, Some(200));
+    assert!(most.records.len() < all.records.len());
+}
