@@ -79,7 +79,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-pub use changes::Change;
+pub use changes::{Change, LoadedPut, LoadedRecord};
 pub use store::Store;
 pub use txn::validate_txn;
 pub use types::{

@@ -209,25 +209,37 @@ fn load(db: &Db, path: &Path) -> Result<Loaded, BackendError> {
         Some(v) => layout::decode_alarms(&v).ok_or_else(|| invalid(path, "bad alarm list"))?,
     };
     let mut store = Store::new();
-    let mut records = 0u64;
+    let mut loaded = Vec::new();
     r.scan(layout::KEYSPACE_KEY, |k, v| -> Result<(), BackendError> {
-        let bad = |why: String| invalid(path, format!("history record {records}: {why}"));
-        let (rev, key) = layout::split_history_key(k)
+        let bad = |why: String| {
+            let n = loaded.len();
+            invalid(path, format!("history record {n}: {why}"))
+        };
+        let (revision, key) = layout::split_history_key(k)
             .ok_or_else(|| bad("key too short for a revision".into()))?;
-        match layout::decode_record(v).map_err(&bad)? {
+        let put = match layout::decode_record(v).map_err(bad)? {
             Record::Put {
                 create_revision,
                 version,
                 lease,
                 value,
-            } => store
-                .restore_put_stored(rev, key, create_revision, version, lease, value.len())
-                .map_err(|e| bad(format!("key {:?}: {e}", String::from_utf8_lossy(key))))?,
-            Record::Tombstone => store.restore_tombstone(rev, key),
-        }
-        records += 1;
+            } => Some(crate::mvcc::LoadedPut {
+                create_revision,
+                version,
+                lease,
+                value_len: value.len(),
+            }),
+            Record::Tombstone => None,
+        };
+        loaded.push(crate::mvcc::LoadedRecord {
+            key: key.into(),
+            revision,
+            put,
+        });
         Ok(())
     })?;
+    let records = loaded.len() as u64;
+    store.restore_all(loaded).map_err(|e| invalid(path, e))?;
     let current = current.unwrap_or(store.current_revision());
     store
         .finish_restore(current, compact.unwrap_or(-1))
@@ -461,6 +473,10 @@ impl BackendThread {
             &layout::encode_alarms(&last.alarms),
         )?;
         w.commit()?;
+        // Compaction lists drops key by key; in the file they are ordered by
+        // revision. Sorted, each commit's deletes share leaves instead of
+        // copying a page per delete.
+        drops.sort_unstable();
         for chunk in drops.chunks(DROPS_PER_COMMIT) {
             let mut w = db.begin_write()?;
             for (revision, key) in chunk {
