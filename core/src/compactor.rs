@@ -73,40 +73,12 @@ impl Policy {
 
 /// etcd accepts a Go duration or a bare integer meaning hours.
 fn parse_retention_duration(s: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!("--auto-compaction-retention {s:?}: want a duration like 1h, 30m, 90s or a number of hours")
-    };
     if let Ok(hours) = s.parse::<u64>() {
         return Ok(Duration::from_secs(hours * 3600));
     }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .ok_or_else(bad)?;
-        if digits == 0 {
-            return Err(bad());
-        }
-        let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let secs = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            _ => return Err(bad()),
-        };
-        total += Duration::from_secs_f64(value * secs);
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
+    crate::config::parse_go_duration(s).ok_or_else(|| {
+        format!("--auto-compaction-retention {s:?}: want a duration like 1h, 30m, 90s or a number of hours")
+    })
 }
 
 /// The compactor's state between ticks.

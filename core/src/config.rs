@@ -128,26 +128,31 @@ pub struct Config {
     pub backend_value_cache_bytes: u64,
 }
 
-/// Parses a Go duration (`100ms`, `1.5s`, `1m30s`; `0` alone is zero).
+/// Parses a Go duration (`100ms`, `1.5s`, `1m30s`; `0` alone is zero) for
+/// `--flag`.
 pub fn parse_duration(flag: &str, s: &str) -> Result<std::time::Duration, String> {
+    parse_go_duration(s)
+        .ok_or_else(|| format!("--{flag} {s:?}: want a duration like 100ms, 1s or 1m30s"))
+}
+
+/// A Go duration: numbers with units h, m, s, ms, us/µs, ns (`1m30s`,
+/// `1.5h`); `0` alone is zero. `None` if it is not one.
+pub fn parse_go_duration(s: &str) -> Option<std::time::Duration> {
     use std::time::Duration;
-    let bad = || format!("--{flag} {s:?}: want a duration like 100ms, 1s or 1m30s");
     if s == "0" {
-        return Ok(Duration::ZERO);
+        return Some(Duration::ZERO);
     }
     if s.is_empty() {
-        return Err(bad());
+        return None;
     }
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .ok_or_else(bad)?;
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
         if digits == 0 {
-            return Err(bad());
+            return None;
         }
-        let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        let value: f64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
@@ -159,12 +164,12 @@ pub fn parse_duration(flag: &str, s: &str) -> Result<std::time::Duration, String
             "ms" => 1e-3,
             "us" | "µs" => 1e-6,
             "ns" => 1e-9,
-            _ => return Err(bad()),
+            _ => return None,
         };
         total += Duration::from_secs_f64(value * secs);
         rest = &rest[unit_len..];
     }
-    Ok(total)
+    Some(total)
 }
 
 /// Parses `http://host:port` (or `host:port`) into a socket address.
