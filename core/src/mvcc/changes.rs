@@ -62,15 +62,19 @@ pub struct LoadedPut {
     pub value_len: usize,
 }
 
-/// Sorts records by key, keeping each key's records in their order.
-/// Large inputs are sorted in two halves on two threads and merged: the
-/// comparisons (long shared key prefixes, keys scattered in memory) are
-/// most of a restart's time.
-fn sort_by_key_stable(mut records: Vec<LoadedRecord>) -> Vec<LoadedRecord> {
+/// Sorts records by key, each key's records by revision ((key, revision)
+/// pairs are unique, so an unstable sort is exact). Large inputs are
+/// sorted in two halves on two threads and merged: the comparisons (long
+/// shared key prefixes, keys scattered in memory) are most of a restart's
+/// time.
+fn sort_records(mut records: Vec<LoadedRecord>) -> Vec<LoadedRecord> {
     const PARALLEL_FROM: usize = 1 << 16;
+    fn order(a: &LoadedRecord, b: &LoadedRecord) -> std::cmp::Ordering {
+        a.key.cmp(&b.key).then(a.revision.cmp(&b.revision))
+    }
     let parallel = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
     if records.len() < PARALLEL_FROM || !parallel {
-        records.sort_by(|a, b| a.key.cmp(&b.key));
+        records.sort_unstable_by(order);
         return records;
     }
     let right = records.split_off(records.len() / 2);
@@ -78,19 +82,18 @@ fn sort_by_key_stable(mut records: Vec<LoadedRecord>) -> Vec<LoadedRecord> {
     let right = std::thread::scope(|s| {
         let h = s.spawn(move || {
             let mut right = right;
-            right.sort_by(|a, b| a.key.cmp(&b.key));
+            right.sort_unstable_by(order);
             right
         });
-        left.sort_by(|a, b| a.key.cmp(&b.key));
+        left.sort_unstable_by(order);
         h.join().expect("sorting thread panicked")
     });
-    // Merge; on equal keys the left half (earlier revisions) goes first.
     let mut out = Vec::with_capacity(left.len() + right.len());
     let mut l = left.into_iter().peekable();
     let mut r = right.into_iter().peekable();
     loop {
         let take_left = match (l.peek(), r.peek()) {
-            (Some(a), Some(b)) => a.key <= b.key,
+            (Some(a), Some(b)) => order(a, b).is_le(),
             (Some(_), None) => true,
             (None, Some(_)) => false,
             (None, None) => break,
@@ -200,8 +203,8 @@ impl Store {
     }
 
     /// Rebuilds the index from every history record at once (restart):
-    /// sorts them by key (stably, so each key's records stay in revision
-    /// order), folds each key's records into its history, and builds the
+    /// sorts them by key and revision, folds each key's records into its
+    /// history, and builds the
     /// B-tree from the sorted keys in one pass. Records whose keys arrive
     /// in random order (any real history) would otherwise cost a random
     /// B-tree insert each. Only for an empty store; follow with
@@ -211,7 +214,7 @@ impl Store {
             self.index.is_empty(),
             "invariant: restore_all rebuilds an empty store"
         );
-        let records = sort_by_key_stable(records);
+        let records = sort_records(records);
         let mut keys: Vec<(Box<[u8]>, KeyIndex)> = Vec::new();
         for r in records {
             if keys.last().is_none_or(|(k, _)| *k != r.key) {

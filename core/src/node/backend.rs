@@ -200,6 +200,7 @@ fn meta_u64(r: &ReadTxn, key: &[u8], path: &Path) -> Result<Option<u64>, Backend
 }
 
 fn load(db: &Db, path: &Path) -> Result<Loaded, BackendError> {
+    let started = Instant::now();
     let r = db.begin_read()?;
     let applied_index = meta_u64(&r, layout::META_APPLIED_INDEX, path)?.unwrap_or(0);
     let current = meta_u64(&r, layout::META_CURRENT_REVISION, path)?.map(|v| v as i64);
@@ -239,7 +240,14 @@ fn load(db: &Db, path: &Path) -> Result<Loaded, BackendError> {
         Ok(())
     })?;
     let records = loaded.len() as u64;
+    let scanned = Instant::now();
     store.restore_all(loaded).map_err(|e| invalid(path, e))?;
+    tracing::debug!(
+        records,
+        scan_ms = (scanned - started).as_millis() as u64,
+        index_ms = scanned.elapsed().as_millis() as u64,
+        "rebuilt the index"
+    );
     let current = current.unwrap_or(store.current_revision());
     store
         .finish_restore(current, compact.unwrap_or(-1))
