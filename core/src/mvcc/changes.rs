@@ -151,40 +151,11 @@ impl Store {
         lease: i64,
         value: &[u8],
     ) -> Result<(), String> {
-        let v = Val::Mem(value.into());
-        self.restore_entry(revision, key, create_revision, version, lease, v)
-    }
-
-    /// [`Store::restore_put`] leaving the value in the page file (read
-    /// through the value source when needed).
-    pub fn restore_put_stored(
-        &mut self,
-        revision: Revision,
-        key: &[u8],
-        create_revision: Revision,
-        version: i64,
-        lease: i64,
-        value_len: usize,
-    ) -> Result<(), String> {
-        let len = u32::try_from(value_len).map_err(|_| format!("value of {value_len} bytes"))?;
-        let v = Val::Stored { len };
-        self.restore_entry(revision, key, create_revision, version, lease, v)
-    }
-
-    fn restore_entry(
-        &mut self,
-        revision: Revision,
-        key: &[u8],
-        create_revision: Revision,
-        version: i64,
-        lease: i64,
-        value: Val,
-    ) -> Result<(), String> {
         let e = Entry {
             mod_revision: revision,
             version,
             lease,
-            value,
+            value: Val::Mem(value.into()),
         };
         let (added, created) = match self.index.get_mut(key) {
             Some(ki) => ki.restore_put(create_revision, e)?,
@@ -204,8 +175,8 @@ impl Store {
 
     /// Rebuilds the index from every history record at once (restart):
     /// sorts them by key and revision, folds each key's records into its
-    /// history, and builds the
-    /// B-tree from the sorted keys in one pass. Records whose keys arrive
+    /// history (values stay in the file), and builds the B-tree from the
+    /// sorted keys in one pass. Records whose keys arrive
     /// in random order (any real history) would otherwise cost a random
     /// B-tree insert each. Only for an empty store; follow with
     /// [`Store::finish_restore`].
