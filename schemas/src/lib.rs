@@ -1,5 +1,6 @@
 //! Cairn's wire schemas: the FlatBuffers tables of the client API
-//! (`fbs/rpc.fbs`) and the Rust code `flatc` generated from them.
+//! (`fbs/rpc.fbs`), the peer protocol between members (`fbs/peer.fbs`),
+//! and the Rust code `flatc` generated from them.
 //!
 //! The generated code lives in `src/generated/` and is checked in:
 //! building Cairn never needs `flatc`. After editing a schema, run
@@ -26,11 +27,15 @@ extern crate alloc;
 #[allow(clippy::all, unused_imports, dead_code, non_camel_case_types, unsafe_op_in_unsafe_fn, mismatched_lifetime_syntaxes)]
 #[rustfmt::skip]
 mod generated {
+    pub mod peer_generated;
     pub mod rpc_generated;
 }
 
 /// The generated tables of `fbs/rpc.fbs`.
 pub use generated::rpc_generated::cairn::rpc;
+
+/// The generated tables of `fbs/peer.fbs` (member to member).
+pub use generated::peer_generated::cairn::peer;
 
 /// Nesting depth allowed in a verified buffer. A txn nests
 /// Request > TxnRequest > RequestOp > TxnRequest ...; each level costs about
@@ -53,6 +58,11 @@ fn verifier_options(len: usize) -> flatbuffers::VerifierOptions {
 /// Verifies `buf` as a `Request` table with Cairn's limits.
 pub fn verify_request(buf: &[u8]) -> Result<rpc::Request<'_>, flatbuffers::InvalidFlatbuffer> {
     flatbuffers::root_with_opts::<rpc::Request>(&verifier_options(buf.len()), buf)
+}
+
+/// Verifies `buf` as a peer `Frame` table with Cairn's limits.
+pub fn verify_peer_frame(buf: &[u8]) -> Result<peer::Frame<'_>, flatbuffers::InvalidFlatbuffer> {
+    flatbuffers::root_with_opts::<peer::Frame>(&verifier_options(buf.len()), buf)
 }
 
 /// Verifies `buf` as a `Response` table with Cairn's limits.

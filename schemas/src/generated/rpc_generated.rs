@@ -993,10 +993,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for AlarmAction {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_ERROR_CODE: u16 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_ERROR_CODE: u16 = 10;
+pub const ENUM_MAX_ERROR_CODE: u16 = 20;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 11] = [
+pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 21] = [
   ErrorCode::Unknown,
   ErrorCode::InvalidArgument,
   ErrorCode::RequestTooLarge,
@@ -1008,6 +1008,16 @@ pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 11] = [
   ErrorCode::Unavailable,
   ErrorCode::Timeout,
   ErrorCode::NoSpace,
+  ErrorCode::NoLeader,
+  ErrorCode::LeaderChanged,
+  ErrorCode::MemberNotFound,
+  ErrorCode::PeerUrlExists,
+  ErrorCode::MemberNotLearner,
+  ErrorCode::LearnerNotReady,
+  ErrorCode::Unhealthy,
+  ErrorCode::BadTransferee,
+  ErrorCode::NotLeader,
+  ErrorCode::TooManyLearners,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1026,9 +1036,19 @@ impl ErrorCode {
   pub const Unavailable: Self = Self(8);
   pub const Timeout: Self = Self(9);
   pub const NoSpace: Self = Self(10);
+  pub const NoLeader: Self = Self(11);
+  pub const LeaderChanged: Self = Self(12);
+  pub const MemberNotFound: Self = Self(13);
+  pub const PeerUrlExists: Self = Self(14);
+  pub const MemberNotLearner: Self = Self(15);
+  pub const LearnerNotReady: Self = Self(16);
+  pub const Unhealthy: Self = Self(17);
+  pub const BadTransferee: Self = Self(18);
+  pub const NotLeader: Self = Self(19);
+  pub const TooManyLearners: Self = Self(20);
 
   pub const ENUM_MIN: u16 = 0;
-  pub const ENUM_MAX: u16 = 10;
+  pub const ENUM_MAX: u16 = 20;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::Unknown,
     Self::InvalidArgument,
@@ -1041,6 +1061,16 @@ impl ErrorCode {
     Self::Unavailable,
     Self::Timeout,
     Self::NoSpace,
+    Self::NoLeader,
+    Self::LeaderChanged,
+    Self::MemberNotFound,
+    Self::PeerUrlExists,
+    Self::MemberNotLearner,
+    Self::LearnerNotReady,
+    Self::Unhealthy,
+    Self::BadTransferee,
+    Self::NotLeader,
+    Self::TooManyLearners,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1056,6 +1086,16 @@ impl ErrorCode {
       Self::Unavailable => Some("Unavailable"),
       Self::Timeout => Some("Timeout"),
       Self::NoSpace => Some("NoSpace"),
+      Self::NoLeader => Some("NoLeader"),
+      Self::LeaderChanged => Some("LeaderChanged"),
+      Self::MemberNotFound => Some("MemberNotFound"),
+      Self::PeerUrlExists => Some("PeerUrlExists"),
+      Self::MemberNotLearner => Some("MemberNotLearner"),
+      Self::LearnerNotReady => Some("LearnerNotReady"),
+      Self::Unhealthy => Some("Unhealthy"),
+      Self::BadTransferee => Some("BadTransferee"),
+      Self::NotLeader => Some("NotLeader"),
+      Self::TooManyLearners => Some("TooManyLearners"),
       _ => None,
     }
   }
@@ -1113,10 +1153,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for ErrorCode {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_REQUEST_BODY: u8 = 9;
+pub const ENUM_MAX_REQUEST_BODY: u8 = 15;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 10] = [
+pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 16] = [
   RequestBody::NONE,
   RequestBody::RangeRequest,
   RequestBody::PutRequest,
@@ -1127,6 +1167,12 @@ pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 10] = [
   RequestBody::AlarmRequest,
   RequestBody::DefragmentRequest,
   RequestBody::SnapshotRequest,
+  RequestBody::MemberListRequest,
+  RequestBody::MemberAddRequest,
+  RequestBody::MemberRemoveRequest,
+  RequestBody::MemberUpdateRequest,
+  RequestBody::MemberPromoteRequest,
+  RequestBody::MoveLeaderRequest,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1144,9 +1190,15 @@ impl RequestBody {
   pub const AlarmRequest: Self = Self(7);
   pub const DefragmentRequest: Self = Self(8);
   pub const SnapshotRequest: Self = Self(9);
+  pub const MemberListRequest: Self = Self(10);
+  pub const MemberAddRequest: Self = Self(11);
+  pub const MemberRemoveRequest: Self = Self(12);
+  pub const MemberUpdateRequest: Self = Self(13);
+  pub const MemberPromoteRequest: Self = Self(14);
+  pub const MoveLeaderRequest: Self = Self(15);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 9;
+  pub const ENUM_MAX: u8 = 15;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::RangeRequest,
@@ -1158,6 +1210,12 @@ impl RequestBody {
     Self::AlarmRequest,
     Self::DefragmentRequest,
     Self::SnapshotRequest,
+    Self::MemberListRequest,
+    Self::MemberAddRequest,
+    Self::MemberRemoveRequest,
+    Self::MemberUpdateRequest,
+    Self::MemberPromoteRequest,
+    Self::MoveLeaderRequest,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1172,6 +1230,12 @@ impl RequestBody {
       Self::AlarmRequest => Some("AlarmRequest"),
       Self::DefragmentRequest => Some("DefragmentRequest"),
       Self::SnapshotRequest => Some("SnapshotRequest"),
+      Self::MemberListRequest => Some("MemberListRequest"),
+      Self::MemberAddRequest => Some("MemberAddRequest"),
+      Self::MemberRemoveRequest => Some("MemberRemoveRequest"),
+      Self::MemberUpdateRequest => Some("MemberUpdateRequest"),
+      Self::MemberPromoteRequest => Some("MemberPromoteRequest"),
+      Self::MoveLeaderRequest => Some("MoveLeaderRequest"),
       _ => None,
     }
   }
@@ -1241,6 +1305,12 @@ pub enum RequestBodyT {
   AlarmRequest(alloc::boxed::Box<AlarmRequestT>),
   DefragmentRequest(alloc::boxed::Box<DefragmentRequestT>),
   SnapshotRequest(alloc::boxed::Box<SnapshotRequestT>),
+  MemberListRequest(alloc::boxed::Box<MemberListRequestT>),
+  MemberAddRequest(alloc::boxed::Box<MemberAddRequestT>),
+  MemberRemoveRequest(alloc::boxed::Box<MemberRemoveRequestT>),
+  MemberUpdateRequest(alloc::boxed::Box<MemberUpdateRequestT>),
+  MemberPromoteRequest(alloc::boxed::Box<MemberPromoteRequestT>),
+  MoveLeaderRequest(alloc::boxed::Box<MoveLeaderRequestT>),
 }
 impl Default for RequestBodyT {
   fn default() -> Self {
@@ -1260,6 +1330,12 @@ impl RequestBodyT {
       Self::AlarmRequest(_) => RequestBody::AlarmRequest,
       Self::DefragmentRequest(_) => RequestBody::DefragmentRequest,
       Self::SnapshotRequest(_) => RequestBody::SnapshotRequest,
+      Self::MemberListRequest(_) => RequestBody::MemberListRequest,
+      Self::MemberAddRequest(_) => RequestBody::MemberAddRequest,
+      Self::MemberRemoveRequest(_) => RequestBody::MemberRemoveRequest,
+      Self::MemberUpdateRequest(_) => RequestBody::MemberUpdateRequest,
+      Self::MemberPromoteRequest(_) => RequestBody::MemberPromoteRequest,
+      Self::MoveLeaderRequest(_) => RequestBody::MoveLeaderRequest,
     }
   }
   pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(&self, fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>) -> Option<::flatbuffers::WIPOffset<::flatbuffers::UnionWIPOffset>> {
@@ -1274,6 +1350,12 @@ impl RequestBodyT {
       Self::AlarmRequest(v) => Some(v.pack(fbb).as_union_value()),
       Self::DefragmentRequest(v) => Some(v.pack(fbb).as_union_value()),
       Self::SnapshotRequest(v) => Some(v.pack(fbb).as_union_value()),
+      Self::MemberListRequest(v) => Some(v.pack(fbb).as_union_value()),
+      Self::MemberAddRequest(v) => Some(v.pack(fbb).as_union_value()),
+      Self::MemberRemoveRequest(v) => Some(v.pack(fbb).as_union_value()),
+      Self::MemberUpdateRequest(v) => Some(v.pack(fbb).as_union_value()),
+      Self::MemberPromoteRequest(v) => Some(v.pack(fbb).as_union_value()),
+      Self::MoveLeaderRequest(v) => Some(v.pack(fbb).as_union_value()),
     }
   }
   /// If the union variant matches, return the owned RangeRequestT, setting the union to NONE.
@@ -1465,14 +1547,140 @@ impl RequestBodyT {
   pub fn as_snapshot_request_mut(&mut self) -> Option<&mut SnapshotRequestT> {
     if let Self::SnapshotRequest(v) = self { Some(v.as_mut()) } else { None }
   }
+  /// If the union variant matches, return the owned MemberListRequestT, setting the union to NONE.
+  pub fn take_member_list_request(&mut self) -> Option<alloc::boxed::Box<MemberListRequestT>> {
+    if let Self::MemberListRequest(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::MemberListRequest(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the MemberListRequestT.
+  pub fn as_member_list_request(&self) -> Option<&MemberListRequestT> {
+    if let Self::MemberListRequest(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the MemberListRequestT.
+  pub fn as_member_list_request_mut(&mut self) -> Option<&mut MemberListRequestT> {
+    if let Self::MemberListRequest(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned MemberAddRequestT, setting the union to NONE.
+  pub fn take_member_add_request(&mut self) -> Option<alloc::boxed::Box<MemberAddRequestT>> {
+    if let Self::MemberAddRequest(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::MemberAddRequest(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the MemberAddRequestT.
+  pub fn as_member_add_request(&self) -> Option<&MemberAddRequestT> {
+    if let Self::MemberAddRequest(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the MemberAddRequestT.
+  pub fn as_member_add_request_mut(&mut self) -> Option<&mut MemberAddRequestT> {
+    if let Self::MemberAddRequest(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned MemberRemoveRequestT, setting the union to NONE.
+  pub fn take_member_remove_request(&mut self) -> Option<alloc::boxed::Box<MemberRemoveRequestT>> {
+    if let Self::MemberRemoveRequest(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::MemberRemoveRequest(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the MemberRemoveRequestT.
+  pub fn as_member_remove_request(&self) -> Option<&MemberRemoveRequestT> {
+    if let Self::MemberRemoveRequest(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the MemberRemoveRequestT.
+  pub fn as_member_remove_request_mut(&mut self) -> Option<&mut MemberRemoveRequestT> {
+    if let Self::MemberRemoveRequest(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned MemberUpdateRequestT, setting the union to NONE.
+  pub fn take_member_update_request(&mut self) -> Option<alloc::boxed::Box<MemberUpdateRequestT>> {
+    if let Self::MemberUpdateRequest(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::MemberUpdateRequest(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the MemberUpdateRequestT.
+  pub fn as_member_update_request(&self) -> Option<&MemberUpdateRequestT> {
+    if let Self::MemberUpdateRequest(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the MemberUpdateRequestT.
+  pub fn as_member_update_request_mut(&mut self) -> Option<&mut MemberUpdateRequestT> {
+    if let Self::MemberUpdateRequest(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned MemberPromoteRequestT, setting the union to NONE.
+  pub fn take_member_promote_request(&mut self) -> Option<alloc::boxed::Box<MemberPromoteRequestT>> {
+    if let Self::MemberPromoteRequest(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::MemberPromoteRequest(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the MemberPromoteRequestT.
+  pub fn as_member_promote_request(&self) -> Option<&MemberPromoteRequestT> {
+    if let Self::MemberPromoteRequest(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the MemberPromoteRequestT.
+  pub fn as_member_promote_request_mut(&mut self) -> Option<&mut MemberPromoteRequestT> {
+    if let Self::MemberPromoteRequest(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned MoveLeaderRequestT, setting the union to NONE.
+  pub fn take_move_leader_request(&mut self) -> Option<alloc::boxed::Box<MoveLeaderRequestT>> {
+    if let Self::MoveLeaderRequest(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::MoveLeaderRequest(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the MoveLeaderRequestT.
+  pub fn as_move_leader_request(&self) -> Option<&MoveLeaderRequestT> {
+    if let Self::MoveLeaderRequest(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the MoveLeaderRequestT.
+  pub fn as_move_leader_request_mut(&mut self) -> Option<&mut MoveLeaderRequestT> {
+    if let Self::MoveLeaderRequest(v) = self { Some(v.as_mut()) } else { None }
+  }
 }
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_RESPONSE_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_RESPONSE_BODY: u8 = 10;
+pub const ENUM_MAX_RESPONSE_BODY: u8 = 16;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 11] = [
+pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 17] = [
   ResponseBody::NONE,
   ResponseBody::RangeResponse,
   ResponseBody::PutResponse,
@@ -1484,6 +1692,12 @@ pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 11] = [
   ResponseBody::AlarmResponse,
   ResponseBody::DefragmentResponse,
   ResponseBody::SnapshotResponse,
+  ResponseBody::MemberListResponse,
+  ResponseBody::MemberAddResponse,
+  ResponseBody::MemberRemoveResponse,
+  ResponseBody::MemberUpdateResponse,
+  ResponseBody::MemberPromoteResponse,
+  ResponseBody::MoveLeaderResponse,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1502,9 +1716,15 @@ impl ResponseBody {
   pub const AlarmResponse: Self = Self(8);
   pub const DefragmentResponse: Self = Self(9);
   pub const SnapshotResponse: Self = Self(10);
+  pub const MemberListResponse: Self = Self(11);
+  pub const MemberAddResponse: Self = Self(12);
+  pub const MemberRemoveResponse: Self = Self(13);
+  pub const MemberUpdateResponse: Self = Self(14);
+  pub const MemberPromoteResponse: Self = Self(15);
+  pub const MoveLeaderResponse: Self = Self(16);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 10;
+  pub const ENUM_MAX: u8 = 16;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::RangeResponse,
@@ -1517,6 +1737,12 @@ impl ResponseBody {
     Self::AlarmResponse,
     Self::DefragmentResponse,
     Self::SnapshotResponse,
+    Self::MemberListResponse,
+    Self::MemberAddResponse,
+    Self::MemberRemoveResponse,
+    Self::MemberUpdateResponse,
+    Self::MemberPromoteResponse,
+    Self::MoveLeaderResponse,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1532,6 +1758,12 @@ impl ResponseBody {
       Self::AlarmResponse => Some("AlarmResponse"),
       Self::DefragmentResponse => Some("DefragmentResponse"),
       Self::SnapshotResponse => Some("SnapshotResponse"),
+      Self::MemberListResponse => Some("MemberListResponse"),
+      Self::MemberAddResponse => Some("MemberAddResponse"),
+      Self::MemberRemoveResponse => Some("MemberRemoveResponse"),
+      Self::MemberUpdateResponse => Some("MemberUpdateResponse"),
+      Self::MemberPromoteResponse => Some("MemberPromoteResponse"),
+      Self::MoveLeaderResponse => Some("MoveLeaderResponse"),
       _ => None,
     }
   }
@@ -1602,6 +1834,12 @@ pub enum ResponseBodyT {
   AlarmResponse(alloc::boxed::Box<AlarmResponseT>),
   DefragmentResponse(alloc::boxed::Box<DefragmentResponseT>),
   SnapshotResponse(alloc::boxed::Box<SnapshotResponseT>),
+  MemberListResponse(alloc::boxed::Box<MemberListResponseT>),
+  MemberAddResponse(alloc::boxed::Box<MemberAddResponseT>),
+  MemberRemoveResponse(alloc::boxed::Box<MemberRemoveResponseT>),
+  MemberUpdateResponse(alloc::boxed::Box<MemberUpdateResponseT>),
+  MemberPromoteResponse(alloc::boxed::Box<MemberPromoteResponseT>),
+  MoveLeaderResponse(alloc::boxed::Box<MoveLeaderResponseT>),
 }
 impl Default for ResponseBodyT {
   fn default() -> Self {
@@ -1622,6 +1860,12 @@ impl ResponseBodyT {
       Self::AlarmResponse(_) => ResponseBody::AlarmResponse,
       Self::DefragmentResponse(_) => ResponseBody::DefragmentResponse,
       Self::SnapshotResponse(_) => ResponseBody::SnapshotResponse,
+      Self::MemberListResponse(_) => ResponseBody::MemberListResponse,
+      Self::MemberAddResponse(_) => ResponseBody::MemberAddResponse,
+      Self::MemberRemoveResponse(_) => ResponseBody::MemberRemoveResponse,
+      Self::MemberUpdateResponse(_) => ResponseBody::MemberUpdateResponse,
+      Self::MemberPromoteResponse(_) => ResponseBody::MemberPromoteResponse,
+      Self::MoveLeaderResponse(_) => ResponseBody::MoveLeaderResponse,
     }
   }
   pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(&self, fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>) -> Option<::flatbuffers::WIPOffset<::flatbuffers::UnionWIPOffset>> {
@@ -1637,6 +1881,12 @@ impl ResponseBodyT {
       Self::AlarmResponse(v) => Some(v.pack(fbb).as_union_value()),
       Self::DefragmentResponse(v) => Some(v.pack(fbb).as_union_value()),
       Self::SnapshotResponse(v) => Some(v.pack(fbb).as_union_value()),
+      Self::MemberListResponse(v) => Some(v.pack(fbb).as_union_value()),
+      Self::MemberAddResponse(v) => Some(v.pack(fbb).as_union_value()),
+      Self::MemberRemoveResponse(v) => Some(v.pack(fbb).as_union_value()),
+      Self::MemberUpdateResponse(v) => Some(v.pack(fbb).as_union_value()),
+      Self::MemberPromoteResponse(v) => Some(v.pack(fbb).as_union_value()),
+      Self::MoveLeaderResponse(v) => Some(v.pack(fbb).as_union_value()),
     }
   }
   /// If the union variant matches, return the owned RangeResponseT, setting the union to NONE.
@@ -1848,6 +2098,132 @@ impl ResponseBodyT {
   /// If the union variant matches, return a mutable reference to the SnapshotResponseT.
   pub fn as_snapshot_response_mut(&mut self) -> Option<&mut SnapshotResponseT> {
     if let Self::SnapshotResponse(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned MemberListResponseT, setting the union to NONE.
+  pub fn take_member_list_response(&mut self) -> Option<alloc::boxed::Box<MemberListResponseT>> {
+    if let Self::MemberListResponse(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::MemberListResponse(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the MemberListResponseT.
+  pub fn as_member_list_response(&self) -> Option<&MemberListResponseT> {
+    if let Self::MemberListResponse(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the MemberListResponseT.
+  pub fn as_member_list_response_mut(&mut self) -> Option<&mut MemberListResponseT> {
+    if let Self::MemberListResponse(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned MemberAddResponseT, setting the union to NONE.
+  pub fn take_member_add_response(&mut self) -> Option<alloc::boxed::Box<MemberAddResponseT>> {
+    if let Self::MemberAddResponse(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::MemberAddResponse(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the MemberAddResponseT.
+  pub fn as_member_add_response(&self) -> Option<&MemberAddResponseT> {
+    if let Self::MemberAddResponse(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the MemberAddResponseT.
+  pub fn as_member_add_response_mut(&mut self) -> Option<&mut MemberAddResponseT> {
+    if let Self::MemberAddResponse(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned MemberRemoveResponseT, setting the union to NONE.
+  pub fn take_member_remove_response(&mut self) -> Option<alloc::boxed::Box<MemberRemoveResponseT>> {
+    if let Self::MemberRemoveResponse(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::MemberRemoveResponse(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the MemberRemoveResponseT.
+  pub fn as_member_remove_response(&self) -> Option<&MemberRemoveResponseT> {
+    if let Self::MemberRemoveResponse(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the MemberRemoveResponseT.
+  pub fn as_member_remove_response_mut(&mut self) -> Option<&mut MemberRemoveResponseT> {
+    if let Self::MemberRemoveResponse(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned MemberUpdateResponseT, setting the union to NONE.
+  pub fn take_member_update_response(&mut self) -> Option<alloc::boxed::Box<MemberUpdateResponseT>> {
+    if let Self::MemberUpdateResponse(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::MemberUpdateResponse(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the MemberUpdateResponseT.
+  pub fn as_member_update_response(&self) -> Option<&MemberUpdateResponseT> {
+    if let Self::MemberUpdateResponse(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the MemberUpdateResponseT.
+  pub fn as_member_update_response_mut(&mut self) -> Option<&mut MemberUpdateResponseT> {
+    if let Self::MemberUpdateResponse(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned MemberPromoteResponseT, setting the union to NONE.
+  pub fn take_member_promote_response(&mut self) -> Option<alloc::boxed::Box<MemberPromoteResponseT>> {
+    if let Self::MemberPromoteResponse(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::MemberPromoteResponse(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the MemberPromoteResponseT.
+  pub fn as_member_promote_response(&self) -> Option<&MemberPromoteResponseT> {
+    if let Self::MemberPromoteResponse(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the MemberPromoteResponseT.
+  pub fn as_member_promote_response_mut(&mut self) -> Option<&mut MemberPromoteResponseT> {
+    if let Self::MemberPromoteResponse(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned MoveLeaderResponseT, setting the union to NONE.
+  pub fn take_move_leader_response(&mut self) -> Option<alloc::boxed::Box<MoveLeaderResponseT>> {
+    if let Self::MoveLeaderResponse(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::MoveLeaderResponse(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the MoveLeaderResponseT.
+  pub fn as_move_leader_response(&self) -> Option<&MoveLeaderResponseT> {
+    if let Self::MoveLeaderResponse(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the MoveLeaderResponseT.
+  pub fn as_move_leader_response_mut(&mut self) -> Option<&mut MoveLeaderResponseT> {
+    if let Self::MoveLeaderResponse(v) = self { Some(v.as_mut()) } else { None }
   }
 }
 pub enum ResponseHeaderOffset {}
@@ -6901,6 +7277,1962 @@ impl ErrorT {
     })
   }
 }
+pub enum MemberOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct Member<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Member<'a> {
+  type Inner = Member<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Member<'a> {
+  pub const VT_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 6;
+  pub const VT_PEER_URLS: ::flatbuffers::VOffsetT = 8;
+  pub const VT_CLIENT_URLS: ::flatbuffers::VOffsetT = 10;
+  pub const VT_IS_LEARNER: ::flatbuffers::VOffsetT = 12;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Member { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args MemberArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Member<'bldr>> {
+    let mut builder = MemberBuilder::new(_fbb);
+    builder.add_id(args.id);
+    if let Some(x) = args.client_urls { builder.add_client_urls(x); }
+    if let Some(x) = args.peer_urls { builder.add_peer_urls(x); }
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.add_is_learner(args.is_learner);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> MemberT {
+    let id = self.id();
+    let name = self.name().map(|x| {
+      alloc::string::ToString::to_string(x)
+    });
+    let peer_urls = self.peer_urls().map(|x| {
+      x.iter().map(|s| alloc::string::ToString::to_string(s)).collect()
+    });
+    let client_urls = self.client_urls().map(|x| {
+      x.iter().map(|s| alloc::string::ToString::to_string(s)).collect()
+    });
+    let is_learner = self.is_learner();
+    MemberT {
+      id,
+      name,
+      peer_urls,
+      client_urls,
+      is_learner,
+    }
+  }
+
+  #[inline]
+  pub fn id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(Member::VT_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Member::VT_NAME, None)}
+  }
+  #[inline]
+  pub fn peer_urls(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>(Member::VT_PEER_URLS, None)}
+  }
+  #[inline]
+  pub fn client_urls(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>(Member::VT_CLIENT_URLS, None)}
+  }
+  #[inline]
+  pub fn is_learner(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(Member::VT_IS_LEARNER, Some(false)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Member<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u64>("id", Self::VT_ID, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<&'_ str>>>>("peer_urls", Self::VT_PEER_URLS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<&'_ str>>>>("client_urls", Self::VT_CLIENT_URLS, false)?
+     .visit_field::<bool>("is_learner", Self::VT_IS_LEARNER, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct MemberArgs<'a> {
+    pub id: u64,
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub peer_urls: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>,
+    pub client_urls: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>,
+    pub is_learner: bool,
+}
+impl<'a> Default for MemberArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    MemberArgs {
+      id: 0,
+      name: None,
+      peer_urls: None,
+      client_urls: None,
+      is_learner: false,
+    }
+  }
+}
+
+pub struct MemberBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> MemberBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_id(&mut self, id: u64) {
+    self.fbb_.push_slot::<u64>(Member::VT_ID, id, 0);
+  }
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Member::VT_NAME, name);
+  }
+  #[inline]
+  pub fn add_peer_urls(&mut self, peer_urls: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<&'b  str>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Member::VT_PEER_URLS, peer_urls);
+  }
+  #[inline]
+  pub fn add_client_urls(&mut self, client_urls: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<&'b  str>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Member::VT_CLIENT_URLS, client_urls);
+  }
+  #[inline]
+  pub fn add_is_learner(&mut self, is_learner: bool) {
+    self.fbb_.push_slot::<bool>(Member::VT_IS_LEARNER, is_learner, false);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> MemberBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    MemberBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Member<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Member<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Member");
+      ds.field("id", &self.id());
+      ds.field("name", &self.name());
+      ds.field("peer_urls", &self.peer_urls());
+      ds.field("client_urls", &self.client_urls());
+      ds.field("is_learner", &self.is_learner());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberT {
+  pub id: u64,
+  pub name: Option<alloc::string::String>,
+  pub peer_urls: Option<alloc::vec::Vec<alloc::string::String>>,
+  pub client_urls: Option<alloc::vec::Vec<alloc::string::String>>,
+  pub is_learner: bool,
+}
+impl Default for MemberT {
+  fn default() -> Self {
+    Self {
+      id: 0,
+      name: None,
+      peer_urls: None,
+      client_urls: None,
+      is_learner: false,
+    }
+  }
+}
+impl MemberT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<Member<'b>> {
+    let id = self.id;
+    let name = self.name.as_ref().map(|x|{
+      _fbb.create_string(x)
+    });
+    let peer_urls = self.peer_urls.as_ref().map(|x|{
+      let w: alloc::vec::Vec<_> = x.iter().map(|s| _fbb.create_string(s)).collect();_fbb.create_vector(&w)
+    });
+    let client_urls = self.client_urls.as_ref().map(|x|{
+      let w: alloc::vec::Vec<_> = x.iter().map(|s| _fbb.create_string(s)).collect();_fbb.create_vector(&w)
+    });
+    let is_learner = self.is_learner;
+    Member::create(_fbb, &MemberArgs{
+      id,
+      name,
+      peer_urls,
+      client_urls,
+      is_learner,
+    })
+  }
+}
+pub enum MemberListRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct MemberListRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for MemberListRequest<'a> {
+  type Inner = MemberListRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> MemberListRequest<'a> {
+  pub const VT_LINEARIZABLE: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    MemberListRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args MemberListRequestArgs
+  ) -> ::flatbuffers::WIPOffset<MemberListRequest<'bldr>> {
+    let mut builder = MemberListRequestBuilder::new(_fbb);
+    builder.add_linearizable(args.linearizable);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> MemberListRequestT {
+    let linearizable = self.linearizable();
+    MemberListRequestT {
+      linearizable,
+    }
+  }
+
+  #[inline]
+  pub fn linearizable(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(MemberListRequest::VT_LINEARIZABLE, Some(false)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for MemberListRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<bool>("linearizable", Self::VT_LINEARIZABLE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct MemberListRequestArgs {
+    pub linearizable: bool,
+}
+impl<'a> Default for MemberListRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    MemberListRequestArgs {
+      linearizable: false,
+    }
+  }
+}
+
+pub struct MemberListRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> MemberListRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_linearizable(&mut self, linearizable: bool) {
+    self.fbb_.push_slot::<bool>(MemberListRequest::VT_LINEARIZABLE, linearizable, false);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> MemberListRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    MemberListRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<MemberListRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for MemberListRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("MemberListRequest");
+      ds.field("linearizable", &self.linearizable());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberListRequestT {
+  pub linearizable: bool,
+}
+impl Default for MemberListRequestT {
+  fn default() -> Self {
+    Self {
+      linearizable: false,
+    }
+  }
+}
+impl MemberListRequestT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<MemberListRequest<'b>> {
+    let linearizable = self.linearizable;
+    MemberListRequest::create(_fbb, &MemberListRequestArgs{
+      linearizable,
+    })
+  }
+}
+pub enum MemberListResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct MemberListResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for MemberListResponse<'a> {
+  type Inner = MemberListResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> MemberListResponse<'a> {
+  pub const VT_HEADER: ::flatbuffers::VOffsetT = 4;
+  pub const VT_MEMBERS: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    MemberListResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args MemberListResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<MemberListResponse<'bldr>> {
+    let mut builder = MemberListResponseBuilder::new(_fbb);
+    if let Some(x) = args.members { builder.add_members(x); }
+    if let Some(x) = args.header { builder.add_header(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> MemberListResponseT {
+    let header = self.header().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    let members = self.members().map(|x| {
+      x.iter().map(|t| t.unpack()).collect()
+    });
+    MemberListResponseT {
+      header,
+      members,
+    }
+  }
+
+  #[inline]
+  pub fn header(&self) -> Option<ResponseHeader<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<ResponseHeader>>(MemberListResponse::VT_HEADER, None)}
+  }
+  #[inline]
+  pub fn members(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Member<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Member>>>>(MemberListResponse::VT_MEMBERS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for MemberListResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<ResponseHeader>>("header", Self::VT_HEADER, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Member>>>>("members", Self::VT_MEMBERS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct MemberListResponseArgs<'a> {
+    pub header: Option<::flatbuffers::WIPOffset<ResponseHeader<'a>>>,
+    pub members: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Member<'a>>>>>,
+}
+impl<'a> Default for MemberListResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    MemberListResponseArgs {
+      header: None,
+      members: None,
+    }
+  }
+}
+
+pub struct MemberListResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> MemberListResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_header(&mut self, header: ::flatbuffers::WIPOffset<ResponseHeader<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<ResponseHeader>>(MemberListResponse::VT_HEADER, header);
+  }
+  #[inline]
+  pub fn add_members(&mut self, members: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<Member<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(MemberListResponse::VT_MEMBERS, members);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> MemberListResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    MemberListResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<MemberListResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for MemberListResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("MemberListResponse");
+      ds.field("header", &self.header());
+      ds.field("members", &self.members());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberListResponseT {
+  pub header: Option<alloc::boxed::Box<ResponseHeaderT>>,
+  pub members: Option<alloc::vec::Vec<MemberT>>,
+}
+impl Default for MemberListResponseT {
+  fn default() -> Self {
+    Self {
+      header: None,
+      members: None,
+    }
+  }
+}
+impl MemberListResponseT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<MemberListResponse<'b>> {
+    let header = self.header.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    let members = self.members.as_ref().map(|x|{
+      let w: alloc::vec::Vec<_> = x.iter().map(|t| t.pack(_fbb)).collect();_fbb.create_vector(&w)
+    });
+    MemberListResponse::create(_fbb, &MemberListResponseArgs{
+      header,
+      members,
+    })
+  }
+}
+pub enum MemberAddRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct MemberAddRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for MemberAddRequest<'a> {
+  type Inner = MemberAddRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> MemberAddRequest<'a> {
+  pub const VT_PEER_URLS: ::flatbuffers::VOffsetT = 4;
+  pub const VT_IS_LEARNER: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    MemberAddRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args MemberAddRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<MemberAddRequest<'bldr>> {
+    let mut builder = MemberAddRequestBuilder::new(_fbb);
+    if let Some(x) = args.peer_urls { builder.add_peer_urls(x); }
+    builder.add_is_learner(args.is_learner);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> MemberAddRequestT {
+    let peer_urls = self.peer_urls().map(|x| {
+      x.iter().map(|s| alloc::string::ToString::to_string(s)).collect()
+    });
+    let is_learner = self.is_learner();
+    MemberAddRequestT {
+      peer_urls,
+      is_learner,
+    }
+  }
+
+  #[inline]
+  pub fn peer_urls(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>(MemberAddRequest::VT_PEER_URLS, None)}
+  }
+  #[inline]
+  pub fn is_learner(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(MemberAddRequest::VT_IS_LEARNER, Some(false)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for MemberAddRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<&'_ str>>>>("peer_urls", Self::VT_PEER_URLS, false)?
+     .visit_field::<bool>("is_learner", Self::VT_IS_LEARNER, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct MemberAddRequestArgs<'a> {
+    pub peer_urls: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>,
+    pub is_learner: bool,
+}
+impl<'a> Default for MemberAddRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    MemberAddRequestArgs {
+      peer_urls: None,
+      is_learner: false,
+    }
+  }
+}
+
+pub struct MemberAddRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> MemberAddRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_peer_urls(&mut self, peer_urls: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<&'b  str>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(MemberAddRequest::VT_PEER_URLS, peer_urls);
+  }
+  #[inline]
+  pub fn add_is_learner(&mut self, is_learner: bool) {
+    self.fbb_.push_slot::<bool>(MemberAddRequest::VT_IS_LEARNER, is_learner, false);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> MemberAddRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    MemberAddRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<MemberAddRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for MemberAddRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("MemberAddRequest");
+      ds.field("peer_urls", &self.peer_urls());
+      ds.field("is_learner", &self.is_learner());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberAddRequestT {
+  pub peer_urls: Option<alloc::vec::Vec<alloc::string::String>>,
+  pub is_learner: bool,
+}
+impl Default for MemberAddRequestT {
+  fn default() -> Self {
+    Self {
+      peer_urls: None,
+      is_learner: false,
+    }
+  }
+}
+impl MemberAddRequestT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<MemberAddRequest<'b>> {
+    let peer_urls = self.peer_urls.as_ref().map(|x|{
+      let w: alloc::vec::Vec<_> = x.iter().map(|s| _fbb.create_string(s)).collect();_fbb.create_vector(&w)
+    });
+    let is_learner = self.is_learner;
+    MemberAddRequest::create(_fbb, &MemberAddRequestArgs{
+      peer_urls,
+      is_learner,
+    })
+  }
+}
+pub enum MemberAddResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct MemberAddResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for MemberAddResponse<'a> {
+  type Inner = MemberAddResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> MemberAddResponse<'a> {
+  pub const VT_HEADER: ::flatbuffers::VOffsetT = 4;
+  pub const VT_MEMBER: ::flatbuffers::VOffsetT = 6;
+  pub const VT_MEMBERS: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    MemberAddResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args MemberAddResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<MemberAddResponse<'bldr>> {
+    let mut builder = MemberAddResponseBuilder::new(_fbb);
+    if let Some(x) = args.members { builder.add_members(x); }
+    if let Some(x) = args.member { builder.add_member(x); }
+    if let Some(x) = args.header { builder.add_header(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> MemberAddResponseT {
+    let header = self.header().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    let member = self.member().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    let members = self.members().map(|x| {
+      x.iter().map(|t| t.unpack()).collect()
+    });
+    MemberAddResponseT {
+      header,
+      member,
+      members,
+    }
+  }
+
+  #[inline]
+  pub fn header(&self) -> Option<ResponseHeader<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<ResponseHeader>>(MemberAddResponse::VT_HEADER, None)}
+  }
+  #[inline]
+  pub fn member(&self) -> Option<Member<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Member>>(MemberAddResponse::VT_MEMBER, None)}
+  }
+  #[inline]
+  pub fn members(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Member<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Member>>>>(MemberAddResponse::VT_MEMBERS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for MemberAddResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<ResponseHeader>>("header", Self::VT_HEADER, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Member>>("member", Self::VT_MEMBER, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Member>>>>("members", Self::VT_MEMBERS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct MemberAddResponseArgs<'a> {
+    pub header: Option<::flatbuffers::WIPOffset<ResponseHeader<'a>>>,
+    pub member: Option<::flatbuffers::WIPOffset<Member<'a>>>,
+    pub members: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Member<'a>>>>>,
+}
+impl<'a> Default for MemberAddResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    MemberAddResponseArgs {
+      header: None,
+      member: None,
+      members: None,
+    }
+  }
+}
+
+pub struct MemberAddResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> MemberAddResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_header(&mut self, header: ::flatbuffers::WIPOffset<ResponseHeader<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<ResponseHeader>>(MemberAddResponse::VT_HEADER, header);
+  }
+  #[inline]
+  pub fn add_member(&mut self, member: ::flatbuffers::WIPOffset<Member<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Member>>(MemberAddResponse::VT_MEMBER, member);
+  }
+  #[inline]
+  pub fn add_members(&mut self, members: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<Member<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(MemberAddResponse::VT_MEMBERS, members);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> MemberAddResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    MemberAddResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<MemberAddResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for MemberAddResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("MemberAddResponse");
+      ds.field("header", &self.header());
+      ds.field("member", &self.member());
+      ds.field("members", &self.members());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberAddResponseT {
+  pub header: Option<alloc::boxed::Box<ResponseHeaderT>>,
+  pub member: Option<alloc::boxed::Box<MemberT>>,
+  pub members: Option<alloc::vec::Vec<MemberT>>,
+}
+impl Default for MemberAddResponseT {
+  fn default() -> Self {
+    Self {
+      header: None,
+      member: None,
+      members: None,
+    }
+  }
+}
+impl MemberAddResponseT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<MemberAddResponse<'b>> {
+    let header = self.header.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    let member = self.member.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    let members = self.members.as_ref().map(|x|{
+      let w: alloc::vec::Vec<_> = x.iter().map(|t| t.pack(_fbb)).collect();_fbb.create_vector(&w)
+    });
+    MemberAddResponse::create(_fbb, &MemberAddResponseArgs{
+      header,
+      member,
+      members,
+    })
+  }
+}
+pub enum MemberRemoveRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct MemberRemoveRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for MemberRemoveRequest<'a> {
+  type Inner = MemberRemoveRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> MemberRemoveRequest<'a> {
+  pub const VT_ID: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    MemberRemoveRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args MemberRemoveRequestArgs
+  ) -> ::flatbuffers::WIPOffset<MemberRemoveRequest<'bldr>> {
+    let mut builder = MemberRemoveRequestBuilder::new(_fbb);
+    builder.add_id(args.id);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> MemberRemoveRequestT {
+    let id = self.id();
+    MemberRemoveRequestT {
+      id,
+    }
+  }
+
+  #[inline]
+  pub fn id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(MemberRemoveRequest::VT_ID, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for MemberRemoveRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u64>("id", Self::VT_ID, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct MemberRemoveRequestArgs {
+    pub id: u64,
+}
+impl<'a> Default for MemberRemoveRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    MemberRemoveRequestArgs {
+      id: 0,
+    }
+  }
+}
+
+pub struct MemberRemoveRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> MemberRemoveRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_id(&mut self, id: u64) {
+    self.fbb_.push_slot::<u64>(MemberRemoveRequest::VT_ID, id, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> MemberRemoveRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    MemberRemoveRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<MemberRemoveRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for MemberRemoveRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("MemberRemoveRequest");
+      ds.field("id", &self.id());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberRemoveRequestT {
+  pub id: u64,
+}
+impl Default for MemberRemoveRequestT {
+  fn default() -> Self {
+    Self {
+      id: 0,
+    }
+  }
+}
+impl MemberRemoveRequestT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<MemberRemoveRequest<'b>> {
+    let id = self.id;
+    MemberRemoveRequest::create(_fbb, &MemberRemoveRequestArgs{
+      id,
+    })
+  }
+}
+pub enum MemberRemoveResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct MemberRemoveResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for MemberRemoveResponse<'a> {
+  type Inner = MemberRemoveResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> MemberRemoveResponse<'a> {
+  pub const VT_HEADER: ::flatbuffers::VOffsetT = 4;
+  pub const VT_MEMBERS: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    MemberRemoveResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args MemberRemoveResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<MemberRemoveResponse<'bldr>> {
+    let mut builder = MemberRemoveResponseBuilder::new(_fbb);
+    if let Some(x) = args.members { builder.add_members(x); }
+    if let Some(x) = args.header { builder.add_header(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> MemberRemoveResponseT {
+    let header = self.header().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    let members = self.members().map(|x| {
+      x.iter().map(|t| t.unpack()).collect()
+    });
+    MemberRemoveResponseT {
+      header,
+      members,
+    }
+  }
+
+  #[inline]
+  pub fn header(&self) -> Option<ResponseHeader<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<ResponseHeader>>(MemberRemoveResponse::VT_HEADER, None)}
+  }
+  #[inline]
+  pub fn members(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Member<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Member>>>>(MemberRemoveResponse::VT_MEMBERS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for MemberRemoveResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<ResponseHeader>>("header", Self::VT_HEADER, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Member>>>>("members", Self::VT_MEMBERS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct MemberRemoveResponseArgs<'a> {
+    pub header: Option<::flatbuffers::WIPOffset<ResponseHeader<'a>>>,
+    pub members: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Member<'a>>>>>,
+}
+impl<'a> Default for MemberRemoveResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    MemberRemoveResponseArgs {
+      header: None,
+      members: None,
+    }
+  }
+}
+
+pub struct MemberRemoveResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> MemberRemoveResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_header(&mut self, header: ::flatbuffers::WIPOffset<ResponseHeader<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<ResponseHeader>>(MemberRemoveResponse::VT_HEADER, header);
+  }
+  #[inline]
+  pub fn add_members(&mut self, members: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<Member<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(MemberRemoveResponse::VT_MEMBERS, members);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> MemberRemoveResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    MemberRemoveResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<MemberRemoveResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for MemberRemoveResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("MemberRemoveResponse");
+      ds.field("header", &self.header());
+      ds.field("members", &self.members());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberRemoveResponseT {
+  pub header: Option<alloc::boxed::Box<ResponseHeaderT>>,
+  pub members: Option<alloc::vec::Vec<MemberT>>,
+}
+impl Default for MemberRemoveResponseT {
+  fn default() -> Self {
+    Self {
+      header: None,
+      members: None,
+    }
+  }
+}
+impl MemberRemoveResponseT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<MemberRemoveResponse<'b>> {
+    let header = self.header.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    let members = self.members.as_ref().map(|x|{
+      let w: alloc::vec::Vec<_> = x.iter().map(|t| t.pack(_fbb)).collect();_fbb.create_vector(&w)
+    });
+    MemberRemoveResponse::create(_fbb, &MemberRemoveResponseArgs{
+      header,
+      members,
+    })
+  }
+}
+pub enum MemberUpdateRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct MemberUpdateRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for MemberUpdateRequest<'a> {
+  type Inner = MemberUpdateRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> MemberUpdateRequest<'a> {
+  pub const VT_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_PEER_URLS: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    MemberUpdateRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args MemberUpdateRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<MemberUpdateRequest<'bldr>> {
+    let mut builder = MemberUpdateRequestBuilder::new(_fbb);
+    builder.add_id(args.id);
+    if let Some(x) = args.peer_urls { builder.add_peer_urls(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> MemberUpdateRequestT {
+    let id = self.id();
+    let peer_urls = self.peer_urls().map(|x| {
+      x.iter().map(|s| alloc::string::ToString::to_string(s)).collect()
+    });
+    MemberUpdateRequestT {
+      id,
+      peer_urls,
+    }
+  }
+
+  #[inline]
+  pub fn id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(MemberUpdateRequest::VT_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn peer_urls(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>(MemberUpdateRequest::VT_PEER_URLS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for MemberUpdateRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u64>("id", Self::VT_ID, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<&'_ str>>>>("peer_urls", Self::VT_PEER_URLS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct MemberUpdateRequestArgs<'a> {
+    pub id: u64,
+    pub peer_urls: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>,
+}
+impl<'a> Default for MemberUpdateRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    MemberUpdateRequestArgs {
+      id: 0,
+      peer_urls: None,
+    }
+  }
+}
+
+pub struct MemberUpdateRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> MemberUpdateRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_id(&mut self, id: u64) {
+    self.fbb_.push_slot::<u64>(MemberUpdateRequest::VT_ID, id, 0);
+  }
+  #[inline]
+  pub fn add_peer_urls(&mut self, peer_urls: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<&'b  str>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(MemberUpdateRequest::VT_PEER_URLS, peer_urls);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> MemberUpdateRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    MemberUpdateRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<MemberUpdateRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for MemberUpdateRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("MemberUpdateRequest");
+      ds.field("id", &self.id());
+      ds.field("peer_urls", &self.peer_urls());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberUpdateRequestT {
+  pub id: u64,
+  pub peer_urls: Option<alloc::vec::Vec<alloc::string::String>>,
+}
+impl Default for MemberUpdateRequestT {
+  fn default() -> Self {
+    Self {
+      id: 0,
+      peer_urls: None,
+    }
+  }
+}
+impl MemberUpdateRequestT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<MemberUpdateRequest<'b>> {
+    let id = self.id;
+    let peer_urls = self.peer_urls.as_ref().map(|x|{
+      let w: alloc::vec::Vec<_> = x.iter().map(|s| _fbb.create_string(s)).collect();_fbb.create_vector(&w)
+    });
+    MemberUpdateRequest::create(_fbb, &MemberUpdateRequestArgs{
+      id,
+      peer_urls,
+    })
+  }
+}
+pub enum MemberUpdateResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct MemberUpdateResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for MemberUpdateResponse<'a> {
+  type Inner = MemberUpdateResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> MemberUpdateResponse<'a> {
+  pub const VT_HEADER: ::flatbuffers::VOffsetT = 4;
+  pub const VT_MEMBERS: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    MemberUpdateResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args MemberUpdateResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<MemberUpdateResponse<'bldr>> {
+    let mut builder = MemberUpdateResponseBuilder::new(_fbb);
+    if let Some(x) = args.members { builder.add_members(x); }
+    if let Some(x) = args.header { builder.add_header(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> MemberUpdateResponseT {
+    let header = self.header().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    let members = self.members().map(|x| {
+      x.iter().map(|t| t.unpack()).collect()
+    });
+    MemberUpdateResponseT {
+      header,
+      members,
+    }
+  }
+
+  #[inline]
+  pub fn header(&self) -> Option<ResponseHeader<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<ResponseHeader>>(MemberUpdateResponse::VT_HEADER, None)}
+  }
+  #[inline]
+  pub fn members(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Member<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Member>>>>(MemberUpdateResponse::VT_MEMBERS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for MemberUpdateResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<ResponseHeader>>("header", Self::VT_HEADER, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Member>>>>("members", Self::VT_MEMBERS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct MemberUpdateResponseArgs<'a> {
+    pub header: Option<::flatbuffers::WIPOffset<ResponseHeader<'a>>>,
+    pub members: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Member<'a>>>>>,
+}
+impl<'a> Default for MemberUpdateResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    MemberUpdateResponseArgs {
+      header: None,
+      members: None,
+    }
+  }
+}
+
+pub struct MemberUpdateResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> MemberUpdateResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_header(&mut self, header: ::flatbuffers::WIPOffset<ResponseHeader<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<ResponseHeader>>(MemberUpdateResponse::VT_HEADER, header);
+  }
+  #[inline]
+  pub fn add_members(&mut self, members: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<Member<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(MemberUpdateResponse::VT_MEMBERS, members);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> MemberUpdateResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    MemberUpdateResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<MemberUpdateResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for MemberUpdateResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("MemberUpdateResponse");
+      ds.field("header", &self.header());
+      ds.field("members", &self.members());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberUpdateResponseT {
+  pub header: Option<alloc::boxed::Box<ResponseHeaderT>>,
+  pub members: Option<alloc::vec::Vec<MemberT>>,
+}
+impl Default for MemberUpdateResponseT {
+  fn default() -> Self {
+    Self {
+      header: None,
+      members: None,
+    }
+  }
+}
+impl MemberUpdateResponseT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<MemberUpdateResponse<'b>> {
+    let header = self.header.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    let members = self.members.as_ref().map(|x|{
+      let w: alloc::vec::Vec<_> = x.iter().map(|t| t.pack(_fbb)).collect();_fbb.create_vector(&w)
+    });
+    MemberUpdateResponse::create(_fbb, &MemberUpdateResponseArgs{
+      header,
+      members,
+    })
+  }
+}
+pub enum MemberPromoteRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct MemberPromoteRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for MemberPromoteRequest<'a> {
+  type Inner = MemberPromoteRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> MemberPromoteRequest<'a> {
+  pub const VT_ID: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    MemberPromoteRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args MemberPromoteRequestArgs
+  ) -> ::flatbuffers::WIPOffset<MemberPromoteRequest<'bldr>> {
+    let mut builder = MemberPromoteRequestBuilder::new(_fbb);
+    builder.add_id(args.id);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> MemberPromoteRequestT {
+    let id = self.id();
+    MemberPromoteRequestT {
+      id,
+    }
+  }
+
+  #[inline]
+  pub fn id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(MemberPromoteRequest::VT_ID, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for MemberPromoteRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u64>("id", Self::VT_ID, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct MemberPromoteRequestArgs {
+    pub id: u64,
+}
+impl<'a> Default for MemberPromoteRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    MemberPromoteRequestArgs {
+      id: 0,
+    }
+  }
+}
+
+pub struct MemberPromoteRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> MemberPromoteRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_id(&mut self, id: u64) {
+    self.fbb_.push_slot::<u64>(MemberPromoteRequest::VT_ID, id, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> MemberPromoteRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    MemberPromoteRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<MemberPromoteRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for MemberPromoteRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("MemberPromoteRequest");
+      ds.field("id", &self.id());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberPromoteRequestT {
+  pub id: u64,
+}
+impl Default for MemberPromoteRequestT {
+  fn default() -> Self {
+    Self {
+      id: 0,
+    }
+  }
+}
+impl MemberPromoteRequestT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<MemberPromoteRequest<'b>> {
+    let id = self.id;
+    MemberPromoteRequest::create(_fbb, &MemberPromoteRequestArgs{
+      id,
+    })
+  }
+}
+pub enum MemberPromoteResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct MemberPromoteResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for MemberPromoteResponse<'a> {
+  type Inner = MemberPromoteResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> MemberPromoteResponse<'a> {
+  pub const VT_HEADER: ::flatbuffers::VOffsetT = 4;
+  pub const VT_MEMBERS: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    MemberPromoteResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args MemberPromoteResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<MemberPromoteResponse<'bldr>> {
+    let mut builder = MemberPromoteResponseBuilder::new(_fbb);
+    if let Some(x) = args.members { builder.add_members(x); }
+    if let Some(x) = args.header { builder.add_header(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> MemberPromoteResponseT {
+    let header = self.header().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    let members = self.members().map(|x| {
+      x.iter().map(|t| t.unpack()).collect()
+    });
+    MemberPromoteResponseT {
+      header,
+      members,
+    }
+  }
+
+  #[inline]
+  pub fn header(&self) -> Option<ResponseHeader<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<ResponseHeader>>(MemberPromoteResponse::VT_HEADER, None)}
+  }
+  #[inline]
+  pub fn members(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Member<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Member>>>>(MemberPromoteResponse::VT_MEMBERS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for MemberPromoteResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<ResponseHeader>>("header", Self::VT_HEADER, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Member>>>>("members", Self::VT_MEMBERS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct MemberPromoteResponseArgs<'a> {
+    pub header: Option<::flatbuffers::WIPOffset<ResponseHeader<'a>>>,
+    pub members: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Member<'a>>>>>,
+}
+impl<'a> Default for MemberPromoteResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    MemberPromoteResponseArgs {
+      header: None,
+      members: None,
+    }
+  }
+}
+
+pub struct MemberPromoteResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> MemberPromoteResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_header(&mut self, header: ::flatbuffers::WIPOffset<ResponseHeader<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<ResponseHeader>>(MemberPromoteResponse::VT_HEADER, header);
+  }
+  #[inline]
+  pub fn add_members(&mut self, members: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<Member<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(MemberPromoteResponse::VT_MEMBERS, members);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> MemberPromoteResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    MemberPromoteResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<MemberPromoteResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for MemberPromoteResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("MemberPromoteResponse");
+      ds.field("header", &self.header());
+      ds.field("members", &self.members());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberPromoteResponseT {
+  pub header: Option<alloc::boxed::Box<ResponseHeaderT>>,
+  pub members: Option<alloc::vec::Vec<MemberT>>,
+}
+impl Default for MemberPromoteResponseT {
+  fn default() -> Self {
+    Self {
+      header: None,
+      members: None,
+    }
+  }
+}
+impl MemberPromoteResponseT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<MemberPromoteResponse<'b>> {
+    let header = self.header.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    let members = self.members.as_ref().map(|x|{
+      let w: alloc::vec::Vec<_> = x.iter().map(|t| t.pack(_fbb)).collect();_fbb.create_vector(&w)
+    });
+    MemberPromoteResponse::create(_fbb, &MemberPromoteResponseArgs{
+      header,
+      members,
+    })
+  }
+}
+pub enum MoveLeaderRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct MoveLeaderRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for MoveLeaderRequest<'a> {
+  type Inner = MoveLeaderRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> MoveLeaderRequest<'a> {
+  pub const VT_TARGET_ID: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    MoveLeaderRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args MoveLeaderRequestArgs
+  ) -> ::flatbuffers::WIPOffset<MoveLeaderRequest<'bldr>> {
+    let mut builder = MoveLeaderRequestBuilder::new(_fbb);
+    builder.add_target_id(args.target_id);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> MoveLeaderRequestT {
+    let target_id = self.target_id();
+    MoveLeaderRequestT {
+      target_id,
+    }
+  }
+
+  #[inline]
+  pub fn target_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(MoveLeaderRequest::VT_TARGET_ID, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for MoveLeaderRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u64>("target_id", Self::VT_TARGET_ID, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct MoveLeaderRequestArgs {
+    pub target_id: u64,
+}
+impl<'a> Default for MoveLeaderRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    MoveLeaderRequestArgs {
+      target_id: 0,
+    }
+  }
+}
+
+pub struct MoveLeaderRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> MoveLeaderRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_target_id(&mut self, target_id: u64) {
+    self.fbb_.push_slot::<u64>(MoveLeaderRequest::VT_TARGET_ID, target_id, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> MoveLeaderRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    MoveLeaderRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<MoveLeaderRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for MoveLeaderRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("MoveLeaderRequest");
+      ds.field("target_id", &self.target_id());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct MoveLeaderRequestT {
+  pub target_id: u64,
+}
+impl Default for MoveLeaderRequestT {
+  fn default() -> Self {
+    Self {
+      target_id: 0,
+    }
+  }
+}
+impl MoveLeaderRequestT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<MoveLeaderRequest<'b>> {
+    let target_id = self.target_id;
+    MoveLeaderRequest::create(_fbb, &MoveLeaderRequestArgs{
+      target_id,
+    })
+  }
+}
+pub enum MoveLeaderResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct MoveLeaderResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for MoveLeaderResponse<'a> {
+  type Inner = MoveLeaderResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> MoveLeaderResponse<'a> {
+  pub const VT_HEADER: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    MoveLeaderResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args MoveLeaderResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<MoveLeaderResponse<'bldr>> {
+    let mut builder = MoveLeaderResponseBuilder::new(_fbb);
+    if let Some(x) = args.header { builder.add_header(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> MoveLeaderResponseT {
+    let header = self.header().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    MoveLeaderResponseT {
+      header,
+    }
+  }
+
+  #[inline]
+  pub fn header(&self) -> Option<ResponseHeader<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<ResponseHeader>>(MoveLeaderResponse::VT_HEADER, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for MoveLeaderResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<ResponseHeader>>("header", Self::VT_HEADER, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct MoveLeaderResponseArgs<'a> {
+    pub header: Option<::flatbuffers::WIPOffset<ResponseHeader<'a>>>,
+}
+impl<'a> Default for MoveLeaderResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    MoveLeaderResponseArgs {
+      header: None,
+    }
+  }
+}
+
+pub struct MoveLeaderResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> MoveLeaderResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_header(&mut self, header: ::flatbuffers::WIPOffset<ResponseHeader<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<ResponseHeader>>(MoveLeaderResponse::VT_HEADER, header);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> MoveLeaderResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    MoveLeaderResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<MoveLeaderResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for MoveLeaderResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("MoveLeaderResponse");
+      ds.field("header", &self.header());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct MoveLeaderResponseT {
+  pub header: Option<alloc::boxed::Box<ResponseHeaderT>>,
+}
+impl Default for MoveLeaderResponseT {
+  fn default() -> Self {
+    Self {
+      header: None,
+    }
+  }
+}
+impl MoveLeaderResponseT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<MoveLeaderResponse<'b>> {
+    let header = self.header.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    MoveLeaderResponse::create(_fbb, &MoveLeaderResponseArgs{
+      header,
+    })
+  }
+}
 pub enum RequestOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -6981,6 +9313,36 @@ impl<'a> Request<'a> {
       RequestBody::SnapshotRequest => RequestBodyT::SnapshotRequest(alloc::boxed::Box::new(
         self.body_as_snapshot_request()
             .expect("Invalid union table, expected `RequestBody::SnapshotRequest`.")
+            .unpack()
+      )),
+      RequestBody::MemberListRequest => RequestBodyT::MemberListRequest(alloc::boxed::Box::new(
+        self.body_as_member_list_request()
+            .expect("Invalid union table, expected `RequestBody::MemberListRequest`.")
+            .unpack()
+      )),
+      RequestBody::MemberAddRequest => RequestBodyT::MemberAddRequest(alloc::boxed::Box::new(
+        self.body_as_member_add_request()
+            .expect("Invalid union table, expected `RequestBody::MemberAddRequest`.")
+            .unpack()
+      )),
+      RequestBody::MemberRemoveRequest => RequestBodyT::MemberRemoveRequest(alloc::boxed::Box::new(
+        self.body_as_member_remove_request()
+            .expect("Invalid union table, expected `RequestBody::MemberRemoveRequest`.")
+            .unpack()
+      )),
+      RequestBody::MemberUpdateRequest => RequestBodyT::MemberUpdateRequest(alloc::boxed::Box::new(
+        self.body_as_member_update_request()
+            .expect("Invalid union table, expected `RequestBody::MemberUpdateRequest`.")
+            .unpack()
+      )),
+      RequestBody::MemberPromoteRequest => RequestBodyT::MemberPromoteRequest(alloc::boxed::Box::new(
+        self.body_as_member_promote_request()
+            .expect("Invalid union table, expected `RequestBody::MemberPromoteRequest`.")
+            .unpack()
+      )),
+      RequestBody::MoveLeaderRequest => RequestBodyT::MoveLeaderRequest(alloc::boxed::Box::new(
+        self.body_as_move_leader_request()
+            .expect("Invalid union table, expected `RequestBody::MoveLeaderRequest`.")
             .unpack()
       )),
       _ => RequestBodyT::NONE,
@@ -7139,6 +9501,96 @@ impl<'a> Request<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_member_list_request(&self) -> Option<MemberListRequest<'a>> {
+    if self.body_type() == RequestBody::MemberListRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { MemberListRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_member_add_request(&self) -> Option<MemberAddRequest<'a>> {
+    if self.body_type() == RequestBody::MemberAddRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { MemberAddRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_member_remove_request(&self) -> Option<MemberRemoveRequest<'a>> {
+    if self.body_type() == RequestBody::MemberRemoveRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { MemberRemoveRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_member_update_request(&self) -> Option<MemberUpdateRequest<'a>> {
+    if self.body_type() == RequestBody::MemberUpdateRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { MemberUpdateRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_member_promote_request(&self) -> Option<MemberPromoteRequest<'a>> {
+    if self.body_type() == RequestBody::MemberPromoteRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { MemberPromoteRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_move_leader_request(&self) -> Option<MoveLeaderRequest<'a>> {
+    if self.body_type() == RequestBody::MoveLeaderRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { MoveLeaderRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Request<'_> {
@@ -7158,6 +9610,12 @@ impl ::flatbuffers::Verifiable for Request<'_> {
           RequestBody::AlarmRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<AlarmRequest>>("RequestBody::AlarmRequest", pos),
           RequestBody::DefragmentRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DefragmentRequest>>("RequestBody::DefragmentRequest", pos),
           RequestBody::SnapshotRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<SnapshotRequest>>("RequestBody::SnapshotRequest", pos),
+          RequestBody::MemberListRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MemberListRequest>>("RequestBody::MemberListRequest", pos),
+          RequestBody::MemberAddRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MemberAddRequest>>("RequestBody::MemberAddRequest", pos),
+          RequestBody::MemberRemoveRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MemberRemoveRequest>>("RequestBody::MemberRemoveRequest", pos),
+          RequestBody::MemberUpdateRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MemberUpdateRequest>>("RequestBody::MemberUpdateRequest", pos),
+          RequestBody::MemberPromoteRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MemberPromoteRequest>>("RequestBody::MemberPromoteRequest", pos),
+          RequestBody::MoveLeaderRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MoveLeaderRequest>>("RequestBody::MoveLeaderRequest", pos),
           _ => Ok(()),
         }
      })?
@@ -7270,6 +9728,48 @@ impl ::core::fmt::Debug for Request<'_> {
         },
         RequestBody::SnapshotRequest => {
           if let Some(x) = self.body_as_snapshot_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::MemberListRequest => {
+          if let Some(x) = self.body_as_member_list_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::MemberAddRequest => {
+          if let Some(x) = self.body_as_member_add_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::MemberRemoveRequest => {
+          if let Some(x) = self.body_as_member_remove_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::MemberUpdateRequest => {
+          if let Some(x) = self.body_as_member_update_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::MemberPromoteRequest => {
+          if let Some(x) = self.body_as_member_promote_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::MoveLeaderRequest => {
+          if let Some(x) = self.body_as_move_leader_request() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
@@ -7392,6 +9892,36 @@ impl<'a> Response<'a> {
       ResponseBody::SnapshotResponse => ResponseBodyT::SnapshotResponse(alloc::boxed::Box::new(
         self.body_as_snapshot_response()
             .expect("Invalid union table, expected `ResponseBody::SnapshotResponse`.")
+            .unpack()
+      )),
+      ResponseBody::MemberListResponse => ResponseBodyT::MemberListResponse(alloc::boxed::Box::new(
+        self.body_as_member_list_response()
+            .expect("Invalid union table, expected `ResponseBody::MemberListResponse`.")
+            .unpack()
+      )),
+      ResponseBody::MemberAddResponse => ResponseBodyT::MemberAddResponse(alloc::boxed::Box::new(
+        self.body_as_member_add_response()
+            .expect("Invalid union table, expected `ResponseBody::MemberAddResponse`.")
+            .unpack()
+      )),
+      ResponseBody::MemberRemoveResponse => ResponseBodyT::MemberRemoveResponse(alloc::boxed::Box::new(
+        self.body_as_member_remove_response()
+            .expect("Invalid union table, expected `ResponseBody::MemberRemoveResponse`.")
+            .unpack()
+      )),
+      ResponseBody::MemberUpdateResponse => ResponseBodyT::MemberUpdateResponse(alloc::boxed::Box::new(
+        self.body_as_member_update_response()
+            .expect("Invalid union table, expected `ResponseBody::MemberUpdateResponse`.")
+            .unpack()
+      )),
+      ResponseBody::MemberPromoteResponse => ResponseBodyT::MemberPromoteResponse(alloc::boxed::Box::new(
+        self.body_as_member_promote_response()
+            .expect("Invalid union table, expected `ResponseBody::MemberPromoteResponse`.")
+            .unpack()
+      )),
+      ResponseBody::MoveLeaderResponse => ResponseBodyT::MoveLeaderResponse(alloc::boxed::Box::new(
+        self.body_as_move_leader_response()
+            .expect("Invalid union table, expected `ResponseBody::MoveLeaderResponse`.")
             .unpack()
       )),
       _ => ResponseBodyT::NONE,
@@ -7565,6 +10095,96 @@ impl<'a> Response<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_member_list_response(&self) -> Option<MemberListResponse<'a>> {
+    if self.body_type() == ResponseBody::MemberListResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { MemberListResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_member_add_response(&self) -> Option<MemberAddResponse<'a>> {
+    if self.body_type() == ResponseBody::MemberAddResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { MemberAddResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_member_remove_response(&self) -> Option<MemberRemoveResponse<'a>> {
+    if self.body_type() == ResponseBody::MemberRemoveResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { MemberRemoveResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_member_update_response(&self) -> Option<MemberUpdateResponse<'a>> {
+    if self.body_type() == ResponseBody::MemberUpdateResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { MemberUpdateResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_member_promote_response(&self) -> Option<MemberPromoteResponse<'a>> {
+    if self.body_type() == ResponseBody::MemberPromoteResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { MemberPromoteResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_move_leader_response(&self) -> Option<MoveLeaderResponse<'a>> {
+    if self.body_type() == ResponseBody::MoveLeaderResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { MoveLeaderResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Response<'_> {
@@ -7585,6 +10205,12 @@ impl ::flatbuffers::Verifiable for Response<'_> {
           ResponseBody::AlarmResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<AlarmResponse>>("ResponseBody::AlarmResponse", pos),
           ResponseBody::DefragmentResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DefragmentResponse>>("ResponseBody::DefragmentResponse", pos),
           ResponseBody::SnapshotResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<SnapshotResponse>>("ResponseBody::SnapshotResponse", pos),
+          ResponseBody::MemberListResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MemberListResponse>>("ResponseBody::MemberListResponse", pos),
+          ResponseBody::MemberAddResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MemberAddResponse>>("ResponseBody::MemberAddResponse", pos),
+          ResponseBody::MemberRemoveResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MemberRemoveResponse>>("ResponseBody::MemberRemoveResponse", pos),
+          ResponseBody::MemberUpdateResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MemberUpdateResponse>>("ResponseBody::MemberUpdateResponse", pos),
+          ResponseBody::MemberPromoteResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MemberPromoteResponse>>("ResponseBody::MemberPromoteResponse", pos),
+          ResponseBody::MoveLeaderResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MoveLeaderResponse>>("ResponseBody::MoveLeaderResponse", pos),
           _ => Ok(()),
         }
      })?
@@ -7704,6 +10330,48 @@ impl ::core::fmt::Debug for Response<'_> {
         },
         ResponseBody::SnapshotResponse => {
           if let Some(x) = self.body_as_snapshot_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::MemberListResponse => {
+          if let Some(x) = self.body_as_member_list_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::MemberAddResponse => {
+          if let Some(x) = self.body_as_member_add_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::MemberRemoveResponse => {
+          if let Some(x) = self.body_as_member_remove_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::MemberUpdateResponse => {
+          if let Some(x) = self.body_as_member_update_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::MemberPromoteResponse => {
+          if let Some(x) = self.body_as_member_promote_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::MoveLeaderResponse => {
+          if let Some(x) = self.body_as_move_leader_response() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
