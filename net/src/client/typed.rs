@@ -20,6 +20,12 @@ fn body_name(body: &rpc::ResponseBodyT) -> &'static str {
         rpc::ResponseBodyT::AlarmResponse(_) => "AlarmResponse",
         rpc::ResponseBodyT::DefragmentResponse(_) => "DefragmentResponse",
         rpc::ResponseBodyT::SnapshotResponse(_) => "SnapshotResponse",
+        rpc::ResponseBodyT::MemberListResponse(_) => "MemberListResponse",
+        rpc::ResponseBodyT::MemberAddResponse(_) => "MemberAddResponse",
+        rpc::ResponseBodyT::MemberRemoveResponse(_) => "MemberRemoveResponse",
+        rpc::ResponseBodyT::MemberUpdateResponse(_) => "MemberUpdateResponse",
+        rpc::ResponseBodyT::MemberPromoteResponse(_) => "MemberPromoteResponse",
+        rpc::ResponseBodyT::MoveLeaderResponse(_) => "MoveLeaderResponse",
         rpc::ResponseBodyT::NONE => "nothing",
     }
 }

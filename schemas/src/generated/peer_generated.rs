@@ -221,10 +221,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for EntryKind {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_BODY: u8 = 8;
+pub const ENUM_MAX_BODY: u8 = 9;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_BODY: [Body; 9] = [
+pub const ENUM_VALUES_BODY: [Body; 10] = [
   Body::NONE,
   Body::Hello,
   Body::HelloAck,
@@ -234,6 +234,7 @@ pub const ENUM_VALUES_BODY: [Body; 9] = [
   Body::MembersQuery,
   Body::MembersInfo,
   Body::SnapshotChunk,
+  Body::Publish,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -250,9 +251,10 @@ impl Body {
   pub const MembersQuery: Self = Self(6);
   pub const MembersInfo: Self = Self(7);
   pub const SnapshotChunk: Self = Self(8);
+  pub const Publish: Self = Self(9);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 8;
+  pub const ENUM_MAX: u8 = 9;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Hello,
@@ -263,6 +265,7 @@ impl Body {
     Self::MembersQuery,
     Self::MembersInfo,
     Self::SnapshotChunk,
+    Self::Publish,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -276,6 +279,7 @@ impl Body {
       Self::MembersQuery => Some("MembersQuery"),
       Self::MembersInfo => Some("MembersInfo"),
       Self::SnapshotChunk => Some("SnapshotChunk"),
+      Self::Publish => Some("Publish"),
       _ => None,
     }
   }
@@ -344,6 +348,7 @@ pub enum BodyT {
   MembersQuery(alloc::boxed::Box<MembersQueryT>),
   MembersInfo(alloc::boxed::Box<MembersInfoT>),
   SnapshotChunk(alloc::boxed::Box<SnapshotChunkT>),
+  Publish(alloc::boxed::Box<PublishT>),
 }
 impl Default for BodyT {
   fn default() -> Self {
@@ -362,6 +367,7 @@ impl BodyT {
       Self::MembersQuery(_) => Body::MembersQuery,
       Self::MembersInfo(_) => Body::MembersInfo,
       Self::SnapshotChunk(_) => Body::SnapshotChunk,
+      Self::Publish(_) => Body::Publish,
     }
   }
   pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(&self, fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>) -> Option<::flatbuffers::WIPOffset<::flatbuffers::UnionWIPOffset>> {
@@ -375,6 +381,7 @@ impl BodyT {
       Self::MembersQuery(v) => Some(v.pack(fbb).as_union_value()),
       Self::MembersInfo(v) => Some(v.pack(fbb).as_union_value()),
       Self::SnapshotChunk(v) => Some(v.pack(fbb).as_union_value()),
+      Self::Publish(v) => Some(v.pack(fbb).as_union_value()),
     }
   }
   /// If the union variant matches, return the owned HelloT, setting the union to NONE.
@@ -544,6 +551,27 @@ impl BodyT {
   /// If the union variant matches, return a mutable reference to the SnapshotChunkT.
   pub fn as_snapshot_chunk_mut(&mut self) -> Option<&mut SnapshotChunkT> {
     if let Self::SnapshotChunk(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned PublishT, setting the union to NONE.
+  pub fn take_publish(&mut self) -> Option<alloc::boxed::Box<PublishT>> {
+    if let Self::Publish(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::Publish(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the PublishT.
+  pub fn as_publish(&self) -> Option<&PublishT> {
+    if let Self::Publish(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the PublishT.
+  pub fn as_publish_mut(&mut self) -> Option<&mut PublishT> {
+    if let Self::Publish(v) = self { Some(v.as_mut()) } else { None }
   }
 }
 pub enum HelloOffset {}
@@ -2851,6 +2879,134 @@ impl SnapshotChunkT {
     })
   }
 }
+pub enum PublishOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct Publish<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Publish<'a> {
+  type Inner = Publish<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Publish<'a> {
+  pub const VT_MEMBER: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Publish { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args PublishArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Publish<'bldr>> {
+    let mut builder = PublishBuilder::new(_fbb);
+    if let Some(x) = args.member { builder.add_member(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> PublishT {
+    let member = self.member().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    PublishT {
+      member,
+    }
+  }
+
+  #[inline]
+  pub fn member(&self) -> Option<PeerMember<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<PeerMember>>(Publish::VT_MEMBER, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Publish<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<PeerMember>>("member", Self::VT_MEMBER, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct PublishArgs<'a> {
+    pub member: Option<::flatbuffers::WIPOffset<PeerMember<'a>>>,
+}
+impl<'a> Default for PublishArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    PublishArgs {
+      member: None,
+    }
+  }
+}
+
+pub struct PublishBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> PublishBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_member(&mut self, member: ::flatbuffers::WIPOffset<PeerMember<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<PeerMember>>(Publish::VT_MEMBER, member);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> PublishBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    PublishBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Publish<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Publish<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Publish");
+      ds.field("member", &self.member());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishT {
+  pub member: Option<alloc::boxed::Box<PeerMemberT>>,
+}
+impl Default for PublishT {
+  fn default() -> Self {
+    Self {
+      member: None,
+    }
+  }
+}
+impl PublishT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<Publish<'b>> {
+    let member = self.member.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    Publish::create(_fbb, &PublishArgs{
+      member,
+    })
+  }
+}
 pub enum FrameOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -2926,6 +3082,11 @@ impl<'a> Frame<'a> {
       Body::SnapshotChunk => BodyT::SnapshotChunk(alloc::boxed::Box::new(
         self.body_as_snapshot_chunk()
             .expect("Invalid union table, expected `Body::SnapshotChunk`.")
+            .unpack()
+      )),
+      Body::Publish => BodyT::Publish(alloc::boxed::Box::new(
+        self.body_as_publish()
+            .expect("Invalid union table, expected `Body::Publish`.")
             .unpack()
       )),
       _ => BodyT::NONE,
@@ -3069,6 +3230,21 @@ impl<'a> Frame<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_publish(&self) -> Option<Publish<'a>> {
+    if self.body_type() == Body::Publish {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { Publish::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Frame<'_> {
@@ -3087,6 +3263,7 @@ impl ::flatbuffers::Verifiable for Frame<'_> {
           Body::MembersQuery => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MembersQuery>>("Body::MembersQuery", pos),
           Body::MembersInfo => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MembersInfo>>("Body::MembersInfo", pos),
           Body::SnapshotChunk => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<SnapshotChunk>>("Body::SnapshotChunk", pos),
+          Body::Publish => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Publish>>("Body::Publish", pos),
           _ => Ok(()),
         }
      })?
@@ -3192,6 +3369,13 @@ impl ::core::fmt::Debug for Frame<'_> {
         },
         Body::SnapshotChunk => {
           if let Some(x) = self.body_as_snapshot_chunk() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Body::Publish => {
+          if let Some(x) = self.body_as_publish() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
