@@ -10,17 +10,11 @@ fn unexpected(body: &rpc::ResponseBodyT, want: &str) -> ClientError {
 
 fn body_name(body: &rpc::ResponseBodyT) -> &'static str {
     match body {
-        rpc::ResponseBodyT::RangeResponse(_) => "RangeResponse",
-        rpc::ResponseBodyT::PutResponse(_) => "PutResponse",
-        rpc::ResponseBodyT::DeleteRangeResponse(_) => "DeleteRangeResponse",
-        rpc::ResponseBodyT::TxnResponse(_) => "TxnResponse",
-        rpc::ResponseBodyT::CompactionResponse(_) => "CompactionResponse",
-        rpc::ResponseBodyT::StatusResponse(_) => "StatusResponse",
-        rpc::ResponseBodyT::Error(_) => "Error",
-        rpc::ResponseBodyT::AlarmResponse(_) => "AlarmResponse",
-        rpc::ResponseBodyT::DefragmentResponse(_) => "DefragmentResponse",
-        rpc::ResponseBodyT::SnapshotResponse(_) => "SnapshotResponse",
         rpc::ResponseBodyT::NONE => "nothing",
+        other => other
+            .response_body_type()
+            .variant_name()
+            .unwrap_or("an unknown response"),
     }
 }
 
