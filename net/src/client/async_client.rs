@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use cairn_schemas::rpc;
 use futures_channel::oneshot;
-use futures_lite::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use futures_lite::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use glommio::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ use super::typed::*;
 use super::ClientOptions;
 use crate::codec::{decode_response, encode_request};
 use crate::error::ClientError;
-use crate::frame::{encode_frame, parse_head, Head, HEADER_LEN};
+use crate::frame::{encode_frame, FrameError, FrameReader};
 
 type Reply = Result<Vec<u8>, ClientError>;
 
@@ -261,56 +261,26 @@ async fn expire_timed_out(inner: std::rc::Weak<Inner>) {
     }
 }
 
-async fn read_loop(
-    mut rd: ReadHalf<TcpStream>,
-    inner: &std::rc::Weak<Inner>,
-    max: usize,
-) -> String {
-    let mut buf: Vec<u8> = vec![0; 64 << 10];
-    let mut filled = 0usize;
+async fn read_loop(rd: ReadHalf<TcpStream>, inner: &std::rc::Weak<Inner>, max: usize) -> String {
+    let mut reader = FrameReader::new(rd, max);
     loop {
-        // Deliver every complete frame in the buffer.
-        let mut start = 0usize;
-        loop {
-            match parse_head(&buf[start..filled]) {
-                Head::NeedHeader => break,
-                Head::Invalid { .. } => return "invalid frame from server".into(),
-                Head::Frame {
-                    request_id,
-                    payload_len,
-                } => {
-                    if payload_len > max {
-                        return format!(
-                            "response of {payload_len} bytes exceeds the client limit of {max}"
-                        );
-                    }
-                    let end = start + HEADER_LEN + payload_len;
-                    if end > filled {
-                        if HEADER_LEN + payload_len > buf.len() {
-                            buf.resize(HEADER_LEN + payload_len, 0);
-                        }
-                        break;
-                    }
-                    let Some(inner) = inner.upgrade() else {
-                        return "client dropped".into();
-                    };
-                    let tx = inner.pending.borrow_mut().remove(&request_id);
-                    if let Some((tx, _)) = tx {
-                        let _ = tx.send(Ok(buf[start + HEADER_LEN..end].to_vec()));
-                    }
-                    start = end;
-                }
+        let (request_id, payload) = match reader.next().await {
+            Ok(frame) => frame,
+            Err(FrameError::Closed) => return "server closed the connection".into(),
+            Err(FrameError::TooLarge { payload_bytes, .. }) => {
+                return format!(
+                    "response of {payload_bytes} bytes exceeds the client limit of {max}"
+                )
             }
-        }
-        buf.copy_within(start..filled, 0);
-        filled -= start;
-        if filled == buf.len() {
-            buf.resize(buf.len() * 2, 0);
-        }
-        match rd.read(&mut buf[filled..]).await {
-            Ok(0) => return "server closed the connection".into(),
-            Ok(n) => filled += n,
-            Err(e) => return format!("read failed: {e}"),
+            Err(FrameError::InvalidLength { .. }) => return "invalid frame from server".into(),
+            Err(e) => return e.to_string(),
+        };
+        let Some(inner) = inner.upgrade() else {
+            return "client dropped".into();
+        };
+        let tx = inner.pending.borrow_mut().remove(&request_id);
+        if let Some((tx, _)) = tx {
+            let _ = tx.send(Ok(payload.to_vec()));
         }
     }
 }

@@ -9,6 +9,13 @@
 //! Integers are little-endian. `len` counts the request id and the payload,
 //! so the smallest valid frame has `len == 8` (an empty payload, which the
 //! verifier then refuses).
+//!
+//! [`FrameReader`] reads such frames from an async stream with a size limit;
+//! the peer protocol and the async client stub share it.
+
+mod reader;
+
+pub use reader::{FrameError, FrameReader};
 
 /// Bytes before the payload: the length and the request id.
 pub const HEADER_LEN: usize = 12;
