@@ -11,5 +11,6 @@ pub mod config;
 pub mod lease;
 pub mod mvcc;
 pub mod node;
+pub mod peer_codec;
 pub mod raft;
 pub mod testkit;

@@ -1,5 +1,6 @@
 //! Cairn's networking: the frame format, the server side of a client
-//! connection, and the client stub users embed.
+//! connection, the client stub users embed, and the member-to-member
+//! transport ([`peer`]).
 //!
 //! Invariants: every byte from a socket is untrusted. A frame's payload is
 //! read by the FlatBuffers verifier (with Cairn's depth and table limits)
@@ -10,6 +11,7 @@ pub mod client;
 pub mod codec;
 pub mod error;
 pub mod frame;
+pub mod peer;
 pub mod server;
 
 pub use client::{AsyncClient, BlockingClient, ClientOptions};
