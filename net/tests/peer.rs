@@ -340,6 +340,30 @@ fn dialer_reconnects_when_the_listener_comes_back() {
 }
 
 #[test]
+fn changing_a_peers_address_reconnects_and_keeps_the_queue() {
+    run(|| async {
+        let (dead, dead_addr) = bind();
+        drop(dead);
+        let (d, _events) = dialer(CLUSTER, 1, PeerLimits::default());
+        d.set_peer(2, vec![dead_addr]);
+        for seq in 0..5 {
+            assert!(d.send(2, forward(seq)));
+        }
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+        assert!(!d.connected(2));
+
+        let (listener, addr) = bind();
+        let handler = Recorder::new(2);
+        let _server = listen(listener, handler.clone(), PeerLimits::default());
+        d.set_peer(2, vec![addr]);
+        wait_until("connected at the new address", || d.connected(2)).await;
+        wait_until("frames queued before the change", || handler.count() == 5).await;
+        let seqs: Vec<u64> = handler.frames.borrow().iter().map(|(_, s)| *s).collect();
+        assert_eq!(seqs, vec![0, 1, 2, 3, 4]);
+    });
+}
+
+#[test]
 fn queue_refuses_when_full_while_disconnected() {
     run(|| async {
         // A port nobody listens on.

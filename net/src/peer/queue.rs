@@ -15,7 +15,7 @@
 
 use std::collections::VecDeque;
 
-use crate::frame::encode_frame;
+use crate::frame::{encode_frame, ID_LEN};
 
 /// Frames one peer's queue holds while the peer is connected.
 pub const QUEUE_FRAMES_MAX: usize = 4096;
@@ -33,12 +33,13 @@ pub(crate) struct SendQueue {
 
 impl SendQueue {
     /// A queue for a peer not connected yet, holding at most `bytes_max`
-    /// payload bytes.
+    /// payload bytes (and never a payload the frame's `u32` length cannot
+    /// describe).
     pub(crate) fn new(bytes_max: usize) -> SendQueue {
         SendQueue {
             frames: VecDeque::new(),
             bytes: 0,
-            bytes_max,
+            bytes_max: bytes_max.min(u32::MAX as usize - ID_LEN),
             connected: false,
         }
     }
