@@ -2,6 +2,7 @@
 
 mod damage;
 mod release;
+mod rewrite;
 mod verify;
 
 use std::future::Future;
@@ -136,7 +137,8 @@ fn empty_or_missing_dir_is_an_empty_log() {
         rec.tail,
         TailPosition {
             segment: None,
-            last_index: None
+            last_index: None,
+            rewrite_floor: None
         }
     );
     let rec = recover(dir.path(), &small_opts()).unwrap();
