@@ -1,6 +1,7 @@
 //! Tests of the WAL as a whole: writer + recovery on real files.
 
 mod damage;
+mod model;
 mod release;
 mod rewrite;
 mod verify;
