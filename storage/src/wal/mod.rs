@@ -17,6 +17,7 @@
 
 mod effective;
 mod file;
+mod hard_state;
 mod record;
 mod recovery;
 mod release;

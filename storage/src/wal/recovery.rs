@@ -26,6 +26,7 @@ use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
 use super::effective::{effective_log, EffectiveLog, LogEnd, SnapshotMarker};
+use super::hard_state::{find_hard_state, Find};
 use super::record::{
     align_up, decode_batch_header, decode_records, decode_segment_header, OwnedRecord, RecordKind,
     SegmentHeader, BATCH_HEADER_BYTES, BLOCK_SIZE_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
@@ -145,6 +146,8 @@ struct SegmentScan {
 /// What the read-only scan of a whole log found.
 struct LogScan {
     segments: Vec<SegmentScan>,
+    /// How many segments at the start were skipped as absorbed.
+    first_read: usize,
     first_index: Option<u64>,
     end: LogEnd,
     /// The index before the first segment read when absorbed segments were
@@ -171,9 +174,12 @@ pub fn recover(dir: &Path, opts: &WalOptions) -> Result<Recovered, WalError> {
 }
 
 /// [`recover`] for a log whose entries through `absorbed_through` are held
-/// elsewhere (the page file): segments whose every entry is at or below
-/// it (known from the next segment's first index) are not read at all,
-/// and their records are not returned. The last segment is always read.
+/// elsewhere (the page file): the oldest segments whose every entry still
+/// in effect is at or below it (known from the next segment's first index)
+/// are not read, and their records are not returned. The last segment is
+/// always read. One exception keeps the Raft term and vote: if the
+/// segments read hold no HardState, the last HardState of the skipped
+/// segments is returned first in `records`.
 pub fn recover_after(
     dir: &Path,
     opts: &WalOptions,
@@ -204,6 +210,12 @@ pub fn recover_after(
     if let Some(torn) = &log.torn_tail {
         zero_torn_tail(torn)?;
     }
+    if log.first_read > 0 && !records.iter().any(|r| r.kind == RecordKind::HardState) {
+        if let Some(hs) = last_skipped_hard_state(&listing.segments[..log.first_read + 1])? {
+            // Earlier in the file than every record read: order is kept.
+            records.insert(0, hs);
+        }
+    }
     let Some(last) = log.segments.last() else {
         return Ok(empty);
     };
@@ -218,6 +230,18 @@ pub fn recover_after(
         },
         torn_tail: log.torn_tail,
     })
+}
+
+/// The last HardState among the skipped segments `segments[..n-1]` (the
+/// last one given is the first segment read), newest segment first.
+fn last_skipped_hard_state(segments: &[SegmentName]) -> Result<Option<OwnedRecord>, WalError> {
+    for pair in segments.windows(2).rev() {
+        let data_end = prev_end_offset(&pair[1])?;
+        if let Some(hs) = find_hard_state(&pair[0].path, Some(data_end), Find::Last)? {
+            return Ok(Some(hs));
+        }
+    }
+    Ok(None)
 }
 
 /// Checks the WAL in `dir` exactly as [`recover`] would, without writing
@@ -290,27 +314,30 @@ fn scan_log(
         batch: Vec::new(),
         visit,
     };
-    // Segments before the first may have been released: the first one's
-    // header says which index it starts at (0: a log that began there), so
-    // the log continues from there even if no segment holds an entry.
-    if let Some(first) = segments.first().filter(|s| s.first_index > 0) {
+    // Absorbed segments: the longest prefix whose every segment has a
+    // successor starting at or below `skip_through + 1`. Every entry still
+    // in effect above `skip_through` was written after that successor
+    // began (FORMAT.md, "Recovery after the page file"), so nothing needed
+    // is lost. Only a prefix: first indexes are not monotonic once the log
+    // is rewritten, and skipping a segment between two that are read could
+    // hide a rewrite of the records read before it.
+    let first_read = skip_through.map_or(0, |skip| {
+        segments
+            .windows(2)
+            .take_while(|p| p[1].first_index > 0 && p[1].first_index <= skip.saturating_add(1))
+            .count()
+    });
+    // Segments before the first one read may also have been released: its
+    // header says where the log stood when it began (0: a log that began
+    // there), so the log continues from there even if no segment read
+    // holds an entry.
+    if let Some(first) = segments.get(first_read).filter(|s| s.first_index > 0) {
         scan.end.last = Some(first.first_index - 1);
     }
-    let mut skipped_through = None;
-    let mut scanned = Vec::with_capacity(segments.len());
+    let skipped_through = if first_read > 0 { scan.end.last } else { None };
+    let mut scanned = Vec::with_capacity(segments.len() - first_read);
     let mut torn_tail = None;
-    for (i, name) in segments.iter().enumerate() {
-        if let (Some(skip), Some(next)) = (skip_through, segments.get(i + 1)) {
-            if next.first_index > 0 && next.first_index <= skip.saturating_add(1) {
-                // Absorbed: the log continues at the next segment. Every
-                // entry still in effect above `skip` was written after the
-                // next segment began (FORMAT.md, "Recovery after the page
-                // file"), so nothing needed is lost.
-                scan.end.last = Some(next.first_index - 1);
-                skipped_through = scan.end.last;
-                continue;
-            }
-        }
+    for (i, name) in segments.iter().enumerate().skip(first_read) {
         let data_end = match segments.get(i + 1) {
             Some(next) => Some(prev_end_offset(next)?),
             None => None,
@@ -325,6 +352,7 @@ fn scan_log(
     }
     Ok(LogScan {
         segments: scanned,
+        first_read,
         first_index: scan.first_index,
         end: scan.end,
         skipped_through,
@@ -370,7 +398,7 @@ fn read_header(
 }
 
 /// Where the data of the segment before `next` ends, from `next`'s header.
-fn prev_end_offset(next: &SegmentName) -> Result<u64, WalError> {
+pub(crate) fn prev_end_offset(next: &SegmentName) -> Result<u64, WalError> {
     let mut buf = [0u8; SEGMENT_HEADER_BYTES];
     let f = std::fs::File::open(&next.path).map_err(|e| WalError::io("opening", &next.path, e))?;
     f.read_exact_at(&mut buf, 0)
