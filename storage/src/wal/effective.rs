@@ -152,6 +152,26 @@ pub struct EffectiveLog<'r> {
 /// the log they leave in effect: an Entry at index `i` drops every earlier
 /// entry at `>= i`, a Snapshot marker drops every earlier entry.
 ///
+/// ```
+/// use cairn_storage::wal::{effective_log, OwnedRecord, RecordKind, SnapshotMarker};
+///
+/// let entry = |term, index| OwnedRecord { kind: RecordKind::Entry, term, index, data: vec![] };
+/// let marker = SnapshotMarker { index: 10, term: 2 };
+/// let records = vec![
+///     entry(1, 1), entry(1, 2), entry(1, 3),
+///     entry(2, 2), // a new leader replaced 2..=3
+///     OwnedRecord { kind: RecordKind::Snapshot, term: 2, index: 10, data: marker.encode().to_vec() },
+///     entry(2, 11), entry(2, 12),
+/// ];
+/// let log = effective_log(&records);
+/// assert_eq!(log.snapshot, Some(marker));
+/// let kept: Vec<u64> = log.entries.iter().map(|e| e.index).collect();
+/// assert_eq!(kept, vec![11, 12]);
+/// let before_marker = effective_log(&records[..4]);
+/// let kept: Vec<(u64, u64)> = before_marker.entries.iter().map(|e| (e.index, e.term)).collect();
+/// assert_eq!(kept, vec![(1, 1), (2, 2)]);
+/// ```
+///
 /// # Panics
 ///
 /// If `records` break the index rule (a gap, or an invalid Snapshot

@@ -3,7 +3,11 @@
 //!
 //! * [`recover`] (plain `std::fs`, synchronous) reads a WAL directory at
 //!   start, truncates a torn tail, refuses corruption before the tail, and
-//!   returns the records and the [`TailPosition`].
+//!   returns the records (in file order) and the [`TailPosition`].
+//! * [`effective_log`] folds those records into what is in effect: an
+//!   Entry at or below the last index replaces the suffix from there on
+//!   (a Raft follower overwriting conflicting entries), a Snapshot marker
+//!   restarts the log after its index, the last HardState counts.
 //! * [`verify`] / [`verify_each`] run the same scan without writing a byte
 //!   (offline inspection, `cairn-dump`): they report segments, records and
 //!   the torn tail `recover` would zero.
