@@ -56,13 +56,39 @@ pub enum WalError {
         max_batch_bytes: usize,
     },
 
-    /// An Entry record's index does not follow the previous entry's.
-    #[error("WAL entry index {got} does not follow the last index: expected {expected}")]
+    /// An Entry record's index is past the effective last index + 1: the
+    /// entries in between would be missing.
+    #[error(
+        "WAL entry index {got} leaves a gap after the last index: expected at most {expected}"
+    )]
     IndexNotContiguous {
-        /// The index that would have been contiguous.
+        /// The highest index allowed: effective last index + 1.
         expected: u64,
         /// The index that was given.
         got: u64,
+    },
+
+    /// An Entry record's index is 0 or at or below the last Snapshot
+    /// marker (or below the absorbed part of the log the writer was
+    /// opened after): those indexes can no longer be rewritten.
+    #[error(
+        "WAL entry index {got} is below {first_allowed}, the first index that may still be written"
+    )]
+    IndexBelowFloor {
+        /// The lowest index an Entry may carry now.
+        first_allowed: u64,
+        /// The index that was given.
+        got: u64,
+    },
+
+    /// A Snapshot marker whose data is not `index u64 LE, term u64 LE`
+    /// naming the record's own index.
+    #[error("WAL snapshot marker at index {index} is malformed: {reason}")]
+    BadSnapshotMarker {
+        /// The record's index field.
+        index: u64,
+        /// What is wrong.
+        reason: &'static str,
     },
 
     /// `WalOptions` break a rule of the format.

@@ -3,7 +3,11 @@
 //!
 //! * [`recover`] (plain `std::fs`, synchronous) reads a WAL directory at
 //!   start, truncates a torn tail, refuses corruption before the tail, and
-//!   returns the records and the [`TailPosition`].
+//!   returns the records (in file order) and the [`TailPosition`].
+//! * [`effective_log`] folds those records into what is in effect: an
+//!   Entry at or below the last index replaces the suffix from there on
+//!   (a Raft follower overwriting conflicting entries), a Snapshot marker
+//!   restarts the log after its index, the last HardState counts.
 //! * [`verify`] / [`verify_each`] run the same scan without writing a byte
 //!   (offline inspection, `cairn-dump`): they report segments, records and
 //!   the torn tail `recover` would zero.
@@ -15,7 +19,9 @@
 //!
 //! The byte layout and the recovery argument are in `storage/FORMAT.md`.
 
+mod effective;
 mod file;
+mod hard_state;
 mod record;
 mod recovery;
 mod release;
@@ -27,6 +33,7 @@ mod tests;
 
 use std::path::PathBuf;
 
+pub use effective::{effective_log, EffectiveLog, SnapshotMarker, SNAPSHOT_MARKER_DATA_BYTES};
 pub use record::{
     OwnedRecord, RecordKind, BATCH_HEADER_BYTES, BLOCK_SIZE_BYTES, FORMAT_VERSION,
     RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
@@ -107,12 +114,21 @@ pub struct TailPosition {
     /// The last segment, or `None` for an empty directory (the writer then
     /// starts segment 0).
     pub segment: Option<SegmentTail>,
-    /// Index of the last Entry record in the log, `None` if there is none.
+    /// The effective last index: of the last Entry in effect (after
+    /// rewrites), or of the last Snapshot marker if no Entry followed it;
+    /// `None` if the log has neither.
     pub last_index: Option<u64>,
+    /// Entries appended next must be above this index: the last Snapshot
+    /// marker's index, or, when [`recover_after`] skipped absorbed
+    /// segments, at least the index before the first segment it read
+    /// (a marker in a skipped segment is at or below it). `None`: any
+    /// index >= 1.
+    pub rewrite_floor: Option<u64>,
 }
 
 impl TailPosition {
-    /// The index the next Entry record must carry, if the log has entries.
+    /// The index the next Entry record gets when it replaces nothing, if
+    /// the log has an effective last index.
     pub fn next_index(&self) -> Option<u64> {
         self.last_index.map(|i| i + 1)
     }

@@ -33,10 +33,15 @@ const RECORD_CHECKED_BYTES: usize = RECORD_HEADER_BYTES - 8;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum RecordKind {
-    /// A Raft log entry; Entry indexes are contiguous across the whole log.
+    /// A Raft log entry. Its index is at most the effective last index + 1:
+    /// one at or below it replaces the entries from that index on.
     Entry = 1,
     /// Raft HardState / metadata (term, vote, commit); its index is free.
     HardState = 2,
+    /// The log resumes after a snapshot: data is the snapshot's index and
+    /// term (u64 LE each, see [`super::SnapshotMarker`]), the header index
+    /// is the snapshot index. Every earlier Entry is superseded.
+    Snapshot = 3,
 }
 
 impl RecordKind {
@@ -45,6 +50,7 @@ impl RecordKind {
         match v {
             1 => Some(RecordKind::Entry),
             2 => Some(RecordKind::HardState),
+            3 => Some(RecordKind::Snapshot),
             _ => None,
         }
     }
@@ -53,11 +59,11 @@ impl RecordKind {
 /// A record read back from the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnedRecord {
-    /// Entry or HardState.
+    /// Entry, HardState or Snapshot marker.
     pub kind: RecordKind,
     /// Raft term.
     pub term: u64,
-    /// Raft index (contiguous for Entry records).
+    /// Raft index (see [`RecordKind`] for the rule per kind).
     pub index: u64,
     /// The caller's bytes.
     pub data: Vec<u8>,
@@ -91,7 +97,8 @@ pub(crate) struct BatchHeader {
     pub seq: U64,
     /// Byte offset of this header in its segment (catches misplaced writes).
     pub offset: U64,
-    /// Next Entry index when the batch was started (0 = log was empty).
+    /// Effective last index + 1 when the batch was started (0 = log was
+    /// empty). The batch's first Entry may carry a lower index (a rewrite).
     pub first_index: U64,
     /// Bytes of records after this header, without padding.
     pub payload_bytes: U32,

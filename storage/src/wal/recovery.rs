@@ -25,6 +25,8 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
+use super::effective::{effective_log, EffectiveLog, LogEnd, SnapshotMarker};
+use super::hard_state::{find_hard_state, Find};
 use super::record::{
     align_up, decode_batch_header, decode_records, decode_segment_header, OwnedRecord, RecordKind,
     SegmentHeader, BATCH_HEADER_BYTES, BLOCK_SIZE_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
@@ -36,12 +38,21 @@ use crate::WalError;
 /// What [`recover`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recovered {
-    /// Every record of every intact batch, in log order.
+    /// Every record of every intact batch, in file order, superseded ones
+    /// included ([`Recovered::effective_log`] drops those).
     pub records: Vec<OwnedRecord>,
     /// Where the writer continues.
     pub tail: TailPosition,
     /// Set when a torn batch was found and zeroed.
     pub torn_tail: Option<TornTail>,
+}
+
+impl Recovered {
+    /// The log in effect: last Snapshot marker, entries in index order
+    /// without the superseded ones, last HardState (see [`effective_log`]).
+    pub fn effective_log(&self) -> EffectiveLog<'_> {
+        effective_log(&self.records)
+    }
 }
 
 /// A torn last batch: zeroed by [`recover`], reported by [`verify`].
@@ -64,13 +75,14 @@ pub struct TornTail {
 pub struct VerifyReport {
     /// Every segment, in `seq` order.
     pub segments: Vec<SegmentReport>,
-    /// Records of every intact batch (Entry and HardState).
+    /// Records of every intact batch (Entry, HardState, Snapshot).
     pub record_count: u64,
     /// Entry records among them.
     pub entry_count: u64,
     /// Index of the first Entry record, `None` if there is none.
     pub first_index: Option<u64>,
-    /// Index of the last Entry record, `None` if there is none.
+    /// Effective last index (see [`TailPosition::last_index`]), `None` if
+    /// the log has no Entry and no Snapshot marker.
     pub last_index: Option<u64>,
     /// The torn last batch `recover` would zero, if any.
     pub torn_tail: Option<TornTail>,
@@ -114,7 +126,8 @@ type Visit<'v> = &'v mut dyn FnMut(RecordPosition, OwnedRecord);
 /// Log state carried from batch to batch and segment to segment.
 struct Scan<'v> {
     first_index: Option<u64>,
-    last_index: Option<u64>,
+    /// Effective end of the log read so far.
+    end: LogEnd,
     entry_count: u64,
     record_count: u64,
     /// Records of the batch being checked. They reach `visit` only once the
@@ -133,8 +146,13 @@ struct SegmentScan {
 /// What the read-only scan of a whole log found.
 struct LogScan {
     segments: Vec<SegmentScan>,
+    /// How many segments at the start were skipped as absorbed.
+    first_read: usize,
     first_index: Option<u64>,
-    last_index: Option<u64>,
+    end: LogEnd,
+    /// The index before the first segment read when absorbed segments were
+    /// skipped: a writer must not rewrite at or below it.
+    skipped_through: Option<u64>,
     entry_count: u64,
     record_count: u64,
     /// Only ever in the last segment.
@@ -156,9 +174,12 @@ pub fn recover(dir: &Path, opts: &WalOptions) -> Result<Recovered, WalError> {
 }
 
 /// [`recover`] for a log whose entries through `absorbed_through` are held
-/// elsewhere (the page file): segments whose every entry is at or below
-/// it (known from the next segment's first index) are not read at all,
-/// and their records are not returned. The last segment is always read.
+/// elsewhere (the page file): the oldest segments whose every entry still
+/// in effect is at or below it (known from the next segment's first index)
+/// are not read, and their records are not returned. The last segment is
+/// always read. One exception keeps the Raft term and vote: if the
+/// segments read hold no HardState, the last HardState of the skipped
+/// segments is returned first in `records`.
 pub fn recover_after(
     dir: &Path,
     opts: &WalOptions,
@@ -170,6 +191,7 @@ pub fn recover_after(
         tail: TailPosition {
             segment: None,
             last_index: None,
+            rewrite_floor: None,
         },
         torn_tail: None,
     };
@@ -188,6 +210,12 @@ pub fn recover_after(
     if let Some(torn) = &log.torn_tail {
         zero_torn_tail(torn)?;
     }
+    if log.first_read > 0 && !records.iter().any(|r| r.kind == RecordKind::HardState) {
+        if let Some(hs) = last_skipped_hard_state(&listing.segments[..log.first_read + 1])? {
+            // Earlier in the file than every record read: order is kept.
+            records.insert(0, hs);
+        }
+    }
     let Some(last) = log.segments.last() else {
         return Ok(empty);
     };
@@ -195,10 +223,25 @@ pub fn recover_after(
         records,
         tail: TailPosition {
             segment: Some(last.tail.clone()),
-            last_index: log.last_index,
+            last_index: log.end.last,
+            // A writer must refuse what a later full scan would refuse: a
+            // marker in a skipped segment is at or below skipped_through.
+            rewrite_floor: log.end.floor.max(log.skipped_through),
         },
         torn_tail: log.torn_tail,
     })
+}
+
+/// The last HardState among the skipped segments `segments[..n-1]` (the
+/// last one given is the first segment read), newest segment first.
+fn last_skipped_hard_state(segments: &[SegmentName]) -> Result<Option<OwnedRecord>, WalError> {
+    for pair in segments.windows(2).rev() {
+        let data_end = prev_end_offset(&pair[1])?;
+        if let Some(hs) = find_hard_state(&pair[0].path, Some(data_end), Find::Last)? {
+            return Ok(Some(hs));
+        }
+    }
+    Ok(None)
 }
 
 /// Checks the WAL in `dir` exactly as [`recover`] would, without writing
@@ -241,7 +284,7 @@ pub fn verify_each(
         record_count: log.record_count,
         entry_count: log.entry_count,
         first_index: log.first_index,
-        last_index: log.last_index,
+        last_index: log.end.last,
         torn_tail: log.torn_tail,
         tmp_files: listing.tmp_files,
     })
@@ -265,28 +308,36 @@ fn scan_log(
     }
     let mut scan = Scan {
         first_index: None,
-        last_index: None,
+        end: LogEnd::default(),
         entry_count: 0,
         record_count: 0,
         batch: Vec::new(),
         visit,
     };
-    // Segments before the first may have been released: the first one's
-    // header says which index it starts at (0: a log that began there), so
-    // the log continues from there even if no segment holds an entry.
-    if let Some(first) = segments.first().filter(|s| s.first_index > 0) {
-        scan.last_index = Some(first.first_index - 1);
+    // Absorbed segments: the longest prefix whose every segment has a
+    // successor starting at or below `skip_through + 1`. Every entry still
+    // in effect above `skip_through` was written after that successor
+    // began (FORMAT.md, "Recovery after the page file"), so nothing needed
+    // is lost. Only a prefix: first indexes are not monotonic once the log
+    // is rewritten, and skipping a segment between two that are read could
+    // hide a rewrite of the records read before it.
+    let first_read = skip_through.map_or(0, |skip| {
+        segments
+            .windows(2)
+            .take_while(|p| p[1].first_index > 0 && p[1].first_index <= skip.saturating_add(1))
+            .count()
+    });
+    // Segments before the first one read may also have been released: its
+    // header says where the log stood when it began (0: a log that began
+    // there), so the log continues from there even if no segment read
+    // holds an entry.
+    if let Some(first) = segments.get(first_read).filter(|s| s.first_index > 0) {
+        scan.end.last = Some(first.first_index - 1);
     }
-    let mut scanned = Vec::with_capacity(segments.len());
+    let skipped_through = if first_read > 0 { scan.end.last } else { None };
+    let mut scanned = Vec::with_capacity(segments.len() - first_read);
     let mut torn_tail = None;
-    for (i, name) in segments.iter().enumerate() {
-        if let (Some(skip), Some(next)) = (skip_through, segments.get(i + 1)) {
-            if next.first_index > 0 && next.first_index <= skip.saturating_add(1) {
-                // Absorbed: the log continues at the next segment.
-                scan.last_index = Some(next.first_index - 1);
-                continue;
-            }
-        }
+    for (i, name) in segments.iter().enumerate().skip(first_read) {
         let data_end = match segments.get(i + 1) {
             Some(next) => Some(prev_end_offset(next)?),
             None => None,
@@ -301,8 +352,10 @@ fn scan_log(
     }
     Ok(LogScan {
         segments: scanned,
+        first_read,
         first_index: scan.first_index,
-        last_index: scan.last_index,
+        end: scan.end,
+        skipped_through,
         entry_count: scan.entry_count,
         record_count: scan.record_count,
         torn_tail,
@@ -328,19 +381,24 @@ fn read_header(
             "segment is {file_len} bytes, header says {size}"
         )));
     }
-    if let Some(last) = scan.last_index {
-        if h.first_index.get() != last + 1 {
-            return Err(corrupt(format!(
-                "segment first index {} does not follow last index {last}",
-                h.first_index.get()
-            )));
-        }
+    // The writer names a segment after the effective last index + 1 of
+    // the durable log when it activates it (0 for an empty log).
+    let expected = scan.end.next_index_or_zero();
+    if h.first_index.get() != expected {
+        let last = scan
+            .end
+            .last
+            .map_or_else(|| "none (empty log)".to_string(), |l| l.to_string());
+        return Err(corrupt(format!(
+            "segment first index {} does not follow last index {last}",
+            h.first_index.get()
+        )));
     }
     Ok(h)
 }
 
 /// Where the data of the segment before `next` ends, from `next`'s header.
-fn prev_end_offset(next: &SegmentName) -> Result<u64, WalError> {
+pub(crate) fn prev_end_offset(next: &SegmentName) -> Result<u64, WalError> {
     let mut buf = [0u8; SEGMENT_HEADER_BYTES];
     let f = std::fs::File::open(&next.path).map_err(|e| WalError::io("opening", &next.path, e))?;
     f.read_exact_at(&mut buf, 0)
@@ -466,17 +524,11 @@ fn read_batch(
         &mut scan.batch,
     )
     .map_err(|(at, reason)| unreadable(payload_start + at, reason))?;
-    check_indexes(
-        &scan.batch,
-        h.first_index.get(),
-        payload_start,
-        scan.last_index,
-    )?;
+    scan.end = check_indexes(&scan.batch, h.first_index.get(), payload_start, scan.end)?;
     let mut at = payload_start;
     for r in scan.batch.drain(..) {
         if r.kind == RecordKind::Entry {
             scan.first_index.get_or_insert(r.index);
-            scan.last_index = Some(r.index);
             scan.entry_count += 1;
         }
         scan.record_count += 1;
@@ -490,40 +542,45 @@ fn read_batch(
     Ok(align_up(payload_end) - offset)
 }
 
-/// Entry indexes must continue the log by exactly one each.
+/// The batch must start where the durable log ended, and each record must
+/// obey the index rule (`super::effective`): an Entry at most one past the
+/// effective last index and above the last Snapshot marker, a Snapshot
+/// marker whose data names its own index. Returns the log's end after the
+/// batch.
 fn check_indexes(
     records: &[OwnedRecord],
     batch_first_index: u64,
     payload_start: u64,
-    mut last: Option<u64>,
-) -> Result<(), BadBatch> {
-    if let Some(last) = last {
-        if batch_first_index != last + 1 {
-            let reason =
-                format!("batch first index {batch_first_index} does not follow last index {last}");
-            return Err(BadBatch::Inconsistent {
-                offset: payload_start - BATCH_HEADER_BYTES as u64,
-                reason,
-            });
-        }
+    mut end: LogEnd,
+) -> Result<LogEnd, BadBatch> {
+    let expected = end.next_index_or_zero();
+    if batch_first_index != expected {
+        let last = end
+            .last
+            .map_or_else(|| "none (empty log)".to_string(), |l| l.to_string());
+        let reason =
+            format!("batch first index {batch_first_index} does not follow last index {last}");
+        return Err(BadBatch::Inconsistent {
+            offset: payload_start - BATCH_HEADER_BYTES as u64,
+            reason,
+        });
     }
     let mut at = payload_start;
     for r in records {
-        if r.kind == RecordKind::Entry {
-            if let Some(prev) = last {
-                if r.index != prev + 1 {
-                    let reason = format!(
-                        "entry index {} does not follow {prev} (gap or regression)",
-                        r.index
-                    );
-                    return Err(BadBatch::Inconsistent { offset: at, reason });
-                }
-            }
-            last = Some(r.index);
+        let fault = match r.kind {
+            RecordKind::Entry => end.check_entry(r.index).err().map(|f| f.describe()),
+            RecordKind::Snapshot => SnapshotMarker::decode(r.index, &r.data)
+                .err()
+                .map(str::to_string),
+            RecordKind::HardState => None,
+        };
+        if let Some(reason) = fault {
+            return Err(BadBatch::Inconsistent { offset: at, reason });
         }
+        end.apply(r.kind, r.index);
         at += (RECORD_HEADER_BYTES + r.data.len()) as u64;
     }
-    Ok(())
+    Ok(end)
 }
 
 /// Offset of the first valid batch header at a block boundary in

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use glommio::task::JoinHandle;
 
+use super::effective::{IndexFault, LogEnd, SnapshotMarker};
 use super::file::{IoMode, SegmentFile};
 use super::record::{
     align_up, encode_record, seal_batch, BatchSeal, RecordKind, BATCH_HEADER_BYTES,
@@ -52,10 +53,11 @@ pub struct Wal {
     /// `max_batch_bytes`, reserved once.
     staging: Vec<u8>,
     pending_records: u32,
-    /// Last Entry index appended (pending included).
-    last_index: Option<u64>,
-    /// Last Entry index made durable.
-    durable_last_index: Option<u64>,
+    /// Effective end of the log, pending records included.
+    end: LogEnd,
+    /// Effective end of the durable log (what batch headers and new
+    /// segment names record, and what recovery will check them against).
+    durable_end: LogEnd,
     poisoned: bool,
 }
 
@@ -89,8 +91,12 @@ impl Wal {
                     file,
                 })
                 .await?;
+                let end = LogEnd {
+                    last: tail.last_index,
+                    floor: tail.rewrite_floor,
+                };
                 (
-                    segment::activate(prepared, dir, tail.next_index().unwrap_or(0), 0).await?,
+                    segment::activate(prepared, dir, end.next_index_or_zero(), 0).await?,
                     mode,
                 )
             }
@@ -105,8 +111,14 @@ impl Wal {
             next: None,
             staging,
             pending_records: 0,
-            last_index: tail.last_index,
-            durable_last_index: tail.last_index,
+            end: LogEnd {
+                last: tail.last_index,
+                floor: tail.rewrite_floor,
+            },
+            durable_end: LogEnd {
+                last: tail.last_index,
+                floor: tail.rewrite_floor,
+            },
             poisoned: false,
         };
         if tail.segment.is_some() {
@@ -126,7 +138,16 @@ impl Wal {
 
     /// Copies a record into the pending batch. Errors: the record can never
     /// fit (`RecordTooLarge`), the pending batch is full (`BatchFull`: flush,
-    /// then append again), or an Entry index does not follow the last one.
+    /// then append again), an Entry index leaves a gap after the effective
+    /// last index (`IndexNotContiguous`) or is 0 or at or below the last
+    /// Snapshot marker (`IndexBelowFloor`), a Snapshot marker's data is not
+    /// its (index, term) (`BadSnapshotMarker`). A rejected record changes
+    /// nothing.
+    ///
+    /// An Entry at an index `<= last_index()` replaces: it and the entries
+    /// after it supersede every earlier entry from that index on (a Raft
+    /// follower overwriting a conflicting uncommitted suffix). A Snapshot
+    /// marker supersedes every earlier entry; the log resumes after it.
     pub fn append(
         &mut self,
         kind: RecordKind,
@@ -154,17 +175,20 @@ impl Wal {
                 max_batch_bytes,
             });
         }
-        if kind == RecordKind::Entry {
-            if let Some(last) = self.last_index {
-                if index != last + 1 {
-                    return Err(WalError::IndexNotContiguous {
-                        expected: last + 1,
-                        got: index,
-                    });
+        match kind {
+            RecordKind::Entry => self.end.check_entry(index).map_err(|f| match f {
+                IndexFault::Gap { expected, got } => WalError::IndexNotContiguous { expected, got },
+                IndexFault::BelowFloor { first_allowed, got } => {
+                    WalError::IndexBelowFloor { first_allowed, got }
                 }
+            })?,
+            RecordKind::Snapshot => {
+                SnapshotMarker::decode(index, data)
+                    .map_err(|reason| WalError::BadSnapshotMarker { index, reason })?;
             }
-            self.last_index = Some(index);
+            RecordKind::HardState => {}
         }
+        self.end.apply(kind, index);
         if self.pending_records == 0 {
             self.staging.clear();
             self.staging.resize(BATCH_HEADER_BYTES, 0);
@@ -210,7 +234,7 @@ impl Wal {
         let seal = BatchSeal {
             seq: cur.seq,
             offset: cur.offset,
-            first_index: self.durable_last_index.map_or(0, |i| i + 1),
+            first_index: self.durable_end.next_index_or_zero(),
             record_count: self.pending_records,
             salt: cur.salt,
         };
@@ -229,11 +253,13 @@ impl Wal {
         self.current.offset += written_bytes;
         self.staging.clear();
         self.pending_records = 0;
-        self.durable_last_index = self.last_index;
+        self.durable_end = self.end;
         Ok(stats)
     }
 
-    /// Switches to segment `current.seq + 1`, named after the next index.
+    /// Switches to segment `current.seq + 1`, named after the effective
+    /// durable last index + 1 (recovery checks the name against the log it
+    /// has read so far, before it reads the new segment's batches).
     async fn roll(&mut self) -> Result<(), WalError> {
         let seq = self.current.seq + 1;
         let prepared = match self.next.take() {
@@ -258,7 +284,7 @@ impl Wal {
             prepared.seq, seq,
             "invariant: the prepared segment is the next in sequence"
         );
-        let first_index = self.durable_last_index.map_or(0, |i| i + 1);
+        let first_index = self.durable_end.next_index_or_zero();
         let new = segment::activate(prepared, &self.dir, first_index, self.current.offset).await?;
         let old = std::mem::replace(&mut self.current, new);
         tracing::debug!(seq, first_index, "WAL rolled to a new segment");
@@ -300,14 +326,23 @@ impl Wal {
         self.mode == IoMode::Direct
     }
 
-    /// Last Entry index appended (flushed or not).
+    /// Effective last index of the log, pending records included: of the
+    /// last Entry appended (after a rewrite, the rewritten one), or of a
+    /// Snapshot marker appended after it.
     pub fn last_index(&self) -> Option<u64> {
-        self.last_index
+        self.end.last
     }
 
-    /// Last Entry index made durable by a completed flush.
+    /// Effective last index made durable by a completed flush.
     pub fn durable_last_index(&self) -> Option<u64> {
-        self.durable_last_index
+        self.durable_end.last
+    }
+
+    /// Appends a Snapshot marker for a snapshot through `index` at `term`
+    /// (the record's term and index fields carry the same values).
+    pub fn append_snapshot_marker(&mut self, index: u64, term: u64) -> Result<(), WalError> {
+        let data = SnapshotMarker { index, term }.encode();
+        self.append(RecordKind::Snapshot, term, index, &data)
     }
 
     /// Path of the segment being written.

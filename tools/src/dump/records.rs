@@ -3,7 +3,12 @@
 //!
 //! ```text
 //! index=2 term=1 kind=entry data_len=48 put key="foo" value_len=3
+//! index=900 term=4 kind=snapshot data_len=16 snapshot_index=900 snapshot_term=4
 //! ```
+//!
+//! Records are listed in file order, superseded ones included: an Entry
+//! at or below the previous entry's index replaces the log from there on,
+//! a `snapshot` marker restarts it after its index (`storage/FORMAT.md`).
 //!
 //! With `--json`, one object per line:
 //! `{"data_len":48,"index":2,"kind":"entry","offset":4160,"request":{...},"segment":0,"term":1}`
@@ -16,7 +21,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use cairn_storage::wal::{self, OwnedRecord, RecordKind, RecordPosition, WalOptions};
+use cairn_storage::wal::{
+    self, OwnedRecord, RecordKind, RecordPosition, SnapshotMarker, WalOptions,
+};
 use serde_json::json;
 
 use super::request;
@@ -90,7 +97,17 @@ fn kind_name(kind: RecordKind) -> &'static str {
     match kind {
         RecordKind::Entry => "entry",
         RecordKind::HardState => "hardstate",
+        RecordKind::Snapshot => "snapshot",
     }
+}
+
+/// The (index, term) a Snapshot marker carries; verification already
+/// checked it, so `None` only for a record that is not a marker.
+fn snapshot_marker(rec: &OwnedRecord) -> Option<SnapshotMarker> {
+    if rec.kind != RecordKind::Snapshot {
+        return None;
+    }
+    SnapshotMarker::decode(rec.index, &rec.data).ok()
 }
 
 /// One record as text (see the module docs).
@@ -105,6 +122,12 @@ pub(crate) fn text_line(rec: &OwnedRecord) -> String {
     if rec.kind == RecordKind::Entry {
         line.push(' ');
         line.push_str(&request::decode(&rec.data).summary());
+    }
+    if let Some(m) = snapshot_marker(rec) {
+        line.push_str(&format!(
+            " snapshot_index={} snapshot_term={}",
+            m.index, m.term
+        ));
     }
     line
 }
@@ -121,6 +144,9 @@ pub(crate) fn json_line(pos: RecordPosition, rec: &OwnedRecord) -> String {
     });
     if rec.kind == RecordKind::Entry {
         v["request"] = request::decode(&rec.data).to_json();
+    }
+    if let Some(m) = snapshot_marker(rec) {
+        v["snapshot"] = json!({ "index": m.index, "term": m.term });
     }
     v.to_string()
 }
@@ -164,6 +190,32 @@ mod tests {
             data: b"vote".to_vec(),
         };
         assert_eq!(text_line(&hs), "index=0 term=3 kind=hardstate data_len=4");
+    }
+
+    #[test]
+    fn snapshot_markers_show_their_index_and_term() {
+        let m = SnapshotMarker {
+            index: 900,
+            term: 4,
+        };
+        let rec = OwnedRecord {
+            kind: RecordKind::Snapshot,
+            term: 4,
+            index: 900,
+            data: m.encode().to_vec(),
+        };
+        assert_eq!(
+            text_line(&rec),
+            "index=900 term=4 kind=snapshot data_len=16 snapshot_index=900 snapshot_term=4"
+        );
+        let pos = RecordPosition {
+            segment_seq: 1,
+            offset: 4160,
+        };
+        let v: serde_json::Value = serde_json::from_str(&json_line(pos, &rec)).unwrap();
+        assert_eq!(v["kind"], "snapshot");
+        assert_eq!(v["snapshot"]["index"], 900);
+        assert_eq!(v["snapshot"]["term"], 4);
     }
 
     #[test]

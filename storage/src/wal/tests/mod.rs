@@ -1,7 +1,9 @@
 //! Tests of the WAL as a whole: writer + recovery on real files.
 
 mod damage;
+mod model;
 mod release;
+mod rewrite;
 mod verify;
 
 use std::future::Future;
@@ -136,7 +138,8 @@ fn empty_or_missing_dir_is_an_empty_log() {
         rec.tail,
         TailPosition {
             segment: None,
-            last_index: None
+            last_index: None,
+            rewrite_floor: None
         }
     );
     let rec = recover(dir.path(), &small_opts()).unwrap();
