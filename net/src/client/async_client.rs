@@ -185,6 +185,50 @@ impl AsyncClient {
                 .await?,
         )
     }
+    /// The cluster's members; `linearizable` asks for the leader's view.
+    pub async fn member_list(
+        &self,
+        linearizable: bool,
+    ) -> Result<rpc::MemberListResponseT, ClientError> {
+        expect_member_list(self.call(&member_list_request(linearizable)).await?)
+    }
+    /// Adds a member with `peer_urls` (a learner if `is_learner`).
+    pub async fn member_add(
+        &self,
+        peer_urls: Vec<String>,
+        is_learner: bool,
+    ) -> Result<rpc::MemberAddResponseT, ClientError> {
+        expect_member_add(
+            self.call(&member_add_request(peer_urls, is_learner))
+                .await?,
+        )
+    }
+    pub async fn member_remove(&self, id: u64) -> Result<rpc::MemberRemoveResponseT, ClientError> {
+        expect_member_remove(self.call(&member_remove_request(id)).await?)
+    }
+    /// Replaces member `id`'s peer URLs.
+    pub async fn member_update(
+        &self,
+        id: u64,
+        peer_urls: Vec<String>,
+    ) -> Result<rpc::MemberUpdateResponseT, ClientError> {
+        expect_member_update(self.call(&member_update_request(id, peer_urls)).await?)
+    }
+    /// Promotes learner `id` to a voting member.
+    pub async fn member_promote(
+        &self,
+        id: u64,
+    ) -> Result<rpc::MemberPromoteResponseT, ClientError> {
+        expect_member_promote(self.call(&member_promote_request(id)).await?)
+    }
+    /// Asks the leader (this endpoint must be it) to hand leadership to
+    /// `target_id`.
+    pub async fn move_leader(
+        &self,
+        target_id: u64,
+    ) -> Result<rpc::MoveLeaderResponseT, ClientError> {
+        expect_move_leader(self.call(&move_leader_request(target_id)).await?)
+    }
 }
 
 impl Inner {

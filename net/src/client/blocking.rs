@@ -7,6 +7,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use cairn_schemas::rpc;
 use crossbeam::channel::{bounded, RecvTimeoutError, Sender};
@@ -86,9 +87,24 @@ impl BlockingClient {
         self.endpoint
     }
 
+    /// Whether the connection is known to be closed (the server closed it
+    /// or reading failed): a request sent now would fail without being sent.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
     /// Sends one raw request payload (a FlatBuffers `Request`) and returns
     /// the raw response payload.
     pub fn call_raw(&self, payload: &[u8]) -> Result<Vec<u8>, ClientError> {
+        self.call_raw_within(payload, self.opts.request_timeout)
+    }
+
+    /// [`Self::call_raw`] with its own timeout instead of the client's.
+    pub fn call_raw_within(
+        &self,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, ClientError> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(ClientError::Closed("connection is closed".into()));
         }
@@ -105,7 +121,7 @@ impl BlockingClient {
             lock(&self.shared.pending).remove(&id);
             return Err(ClientError::Closed(e.to_string()));
         }
-        match rx.recv_timeout(self.opts.request_timeout) {
+        match rx.recv_timeout(timeout) {
             Ok(r) => r,
             Err(RecvTimeoutError::Timeout) => {
                 lock(&self.shared.pending).remove(&id);
@@ -119,9 +135,18 @@ impl BlockingClient {
 
     /// Sends one request and returns its response body (errors mapped).
     pub fn call(&self, body: &rpc::RequestBodyT) -> Result<rpc::ResponseBodyT, ClientError> {
+        self.call_within(body, self.opts.request_timeout)
+    }
+
+    /// [`Self::call`] with its own timeout instead of the client's.
+    pub fn call_within(
+        &self,
+        body: &rpc::RequestBodyT,
+        timeout: Duration,
+    ) -> Result<rpc::ResponseBodyT, ClientError> {
         let mut b = flatbuffers::FlatBufferBuilder::new();
         let payload = encode_request(&mut b, body);
-        let resp = self.call_raw(payload)?;
+        let resp = self.call_raw_within(payload, timeout)?;
         decode_response(&resp)
     }
 
@@ -168,6 +193,38 @@ impl BlockingClient {
             offset,
         };
         expect_snapshot(self.call(&rpc::RequestBodyT::SnapshotRequest(Box::new(r)))?)
+    }
+    /// The cluster's members; `linearizable` asks for the leader's view.
+    pub fn member_list(&self, linearizable: bool) -> Result<rpc::MemberListResponseT, ClientError> {
+        expect_member_list(self.call(&member_list_request(linearizable))?)
+    }
+    /// Adds a member with `peer_urls` (a learner if `is_learner`).
+    pub fn member_add(
+        &self,
+        peer_urls: Vec<String>,
+        is_learner: bool,
+    ) -> Result<rpc::MemberAddResponseT, ClientError> {
+        expect_member_add(self.call(&member_add_request(peer_urls, is_learner))?)
+    }
+    pub fn member_remove(&self, id: u64) -> Result<rpc::MemberRemoveResponseT, ClientError> {
+        expect_member_remove(self.call(&member_remove_request(id))?)
+    }
+    /// Replaces member `id`'s peer URLs.
+    pub fn member_update(
+        &self,
+        id: u64,
+        peer_urls: Vec<String>,
+    ) -> Result<rpc::MemberUpdateResponseT, ClientError> {
+        expect_member_update(self.call(&member_update_request(id, peer_urls))?)
+    }
+    /// Promotes learner `id` to a voting member.
+    pub fn member_promote(&self, id: u64) -> Result<rpc::MemberPromoteResponseT, ClientError> {
+        expect_member_promote(self.call(&member_promote_request(id))?)
+    }
+    /// Asks the leader (this endpoint must be it) to hand leadership to
+    /// `target_id`.
+    pub fn move_leader(&self, target_id: u64) -> Result<rpc::MoveLeaderResponseT, ClientError> {
+        expect_move_leader(self.call(&move_leader_request(target_id))?)
     }
 }
 

@@ -3,6 +3,8 @@
 //! - [`BlockingClient`]: plain synchronous code (a reader thread, any number
 //!   of caller threads sharing one connection).
 //! - [`AsyncClient`]: async code on a glommio executor.
+//! - [`FailoverClient`]: a blocking client over several endpoints that
+//!   moves to the next one when an endpoint fails (reads only once sent).
 //!
 //! Both send requests as FlatBuffers object-API values (`rpc::*RequestT`)
 //! and return owned responses (`rpc::*ResponseT`).
@@ -10,11 +12,13 @@
 mod async_client;
 mod blocking;
 mod endpoint;
+mod failover;
 mod typed;
 
 pub use async_client::AsyncClient;
 pub use blocking::BlockingClient;
 pub use endpoint::{parse_endpoint, parse_endpoints};
+pub use failover::{is_retryable, may_resend, FailoverClient};
 pub use typed::*;
 
 use std::time::Duration;

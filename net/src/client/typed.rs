@@ -51,6 +51,72 @@ typed!(
     rpc::DefragmentResponseT
 );
 typed!(expect_snapshot, SnapshotResponse, rpc::SnapshotResponseT);
+typed!(
+    expect_member_list,
+    MemberListResponse,
+    rpc::MemberListResponseT
+);
+typed!(
+    expect_member_add,
+    MemberAddResponse,
+    rpc::MemberAddResponseT
+);
+typed!(
+    expect_member_remove,
+    MemberRemoveResponse,
+    rpc::MemberRemoveResponseT
+);
+typed!(
+    expect_member_update,
+    MemberUpdateResponse,
+    rpc::MemberUpdateResponseT
+);
+typed!(
+    expect_member_promote,
+    MemberPromoteResponse,
+    rpc::MemberPromoteResponseT
+);
+typed!(
+    expect_move_leader,
+    MoveLeaderResponse,
+    rpc::MoveLeaderResponseT
+);
+
+/// `MemberList`; `linearizable` asks for the leader's view.
+pub fn member_list_request(linearizable: bool) -> rpc::RequestBodyT {
+    rpc::RequestBodyT::MemberListRequest(Box::new(rpc::MemberListRequestT { linearizable }))
+}
+
+/// `MemberAdd` of a member with `peer_urls`, as a learner or a voter.
+pub fn member_add_request(peer_urls: Vec<String>, is_learner: bool) -> rpc::RequestBodyT {
+    rpc::RequestBodyT::MemberAddRequest(Box::new(rpc::MemberAddRequestT {
+        peer_urls: Some(peer_urls),
+        is_learner,
+    }))
+}
+
+/// `MemberRemove` of member `id`.
+pub fn member_remove_request(id: u64) -> rpc::RequestBodyT {
+    rpc::RequestBodyT::MemberRemoveRequest(Box::new(rpc::MemberRemoveRequestT { id }))
+}
+
+/// `MemberUpdate`: member `id` gets `peer_urls`.
+pub fn member_update_request(id: u64, peer_urls: Vec<String>) -> rpc::RequestBodyT {
+    rpc::RequestBodyT::MemberUpdateRequest(Box::new(rpc::MemberUpdateRequestT {
+        id,
+        peer_urls: Some(peer_urls),
+    }))
+}
+
+/// `MemberPromote` of learner `id` to a voter.
+pub fn member_promote_request(id: u64) -> rpc::RequestBodyT {
+    rpc::RequestBodyT::MemberPromoteRequest(Box::new(rpc::MemberPromoteRequestT { id }))
+}
+
+/// `MoveLeader` to member `target_id` (served by the leader only).
+pub fn move_leader_request(target_id: u64) -> rpc::RequestBodyT {
+    rpc::RequestBodyT::MoveLeaderRequest(Box::new(rpc::MoveLeaderRequestT { target_id }))
+}
 
 /// A put of `key` = `value` with every other field default.
 pub fn put_request(key: &[u8], value: &[u8]) -> rpc::PutRequestT {

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use cairn_net::client::parse_endpoints;
+use cairn_net::client::{parse_endpoints, FailoverClient};
 use cairn_net::{BlockingClient, ClientError, ClientOptions};
 
 use super::exit::{Exit, ERROR};
@@ -80,10 +80,17 @@ impl Global {
         }
     }
 
-    /// A client on the first endpoint that answers.
-    pub fn connect(&self) -> Result<BlockingClient, Exit> {
-        self.connect_to(&self.endpoints.join(","))
+    /// A client on the first endpoint that accepts a connection; reads
+    /// that fail move on to the next endpoint (`FailoverClient`'s policy).
+    pub fn connect(&self) -> Result<FailoverClient, Exit> {
+        self.connect_all()
             .map_err(|e| Exit::error(ERROR, error_text(&e)))
+    }
+
+    /// [`Self::connect`] with the client's error.
+    pub fn connect_all(&self) -> Result<FailoverClient, ClientError> {
+        let addrs = parse_endpoints(&self.endpoints.join(",")).map_err(|_| ClientError::Timeout)?;
+        FailoverClient::connect(&addrs, self.options())
     }
 
     /// A client on the given endpoint(s).

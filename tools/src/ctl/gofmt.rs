@@ -220,6 +220,16 @@ pub fn parse_int(s: &str, base: u32) -> Result<i64, String> {
     })
 }
 
+/// Go's `strconv.ParseUint(s, base, 64)` for a base of 2..=36 (no sign,
+/// no prefix, no `_`), with Go's error texts.
+pub fn parse_uint(s: &str, base: u32) -> Result<u64, String> {
+    let err = |why: &str| format!("strconv.ParseUint: parsing {}: {why}", quote(s.as_bytes()));
+    if s.is_empty() || !s.chars().all(|c| c.is_digit(base)) {
+        return Err(err("invalid syntax"));
+    }
+    u64::from_str_radix(s, base).map_err(|_| err("value out of range"))
+}
+
 /// Go's `strconv.ParseBool`, with Go's error text.
 pub fn parse_bool(s: &str) -> Result<bool, String> {
     match s {
@@ -261,6 +271,31 @@ mod tests {
         assert_eq!(quote(b"\x01\xff\xe2\x82\xac"), r#""\x01\xff€""#);
         assert_eq!(quote(b"line1\nline2\n"), r#""line1\nline2\n""#);
         assert_eq!(quote(b"\x7f\xc2\xa0"), r#""\x7f\u00a0""#);
+    }
+
+    #[test]
+    fn parse_uint_hex_matches_go() {
+        // The texts etcdctl 3.4.23 printed for bad member ids.
+        assert_eq!(parse_uint("ff11295f2b4b6772", 16), Ok(0xff11295f2b4b6772));
+        assert_eq!(parse_uint("ABC", 16), Ok(0xabc));
+        let e = |s: &str| parse_uint(s, 16).unwrap_err();
+        assert_eq!(
+            e("zz"),
+            r#"strconv.ParseUint: parsing "zz": invalid syntax"#
+        );
+        assert_eq!(
+            e("0x12"),
+            r#"strconv.ParseUint: parsing "0x12": invalid syntax"#
+        );
+        assert_eq!(
+            e("-12"),
+            r#"strconv.ParseUint: parsing "-12": invalid syntax"#
+        );
+        assert_eq!(e(""), r#"strconv.ParseUint: parsing "": invalid syntax"#);
+        assert_eq!(
+            e("12345678901234567890"),
+            r#"strconv.ParseUint: parsing "12345678901234567890": value out of range"#
+        );
     }
 
     #[test]

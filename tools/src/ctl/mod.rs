@@ -2,7 +2,8 @@
 //!
 //! It mirrors etcdctl v3 (3.4) byte for byte where the two have the same
 //! command: the commands (`put`, `get`, `del`, `txn`, `compaction`,
-//! `endpoint health`, `endpoint status`, `version`), their flags (parsed
+//! `endpoint health|status [--cluster]`, `member list|add|remove|update|promote`,
+//! `move-leader`, `alarm`, `defrag`, `snapshot`, `version`), their flags (parsed
 //! with pflag's rules), the `simple`, `json`, `fields` and `table` outputs,
 //! the error texts on stderr and the exit codes (1 for request errors, 3 for
 //! bad txn input, 4 for unsupported output, 128 for bad arguments).
@@ -24,6 +25,13 @@
 //! - an unreachable endpoint fails at once instead of after
 //!   `--command-timeout` (the message is etcdctl's `context deadline exceeded`);
 //! - a bad flag inside a txn request line prints only the error, not cobra's usage;
+//! - etcd client's zap warnings (`{"level":"warn",...,"msg":"retrying of
+//!   unary invoker failed",...}`) that etcdctl writes to stderr before a
+//!   server error are not printed, only the `Error: ...` line;
+//! - `--peer-urls` that Go's `url.Parse` rejects outright get the scheme or
+//!   `host:port` message instead of Go's parser error;
+//! - `endpoint health --cluster` lists the endpoints in member-list order
+//!   (etcdctl: in the order the probes finish);
 //! - see `argify` and `txn_parse` for txn input corner cases where
 //!   etcdctl 3.4 panics or truncates keys.
 
@@ -112,24 +120,31 @@ pub fn run(
     }
 }
 
-/// The flags a command accepts: its own and the global ones.
+/// The flags a command accepts: its own, its groups' (cobra's persistent
+/// flags, such as `endpoint --cluster`) and the global ones.
 fn flag_specs(command: &Command) -> Vec<&'static FlagSpec> {
     command
         .def
         .flags
         .iter()
-        .chain(client::GLOBAL_FLAGS)
+        .chain(inherited_flags(command))
         .collect()
+}
+
+/// The flags a command inherits: its ancestor groups' and the global ones.
+fn inherited_flags(command: &Command) -> impl Iterator<Item = &'static FlagSpec> {
+    let path = command.def.path;
+    COMMANDS
+        .iter()
+        .filter(move |c| c.def.path.len() < path.len() && path.starts_with(c.def.path))
+        .flat_map(|c| c.def.flags.iter())
+        .chain(client::GLOBAL_FLAGS)
 }
 
 fn help_text(command: &Command) -> String {
     let all: Vec<&help::CommandDef> = COMMANDS.iter().map(|c| &c.def).collect();
-    help::render(
-        &command.def,
-        &all,
-        client::GLOBAL_FLAGS,
-        env!("CARGO_PKG_VERSION"),
-    )
+    let globals: Vec<FlagSpec> = inherited_flags(command).copied().collect();
+    help::render(&command.def, &all, &globals, env!("CARGO_PKG_VERSION"))
 }
 
 /// Prints how a command failed, as etcdctl does, and returns the exit code.
@@ -362,6 +377,141 @@ mod tests {
         assert_eq!(code, 0);
         // "snapshot restore" widens the column, as in etcdctl's own help.
         assert!(out.contains("\tendpoint health\t\tChecks"), "{out}");
+    }
+
+    /// The help text before GLOBAL OPTIONS (cairnctl has fewer globals).
+    fn help_head(args: &[&str]) -> String {
+        let (code, out, err) = ctl(args, "");
+        assert_eq!((code, err.as_str()), (0, ""));
+        out[..out.find("\nGLOBAL OPTIONS:\n").expect("globals") + 1].to_string()
+    }
+
+    /// etcdctl 3.4.23's `--help` of each command, up to GLOBAL OPTIONS,
+    /// with its name replaced by cairnctl's.
+    #[test]
+    fn member_and_move_leader_help_match_etcdctl() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["member", "--help"], "NAME:\n\tmember - Membership related commands\n\nUSAGE:\n\tcairnctl member <subcommand> [flags]\n\nAPI VERSION:\n\t3.4\n\n\nCOMMANDS:\n\tadd\tAdds a member into the cluster\n\tlist\tLists all members in the cluster\n\tpromote\tPromotes a non-voting member in the cluster\n\tremove\tRemoves a member from the cluster\n\tupdate\tUpdates a member in the cluster\n\nOPTIONS:\n  -h, --help[=false]\thelp for member\n\n"),
+            (&["member", "add", "--help"], "NAME:\n\tmember add - Adds a member into the cluster\n\nUSAGE:\n\tcairnctl member add <memberName> [options] [flags]\n\nOPTIONS:\n  -h, --help[=false]\thelp for add\n      --learner[=false]\tindicates if the new member is raft learner\n      --peer-urls=\"\"\tcomma separated peer URLs for the new member.\n\n"),
+            (&["member", "remove", "--help"], "NAME:\n\tmember remove - Removes a member from the cluster\n\nUSAGE:\n\tcairnctl member remove <memberID> [flags]\n\nOPTIONS:\n  -h, --help[=false]\thelp for remove\n\n"),
+            (&["member", "update", "--help"], "NAME:\n\tmember update - Updates a member in the cluster\n\nUSAGE:\n\tcairnctl member update <memberID> [options] [flags]\n\nOPTIONS:\n  -h, --help[=false]\thelp for update\n      --peer-urls=\"\"\tcomma separated peer URLs for the updated member.\n\n"),
+            (&["member", "list", "--help"], "NAME:\n\tmember list - Lists all members in the cluster\n\nUSAGE:\n\tcairnctl member list [flags]\n\nDESCRIPTION:\n\tWhen --write-out is set to simple, this command prints out comma-separated member lists for each endpoint.\n\tThe items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learner.\n\nOPTIONS:\n  -h, --help[=false]\thelp for list\n\n"),
+            (&["member", "promote", "--help"], "NAME:\n\tmember promote - Promotes a non-voting member in the cluster\n\nUSAGE:\n\tcairnctl member promote <memberID> [flags]\n\nDESCRIPTION:\n\tPromotes a non-voting learner member to a voting one in the cluster.\n\nOPTIONS:\n  -h, --help[=false]\thelp for promote\n\n"),
+            (&["move-leader", "--help"], "NAME:\n\tmove-leader - Transfers leadership to another etcd cluster member.\n\nUSAGE:\n\tcairnctl move-leader <transferee-member-id> [flags]\n\nOPTIONS:\n  -h, --help[=false]\thelp for move-leader\n\n"),
+        ];
+        for (args, want) in cases {
+            assert_eq!(help_head(args), *want, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn endpoint_cluster_flag_is_inherited_like_a_persistent_flag() {
+        let head = help_head(&["endpoint", "--help"]);
+        assert!(
+            head.ends_with("OPTIONS:\n      --cluster[=false]\tuse all endpoints from the cluster member list\n  -h, --help[=false]\thelp for endpoint\n\n"),
+            "{head}"
+        );
+        let (_, out, _) = ctl(&["endpoint", "health", "--help"], "");
+        let globals = &out[out.find("GLOBAL OPTIONS:\n").expect("globals")..];
+        assert!(
+            globals.starts_with("GLOBAL OPTIONS:\n      --cluster[=false]\t"),
+            "{globals}"
+        );
+        assert!(globals.contains("use all endpoints from the cluster member list\n"));
+        // Accepted before and after the subcommand, unknown elsewhere.
+        let specs = flag_specs(help_target(&["endpoint".into(), "status".into()]));
+        assert!(specs.iter().any(|f| f.name == "cluster"));
+        let (code, _, err) = ctl(&["get", "k", "--cluster"], "");
+        assert_eq!(code, 1);
+        assert!(err.starts_with("Error: unknown flag: --cluster\n"), "{err}");
+    }
+
+    /// Captured from etcdctl 3.4.23 (argument checks run before connecting).
+    #[test]
+    fn member_argument_errors_match_etcdctl() {
+        let cases: &[(&[&str], i32, &str)] = &[
+            (&["member", "add"], 128, "member name not provided"),
+            (
+                &["member", "add", "a", "b", "http://x", "HTTPs://y"],
+                128,
+                "too many arguments, did you mean --peer-urls=http://x, did you mean --peer-urls=HTTPs://y",
+            ),
+            (&["member", "add", "a"], 128, "member peer urls not provided"),
+            (&["member", "add", "n9", "--peer-urls="], 128, "member peer urls not provided"),
+            (
+                &["member", "add", "n9", "--peer-urls=foo"],
+                1,
+                "URL scheme must be http, https, unix, or unixs: foo",
+            ),
+            (
+                &["member", "add", "n9", "--peer-urls=http://127.0.0.1"],
+                1,
+                "URL address does not have the form \"host:port\": http://127.0.0.1",
+            ),
+            (
+                &["member", "add", "n9", "--peer-urls=http://127.0.0.1:5/x"],
+                1,
+                "URL must not contain a path: http://127.0.0.1:5/x",
+            ),
+            (&["member", "remove"], 128, "member ID is not provided"),
+            (&["member", "remove", "1", "2"], 128, "member ID is not provided"),
+            (
+                &["member", "remove", "zz"],
+                128,
+                "bad member ID arg (strconv.ParseUint: parsing \"zz\": invalid syntax), expecting ID in Hex",
+            ),
+            (
+                &["member", "remove", "0x12"],
+                128,
+                "bad member ID arg (strconv.ParseUint: parsing \"0x12\": invalid syntax), expecting ID in Hex",
+            ),
+            (&["member", "update"], 128, "member ID is not provided"),
+            (&["member", "update", "12"], 128, "member peer urls not provided"),
+            (
+                &["member", "update", "xyz", "--peer-urls=http://a:1"],
+                128,
+                "bad member ID arg (strconv.ParseUint: parsing \"xyz\": invalid syntax), expecting ID in Hex",
+            ),
+            (
+                &["member", "update", "c4d201faf2d43d78", "--peer-urls=ftp://a:1"],
+                1,
+                "URL scheme must be http, https, unix, or unixs: ftp://a:1",
+            ),
+            (&["member", "promote"], 128, "member ID is not provided"),
+            (
+                &["member", "promote", "12345678901234567890"],
+                128,
+                "bad member ID arg (strconv.ParseUint: parsing \"12345678901234567890\": value out of range), expecting ID in Hex",
+            ),
+            (&["move-leader"], 128, "move-leader command needs 1 argument"),
+            (&["move-leader", "1", "2"], 128, "move-leader command needs 1 argument"),
+            (
+                &["move-leader", "zz"],
+                128,
+                "strconv.ParseUint: parsing \"zz\": invalid syntax",
+            ),
+        ];
+        for (args, code, msg) in cases {
+            assert_eq!(
+                ctl(args, ""),
+                (*code, String::new(), format!("Error: {msg}\n")),
+                "{args:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn member_list_bad_flag_prints_usage_like_etcdctl() {
+        let (code, out, err) = ctl(&["member", "list", "--bogus"], "");
+        assert_eq!(code, 1);
+        assert!(
+            out.starts_with("NAME:\n\tmember list - Lists all members in the cluster\n"),
+            "{out}"
+        );
+        assert_eq!(
+            err,
+            "Error: unknown flag: --bogus\n\nError: unknown flag: --bogus\n"
+        );
     }
 
     #[test]

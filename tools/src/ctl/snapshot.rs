@@ -220,7 +220,7 @@ fn status(ctx: &mut Ctx, p: &Parsed) -> Result<(), Exit> {
 
 /// A URL as etcd's `types.NewURLs` accepts it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct PeerUrl {
+pub(crate) struct PeerUrl {
     scheme: String,
     host: String,
     port: String,
@@ -257,12 +257,15 @@ impl PeerUrl {
     }
 }
 
-/// etcd's `types.NewURLs` of one URL, with its error texts.
-fn parse_url(raw: &str) -> Result<PeerUrl, String> {
+/// etcd's `types.NewURLs` of one URL, with its error texts (`member add`
+/// and `member update` check `--peer-urls` with it too). Go's URL parser
+/// lowercases the scheme.
+pub(crate) fn parse_url(raw: &str) -> Result<PeerUrl, String> {
     let s = raw.trim();
     let scheme_err = || format!("URL scheme must be http, https, unix, or unixs: {s}");
     let (scheme, rest) = s.split_once("://").ok_or_else(scheme_err)?;
-    if !matches!(scheme, "http" | "https" | "unix" | "unixs") {
+    let scheme = scheme.to_ascii_lowercase();
+    if !matches!(scheme.as_str(), "http" | "https" | "unix" | "unixs") {
         return Err(scheme_err());
     }
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -286,7 +289,7 @@ fn parse_url(raw: &str) -> Result<PeerUrl, String> {
         return Err(format!("URL must not contain a path: {s}"));
     }
     Ok(PeerUrl {
-        scheme: scheme.to_string(),
+        scheme,
         host: host.to_string(),
         port: port.to_string(),
     })

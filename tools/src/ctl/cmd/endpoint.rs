@@ -1,5 +1,7 @@
 //! `endpoint health` and `endpoint status`: each endpoint is asked on its
-//! own connection, in the order given.
+//! own connection, in the order given. With `--cluster` the endpoints are
+//! every member's client URLs from a member list (asked of `--endpoints`),
+//! printed as the URLs they are, as etcdctl's `endpointsFromCluster`.
 //!
 //! Health is what etcd's is: a linearizable get of the key `health`; any
 //! answer that is not an error means the endpoint serves requests.
@@ -11,8 +13,43 @@ use cairn_net::client::get_request;
 use super::Ctx;
 use crate::ctl::client::{error_text, Global};
 use crate::ctl::exit::{Exit, ERROR};
-use crate::ctl::flags::Parsed;
+use crate::ctl::flags::{FlagSpec, Kind, Parsed};
 use crate::ctl::printer::{EndpointStatus, Health};
+
+/// The `endpoint` group's flag, inherited by its subcommands.
+pub const GROUP_FLAGS: &[FlagSpec] = &[FlagSpec::new(
+    "cluster",
+    Kind::Bool,
+    "false",
+    "use all endpoints from the cluster member list",
+)];
+
+/// The endpoints to ask: `--endpoints`, or with `--cluster` the client URLs
+/// of every member (in member-list order; unstarted members have none).
+fn endpoints(global: &Global, p: &Parsed) -> Result<Vec<String>, Exit> {
+    if !p.bool("cluster") {
+        return Ok(global.endpoints.clone());
+    }
+    let fetch_failed = |e| {
+        Exit::error(
+            ERROR,
+            format!(
+                "failed to fetch endpoints from etcd cluster member list: {}",
+                error_text(&e)
+            ),
+        )
+    };
+    let list = global
+        .connect_all()
+        .and_then(|c| c.member_list(false))
+        .map_err(fetch_failed)?;
+    Ok(list
+        .members
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|m| m.client_urls.unwrap_or_default())
+        .collect())
+}
 
 fn probe(global: &Global, endpoint: &str) -> Health {
     let start = Instant::now();
@@ -36,8 +73,8 @@ fn probe(global: &Global, endpoint: &str) -> Health {
     }
 }
 
-pub fn health(ctx: &mut Ctx, _p: &Parsed) -> Result<(), Exit> {
-    let endpoints = ctx.global.endpoints.clone();
+pub fn health(ctx: &mut Ctx, p: &Parsed) -> Result<(), Exit> {
+    let endpoints = endpoints(&ctx.global, p)?;
     let results: Vec<Health> = std::thread::scope(|s| {
         let global = &ctx.global;
         let handles: Vec<_> = endpoints
@@ -67,10 +104,10 @@ fn panicked(endpoint: &str) -> Health {
     }
 }
 
-pub fn status(ctx: &mut Ctx, _p: &Parsed) -> Result<(), Exit> {
+pub fn status(ctx: &mut Ctx, p: &Parsed) -> Result<(), Exit> {
     let mut list = Vec::new();
     let mut failed = false;
-    for ep in ctx.global.endpoints.clone() {
+    for ep in endpoints(&ctx.global, p)? {
         match ctx.global.connect_to(&ep).and_then(|c| c.status()) {
             Ok(status) => list.push(EndpointStatus {
                 endpoint: ep,

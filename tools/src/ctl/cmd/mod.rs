@@ -5,6 +5,8 @@ mod compaction;
 mod endpoint;
 mod kv;
 pub(crate) mod maintenance;
+mod member;
+mod move_leader;
 mod txn;
 mod version;
 
@@ -189,7 +191,7 @@ pub static COMMANDS: &[Command] = &[
             "endpoint <subcommand>",
             "Endpoint related commands",
             "",
-            NO_FLAGS,
+            endpoint::GROUP_FLAGS,
             false,
         ),
         run: None,
@@ -226,6 +228,83 @@ pub static COMMANDS: &[Command] = &[
             true,
         ),
         run: Some(kv::get),
+    },
+    Command {
+        def: def(
+            &["member"],
+            "member <subcommand>",
+            "Membership related commands",
+            "",
+            NO_FLAGS,
+            false,
+        ),
+        run: None,
+    },
+    Command {
+        def: def(
+            &["member", "add"],
+            "add <memberName> [options]",
+            "Adds a member into the cluster",
+            "",
+            member::ADD_FLAGS,
+            true,
+        ),
+        run: Some(member::add),
+    },
+    Command {
+        def: def(
+            &["member", "list"],
+            "list",
+            "Lists all members in the cluster",
+            member::LIST_LONG,
+            NO_FLAGS,
+            true,
+        ),
+        run: Some(member::list),
+    },
+    Command {
+        def: def(
+            &["member", "promote"],
+            "promote <memberID>",
+            "Promotes a non-voting member in the cluster",
+            member::PROMOTE_LONG,
+            NO_FLAGS,
+            true,
+        ),
+        run: Some(member::promote),
+    },
+    Command {
+        def: def(
+            &["member", "remove"],
+            "remove <memberID>",
+            "Removes a member from the cluster",
+            "",
+            NO_FLAGS,
+            true,
+        ),
+        run: Some(member::remove),
+    },
+    Command {
+        def: def(
+            &["member", "update"],
+            "update <memberID> [options]",
+            "Updates a member in the cluster",
+            "",
+            member::UPDATE_FLAGS,
+            true,
+        ),
+        run: Some(member::update),
+    },
+    Command {
+        def: def(
+            &["move-leader"],
+            "move-leader <transferee-member-id>",
+            "Transfers leadership to another etcd cluster member.",
+            "",
+            NO_FLAGS,
+            true,
+        ),
+        run: Some(move_leader::run),
     },
     Command {
         def: def(

@@ -7,6 +7,7 @@
 
 mod fields;
 mod json_out;
+pub mod member;
 mod simple;
 
 use std::time::Duration;
