@@ -84,6 +84,14 @@ pub struct Flags {
     #[arg(long, default_value_t = 5)]
     pub max_wals: usize,
 
+    /// Time (in milliseconds) of a heartbeat interval (one Raft tick).
+    #[arg(long, default_value_t = 100)]
+    pub heartbeat_interval: u64,
+
+    /// Time (in milliseconds) for an election to timeout.
+    #[arg(long, default_value_t = 1000)]
+    pub election_timeout: u64,
+
     /// Bytes of page-file pages the read cache holds (Cairn's own flag).
     #[arg(long, default_value_t = 64 << 20)]
     pub backend_cache_bytes: u64,
@@ -126,6 +134,10 @@ pub struct Config {
     pub max_wals: usize,
     pub backend_cache_bytes: u64,
     pub backend_value_cache_bytes: u64,
+    /// One Raft tick.
+    pub heartbeat_interval: std::time::Duration,
+    /// Election timeout in ticks (`--election-timeout / --heartbeat-interval`).
+    pub election_ticks: u32,
 }
 
 /// Parses a Go duration (`100ms`, `1.5s`, `1m30s`; `0` alone is zero) for
@@ -312,10 +324,30 @@ impl Flags {
                 adv.join(",")
             ));
         }
-        if initial_cluster.len() > 1 {
+        let mut seen_urls = std::collections::BTreeSet::new();
+        for m in &initial_cluster {
+            for u in &m.peer_urls {
+                parse_url(u).map_err(|e| format!("--initial-cluster: {e}"))?;
+                if !seen_urls.insert(u.clone()) {
+                    return Err(format!("--initial-cluster has duplicate peer URL {u}"));
+                }
+            }
+        }
+        // etcd's rules: a heartbeat is at least 1 ms and the election
+        // timeout at least 5 heartbeats, at most 50 s.
+        if self.heartbeat_interval == 0 {
+            return Err("--heartbeat-interval must be at least 1 (ms)".into());
+        }
+        if self.election_timeout < 5 * self.heartbeat_interval {
             return Err(format!(
-                "--initial-cluster lists {} members; this version runs single-member clusters only (replication is on the way)",
-                initial_cluster.len()
+                "--election-timeout[{}ms] should be at least as 5 times as --heartbeat-interval[{}ms]",
+                self.election_timeout, self.heartbeat_interval
+            ));
+        }
+        if self.election_timeout > 50_000 {
+            return Err(format!(
+                "--election-timeout[{}ms] is too long, and should be set less than 50000ms",
+                self.election_timeout
             ));
         }
         if self.initial_cluster_token.is_empty() {
@@ -360,6 +392,8 @@ impl Flags {
             return Err("--backend-cache-bytes must be at least 1048576".into());
         }
         Ok(Config {
+            heartbeat_interval: std::time::Duration::from_millis(self.heartbeat_interval),
+            election_ticks: (self.election_timeout / self.heartbeat_interval) as u32,
             backend_batch_interval,
             backend_batch_limit,
             snapshot_count: self.snapshot_count,

@@ -327,15 +327,8 @@ pub fn encode_forward_refused(
     finish_frame(b, peer::Body::ForwardRefused, refused.as_union_value())
 }
 
-/// One member as the cluster knows it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MemberInfo {
-    pub id: u64,
-    pub name: String,
-    pub peer_urls: Vec<String>,
-    pub client_urls: Vec<String>,
-    pub is_learner: bool,
-}
+/// One member as the cluster knows it (the node's own type).
+pub use crate::node::members::MemberInfo;
 
 fn string_list<'a>(
     b: &mut FlatBufferBuilder<'a>,

@@ -75,6 +75,10 @@ pub struct TestNode {
     pub client_port: u16,
     pub peer_port: u16,
     pub extra_args: Vec<String>,
+    /// `--initial-cluster` (default: this member alone).
+    pub initial_cluster: Option<String>,
+    /// `--initial-cluster-state`.
+    pub cluster_state: String,
     child: Option<Child>,
     log_path: PathBuf,
     keep_dir: bool,
@@ -95,6 +99,8 @@ impl TestNode {
             client_port: free_port(),
             peer_port: free_port(),
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            initial_cluster: None,
+            cluster_state: "new".into(),
             child: None,
             log_path: dir.join("cairnd.log"),
             keep_dir: false,
@@ -102,6 +108,55 @@ impl TestNode {
         n.spawn();
         n.wait_healthy(Duration::from_secs(15));
         n
+    }
+
+    /// A member of a cluster, not started yet (see [`TestCluster`]).
+    pub fn member(
+        dir: &Path,
+        name: &str,
+        client_port: u16,
+        peer_port: u16,
+        extra: &[&str],
+    ) -> TestNode {
+        TestNode {
+            name: name.into(),
+            data_dir: dir.join(name),
+            client_port,
+            peer_port,
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            initial_cluster: None,
+            cluster_state: "new".into(),
+            child: None,
+            log_path: dir.join(format!("{name}.log")),
+            // The cluster owns (and removes) the directory.
+            keep_dir: true,
+        }
+    }
+
+    /// Starts the process (without waiting for it to answer).
+    pub fn launch(&mut self) {
+        self.spawn();
+    }
+
+    /// Whether the process is running (not exited, not killed by us).
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Sends `sig` (e.g. SIGSTOP / SIGCONT) to the process.
+    pub fn signal(&self, sig: i32) {
+        if let Some(pid) = self.pid() {
+            // SAFETY: signalling our own child by pid.
+            unsafe { libc::kill(pid as i32, sig) };
+        }
+    }
+
+    /// The `peer URL` of this member.
+    pub fn peer_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.peer_port)
     }
 
     /// The command line this node runs with.
@@ -122,7 +177,11 @@ impl TestNode {
             "--initial-advertise-peer-urls".into(),
             p.clone(),
             "--initial-cluster".into(),
-            format!("{}={p}", self.name),
+            self.initial_cluster
+                .clone()
+                .unwrap_or_else(|| format!("{}={p}", self.name)),
+            "--initial-cluster-state".into(),
+            self.cluster_state.clone(),
         ];
         a.extend(self.extra_args.iter().cloned());
         a
@@ -296,4 +355,123 @@ pub fn run_bin(name: &str, args: &[&str], stdin: Option<&str>) -> (i32, String, 
 /// Removes a directory tree, ignoring errors.
 pub fn remove_dir(p: &Path) {
     let _ = std::fs::remove_dir_all(p);
+}
+
+/// A cluster of real `cairnd` processes on 127.0.0.1. Dropping it kills
+/// every member (by pid) and removes the data dirs.
+pub struct TestCluster {
+    pub dir: PathBuf,
+    pub nodes: Vec<TestNode>,
+}
+
+impl TestCluster {
+    /// Starts `n` members with `extra` flags and waits until one of them
+    /// leads and every member knows it.
+    pub fn start(n: usize, extra: &[&str]) -> TestCluster {
+        let dir = test_dir("cluster");
+        let mut nodes: Vec<TestNode> = (1..=n)
+            .map(|i| TestNode::member(&dir, &format!("n{i}"), free_port(), free_port(), extra))
+            .collect();
+        let ic = nodes
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url()))
+            .collect::<Vec<_>>()
+            .join(",");
+        for m in nodes.iter_mut() {
+            m.initial_cluster = Some(ic.clone());
+            m.launch();
+        }
+        let mut c = TestCluster { dir, nodes };
+        c.wait_leader(Duration::from_secs(20));
+        c
+    }
+
+    /// The `--initial-cluster` value naming every member.
+    pub fn initial_cluster(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url()))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// All client endpoints, comma-separated (for cairnctl --endpoints).
+    pub fn endpoints(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|m| m.endpoint())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The member id each running member reports as leader, by index of
+    /// the member that leads; waits until the running members agree.
+    pub fn wait_leader(&mut self, limit: Duration) -> usize {
+        let start = Instant::now();
+        loop {
+            if let Some(i) = self.leader_now() {
+                return i;
+            }
+            if start.elapsed() > limit {
+                let logs: String = self
+                    .nodes
+                    .iter()
+                    .map(|n| format!("--- {}:\n{}", n.name, n.log()))
+                    .collect();
+                panic!("no agreed leader after {limit:?}; logs:\n{logs}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The index of the leader if every running member names the same one.
+    pub fn leader_now(&mut self) -> Option<usize> {
+        let opts = ClientOptions {
+            dial_timeout: Duration::from_millis(200),
+            request_timeout: Duration::from_millis(500),
+            ..Default::default()
+        };
+        let mut leader = None;
+        let mut ids = Vec::new();
+        for n in self.nodes.iter_mut() {
+            if !n.is_running() {
+                ids.push(None);
+                continue;
+            }
+            let addr = n.endpoint().parse().ok()?;
+            let st = BlockingClient::connect(&[addr], opts.clone())
+                .ok()?
+                .status()
+                .ok()?;
+            let me = st.header.as_ref().map_or(0, |h| h.member_id);
+            ids.push(Some(me));
+            if st.leader == 0 || leader.is_some_and(|l| l != st.leader) {
+                return None;
+            }
+            leader = Some(st.leader);
+        }
+        let leader = leader?;
+        ids.iter().position(|id| *id == Some(leader))
+    }
+
+    /// A client that knows every member (fails over between them).
+    pub fn client(&self) -> BlockingClient {
+        let addrs: Vec<std::net::SocketAddr> = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.endpoint().parse().ok())
+            .collect();
+        BlockingClient::connect(&addrs, ClientOptions::default()).expect("connect to the cluster")
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for n in self.nodes.iter_mut() {
+            n.kill9();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 }

@@ -14,7 +14,9 @@
 //!   [`META_APPLIED_INDEX`] (u64: the last log entry whose effects the file
 //!   holds), [`META_CURRENT_REVISION`] (i64), [`META_COMPACT_REVISION`]
 //!   (i64, -1 before the first compaction), [`META_ALARMS`] (a list of
-//!   `(member u64, alarm u8)`), [`META_LAYOUT_VERSION`] (u32).
+//!   `(member u64, alarm u8)`), [`META_APPLIED_TERM`] (u64: the Raft term
+//!   of the applied entry), [`META_MEMBERS`] (the cluster membership),
+//!   [`META_LAYOUT_VERSION`] (u32).
 //!
 //! Integers in values are little-endian (as everywhere on disk); only the
 //! revision prefix of a history key is big-endian, because keys compare as
@@ -44,6 +46,11 @@ pub const META_CURRENT_REVISION: &[u8] = b"current_revision";
 pub const META_COMPACT_REVISION: &[u8] = b"compact_revision";
 /// Meta entry: raised alarms, `(member u64, alarm u8)` each.
 pub const META_ALARMS: &[u8] = b"alarms";
+/// Meta entry: u64, the Raft term of the entry at the applied index.
+pub const META_APPLIED_TERM: &[u8] = b"applied_term";
+/// Meta entry: the cluster membership at the applied index (encoded by
+/// the node: `core/src/node/members.rs`).
+pub const META_MEMBERS: &[u8] = b"members";
 /// Meta entry: u32, [`LAYOUT_VERSION`].
 pub const META_LAYOUT_VERSION: &[u8] = b"layout_version";
 

@@ -108,6 +108,9 @@ impl crate::mvcc::ValueSource for PageValues {
 pub struct Loaded {
     pub store: Store,
     pub applied_index: u64,
+    pub applied_term: u64,
+    /// The encoded membership (None in a file written before Raft).
+    pub members: Option<Vec<u8>>,
     pub alarms: Vec<(u64, u8)>,
     /// History records read.
     pub records: u64,
@@ -203,6 +206,10 @@ fn load(db: &Db, path: &Path) -> Result<Loaded, BackendError> {
     let started = Instant::now();
     let r = db.begin_read()?;
     let applied_index = meta_u64(&r, layout::META_APPLIED_INDEX, path)?.unwrap_or(0);
+    let applied_term = meta_u64(&r, layout::META_APPLIED_TERM, path)?.unwrap_or(0);
+    let members = r
+        .get(layout::KEYSPACE_META, layout::META_MEMBERS)?
+        .map(|v| v.to_vec());
     let current = meta_u64(&r, layout::META_CURRENT_REVISION, path)?.map(|v| v as i64);
     let compact = meta_u64(&r, layout::META_COMPACT_REVISION, path)?.map(|v| v as i64);
     let alarms = match r.get(layout::KEYSPACE_META, layout::META_ALARMS)? {
@@ -255,6 +262,8 @@ fn load(db: &Db, path: &Path) -> Result<Loaded, BackendError> {
     Ok(Loaded {
         store,
         applied_index,
+        applied_term,
+        members,
         alarms,
         records,
     })
@@ -268,6 +277,8 @@ pub struct Batch {
     /// -1 before the first compaction.
     pub compact_revision: Revision,
     pub alarms: Vec<(u64, u8)>,
+    pub applied_term: u64,
+    pub members: Vec<u8>,
 }
 
 /// A snapshot file the backend wrote.
@@ -465,6 +476,12 @@ impl BackendThread {
             layout::META_APPLIED_INDEX,
             &layout::encode_u64(last.applied_index),
         )?;
+        w.put(
+            meta,
+            layout::META_APPLIED_TERM,
+            &layout::encode_u64(last.applied_term),
+        )?;
+        w.put(meta, layout::META_MEMBERS, &last.members)?;
         w.put(
             meta,
             layout::META_CURRENT_REVISION,

@@ -62,9 +62,4 @@ impl<T: Send> Rx<T> {
             Rx::Local(l) => l.recv().await,
         }
     }
-
-    /// The next item if one is ready now, without waiting.
-    pub async fn try_recv(&self) -> Option<T> {
-        futures_lite::future::poll_once(self.recv()).await.flatten()
-    }
 }

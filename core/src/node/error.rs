@@ -25,6 +25,36 @@ impl RequestError {
     pub fn invalid(message: impl Into<String>) -> RequestError {
         Self::new(ErrorCode::InvalidArgument, message)
     }
+
+    /// The request waited its whole deadline (no leader, lost forward).
+    pub fn timeout() -> RequestError {
+        Self::new(ErrorCode::Timeout, "etcdserver: request timed out")
+    }
+
+    pub fn no_leader() -> RequestError {
+        Self::new(ErrorCode::NoLeader, "etcdserver: no leader")
+    }
+
+    pub fn leader_changed() -> RequestError {
+        Self::new(ErrorCode::LeaderChanged, "etcdserver: leader changed")
+    }
+
+    pub fn member_not_found() -> RequestError {
+        Self::new(ErrorCode::MemberNotFound, "etcdserver: member not found")
+    }
+
+    pub fn stopped() -> RequestError {
+        Self::new(ErrorCode::Unavailable, "etcdserver: server stopped")
+    }
+
+    /// Worth trying again while the request's deadline lasts: the leader
+    /// is unknown or busy, or a previous membership change has not applied.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.code,
+            ErrorCode::NoLeader | ErrorCode::LeaderChanged | ErrorCode::Unavailable
+        )
+    }
 }
 
 impl From<MvccError> for RequestError {

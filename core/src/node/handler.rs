@@ -1,46 +1,62 @@
-//! Routing of verified client requests on the apply executor: reads are
-//! served from the applied state at once; writes are checked, queued for
-//! the WAL writer, and answered when their entry is durable and applied.
+//! Routing of verified client requests on the main executor: serializable
+//! reads are served from the applied state at once, linearizable reads
+//! after a ReadIndex round (`reads.rs`), writes and membership changes are
+//! proposed through Raft (`propose.rs`) and answered when their entry
+//! applies on this member.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use cairn_net::server::{Handler, ResponseSink};
 use cairn_schemas::rpc;
-use glommio::channels::local_channel::LocalSender;
 
 use super::backend::{BackendHandle, Cmd};
+use super::channel::{Rx, Tx};
 use super::convert;
-use super::respond::StatusInfo;
+use super::error::RequestError;
+use super::reads::Reads;
+use super::respond::{MembersKind, StatusInfo};
 use super::snapshot_serve::{self, Snapshots};
 use super::state::NodeState;
-use super::wal_task::Proposal;
+use super::transport::Transport;
+use super::wal_task::{WalEvent, WalWrite};
+use crate::raft::Raft;
 
 thread_local! {
     /// The executor's node (one per executor thread).
     static NODE: RefCell<Option<std::rc::Weak<Node>>> = const { RefCell::new(None) };
 }
 
-/// A client waiting for its write to apply.
+/// A client waiting for its proposal to apply on this member.
 pub struct Waiter {
     pub request_id: u64,
-    /// None for the node's own proposals (auto-compaction).
+    /// None for the node's own proposals (auto-compaction, alarms).
     pub sink: Option<ResponseSink>,
     /// A compaction with `physical`: answered once the page file no longer
     /// holds the compacted history (etcd waits for its backend too).
     pub physical: bool,
+    pub deadline: Instant,
 }
 
-/// State shared by the connections and the apply loop of one executor.
+/// State shared by the connections, the peers and the Raft loop of the
+/// main executor.
 pub struct Node {
     pub state: RefCell<NodeState>,
-    /// Waiters in proposal order; the WAL reports durability in that order.
-    pub waiters: RefCell<VecDeque<Waiter>>,
-    /// Proposals to the WAL writer (unbounded locally; see `proposal_pump`).
-    pub proposals: LocalSender<Proposal>,
-    /// Index of the last durable entry.
-    pub last_index: Cell<u64>,
+    pub raft: RefCell<Raft>,
+    pub member_id: u64,
+    /// Proposals of this member waiting to apply, by sequence number.
+    pub waiters: RefCell<HashMap<u64, Waiter>>,
+    pub next_seq: Cell<u64>,
+    /// Proposals waiting for a leader (or for a transient refusal to pass).
+    pub pending: RefCell<super::propose::Pending>,
+    pub reads: RefCell<Reads>,
+    /// Wakes the Raft loop (capacity 1: a wake-up already queued is enough).
+    pub wake: glommio::channels::local_channel::LocalSender<()>,
+    pub wal_writes: Tx<WalWrite>,
+    pub wal_events: Rx<WalEvent>,
+    pub transport: Rc<dyn Transport>,
     pub wal_stats: std::sync::Arc<super::wal_task::WalStats>,
     /// A NOSPACE alarm proposal is in flight or applied; cleared when the
     /// alarm is disarmed, so that it can be raised again.
@@ -53,9 +69,16 @@ pub struct Node {
     pub flush_armed: Cell<bool>,
     /// `--backend-batch-limit`: changes that make a batch go at once.
     pub batch_limit: usize,
-    pub batch_interval: std::time::Duration,
+    pub batch_interval: Duration,
     /// Snapshot files being served.
     pub snapshots: RefCell<Snapshots>,
+    /// How long a proposal or a linearizable read may wait (etcd: 5 s +
+    /// 2 election timeouts).
+    pub request_timeout: Duration,
+    /// A leadership transfer a client waits for.
+    pub move_leader: RefCell<Option<super::propose::MoveLeaderWait>>,
+    /// This member's name and client URLs, published through the log.
+    pub published: RefCell<super::members::MemberInfo>,
 }
 
 impl Node {
@@ -64,16 +87,21 @@ impl Node {
     fn status_info(&self, state: &NodeState) -> StatusInfo<'static> {
         use std::sync::atomic::Ordering::Relaxed;
         let b = &self.backend.stats;
+        let raft = self.raft.borrow();
         StatusInfo {
             version: env!("CARGO_PKG_VERSION"),
             db_size: b.file_len_bytes.load(Relaxed) as i64,
             db_size_in_use: b.in_use_bytes.load(Relaxed) as i64,
-            leader: state.ids().member_id,
-            raft_index: self.last_index.get(),
-            raft_term: state.term(),
+            leader: raft.leader().unwrap_or(0),
+            raft_index: raft.last_index(),
+            raft_term: raft.term(),
             raft_applied_index: state.applied_index(),
             wal_fsyncs: self.wal_stats.fsyncs.load(Relaxed),
             wal_entries: self.wal_stats.entries.load(Relaxed),
+            is_learner: state
+                .members()
+                .get(self.member_id)
+                .is_some_and(|m| m.is_learner),
             errors: state
                 .alarms()
                 .matching(0, None)
@@ -81,23 +109,63 @@ impl Node {
                 .collect(),
         }
     }
+
+    /// Wakes the Raft loop.
+    pub fn wake(&self) {
+        let _ = self.wake.try_send(());
+    }
+
+    /// A new sequence number for a waiter of this member.
+    pub fn seq(&self) -> u64 {
+        let s = self.next_seq.get() + 1;
+        self.next_seq.set(s);
+        s
+    }
+
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.request_timeout
+    }
+}
+
+/// What a request is, for routing.
+enum Route {
+    /// Served from this member's applied state now.
+    Local,
+    /// Served from the applied state once a ReadIndex round says so.
+    Linearizable,
+    /// Proposed through the log.
+    Write,
+}
+
+fn route(req: &rpc::Request<'_>) -> Option<Route> {
+    Some(match req.body_type() {
+        rpc::RequestBody::RangeRequest => match req.body_as_range_request() {
+            Some(r) if r.serializable() => Route::Local,
+            _ => Route::Linearizable,
+        },
+        rpc::RequestBody::StatusRequest | rpc::RequestBody::MemberListRequest => Route::Local,
+        rpc::RequestBody::AlarmRequest => match req.body_as_alarm_request().map(|a| a.action()) {
+            Some(rpc::AlarmAction::Get) => Route::Local,
+            _ => Route::Write,
+        },
+        rpc::RequestBody::TxnRequest => match req.body_as_txn_request() {
+            Some(t) if convert::txn_is_read_only(&t) => Route::Linearizable,
+            _ => Route::Write,
+        },
+        rpc::RequestBody::PutRequest
+        | rpc::RequestBody::DeleteRangeRequest
+        | rpc::RequestBody::CompactionRequest
+        | rpc::RequestBody::MemberAddRequest
+        | rpc::RequestBody::MemberRemoveRequest
+        | rpc::RequestBody::MemberUpdateRequest
+        | rpc::RequestBody::MemberPromoteRequest => Route::Write,
+        _ => return None,
+    })
 }
 
 impl Handler for Node {
     fn handle(&self, request_id: u64, req: rpc::Request<'_>, payload: &[u8], sink: &ResponseSink) {
-        let is_read = match req.body_type() {
-            rpc::RequestBody::RangeRequest | rpc::RequestBody::StatusRequest => true,
-            rpc::RequestBody::AlarmRequest => req
-                .body_as_alarm_request()
-                .map(|a| a.action() == rpc::AlarmAction::Get)
-                .unwrap_or(false),
-            rpc::RequestBody::TxnRequest => req
-                .body_as_txn_request()
-                .map(|t| convert::txn_is_read_only(&t))
-                .unwrap_or(false),
-            rpc::RequestBody::PutRequest
-            | rpc::RequestBody::DeleteRangeRequest
-            | rpc::RequestBody::CompactionRequest => false,
+        match req.body_type() {
             rpc::RequestBody::DefragmentRequest => {
                 let node = self.rc();
                 glommio::spawn_local(snapshot_serve::defragment(node, request_id, sink.clone()))
@@ -120,33 +188,53 @@ impl Handler for Node {
                 .detach();
                 return;
             }
-            _ => {
-                sink.send_error(
-                    request_id,
-                    rpc::ErrorCode::InvalidArgument,
-                    "etcdserver: empty request",
-                    0,
-                );
+            rpc::RequestBody::MoveLeaderRequest => {
+                let target = req
+                    .body_as_move_leader_request()
+                    .map_or(0, |m| m.target_id());
+                self.move_leader(request_id, target, sink);
                 return;
             }
+            _ => {}
+        }
+        let Some(route) = route(&req) else {
+            sink.send_error(
+                request_id,
+                rpc::ErrorCode::InvalidArgument,
+                "etcdserver: empty request",
+                0,
+            );
+            return;
         };
+        match route {
+            Route::Local => self.serve_local(request_id, &req, sink),
+            Route::Linearizable => self.read_linearizable(request_id, payload, sink),
+            Route::Write => self.write(request_id, &req, payload, sink),
+        }
+    }
+}
+
+impl Node {
+    fn serve_local(&self, request_id: u64, req: &rpc::Request<'_>, sink: &ResponseSink) {
         let mut state = self.state.borrow_mut();
-        if req.body_type() == rpc::RequestBody::StatusRequest {
-            let status = self.status_info(&state);
-            state.status(&status);
-            sink.send(request_id, state.response());
-            return;
+        match req.body_type() {
+            rpc::RequestBody::StatusRequest => {
+                let status = self.status_info(&state);
+                state.status(&status);
+            }
+            rpc::RequestBody::MemberListRequest => state.members_response(MembersKind::List, None),
+            _ => state.read(req),
         }
-        if is_read {
-            state.read(&req);
-            sink.send(request_id, state.response());
-            return;
-        }
-        if let Err(e) = state.validate_write(&req) {
+        sink.send(request_id, state.response());
+    }
+
+    fn write(&self, request_id: u64, req: &rpc::Request<'_>, payload: &[u8], sink: &ResponseSink) {
+        let mut state = self.state.borrow_mut();
+        if let Err(e) = super::cluster_api::validate(&state, req) {
             sink.send_error(request_id, e.code, &e.message, e.compact_revision);
             return;
         }
-        if state.exceeds_quota(&req) {
+        if state.exceeds_quota(req) {
             let e = NodeState::no_space_error();
             sink.send_error(request_id, e.code, &e.message, 0);
             let member_id = state.ids().member_id;
@@ -154,53 +242,38 @@ impl Handler for Node {
             self.raise_no_space(member_id);
             return;
         }
+        state.set_term(self.raft.borrow().term());
         drop(state);
-        if self
-            .proposals
-            .try_send(Proposal {
-                data: payload.to_vec(),
-            })
-            .is_err()
-        {
-            sink.send_error(
-                request_id,
-                rpc::ErrorCode::Unavailable,
-                "etcdserver: server stopped",
-                0,
-            );
-            return;
-        }
         let physical = req
             .body_as_compaction_request()
             .is_some_and(|c| c.physical());
-        self.waiters.borrow_mut().push_back(Waiter {
-            request_id,
-            sink: Some(sink.clone()),
-            physical,
-        });
+        let seq = self.seq();
+        self.waiters.borrow_mut().insert(
+            seq,
+            Waiter {
+                request_id,
+                sink: Some(sink.clone()),
+                physical,
+                deadline: self.deadline(),
+            },
+        );
+        self.submit(seq, payload.to_vec());
     }
-}
 
-/// Applies a durable batch in order and answers each waiter.
-pub fn apply_durable(node: &Rc<Node>, first_index: u64, entries: Vec<Vec<u8>>) {
-    let mut state = node.state.borrow_mut();
-    let mut waiters = node.waiters.borrow_mut();
-    for (i, data) in entries.iter().enumerate() {
-        let index = first_index + i as u64;
-        if let Err(e) = state.apply(index, data) {
-            // Entries were verified before they were proposed: this is our bug.
-            panic!("invariant violated: a proposed entry failed to apply: {e}");
-        }
-        node.last_index.set(index);
-
-        match waiters.pop_front() {
-            Some(Waiter {
+    /// Answers the waiter `seq` with `response` (an encoded Response).
+    pub fn answer(self: &Rc<Self>, seq: u64, response: &[u8]) {
+        let Some(w) = self.waiters.borrow_mut().remove(&seq) else {
+            return;
+        };
+        match w {
+            Waiter {
                 request_id,
                 sink: Some(sink),
                 physical: true,
-            }) => {
-                let response = state.response().to_vec();
-                let n = node.clone();
+                ..
+            } => {
+                let response = response.to_vec();
+                let n = self.clone();
                 glommio::spawn_local(async move {
                     // glommio runs a new task at once, up to its first
                     // await: let the apply loop finish (it holds the state).
@@ -214,41 +287,53 @@ pub fn apply_durable(node: &Rc<Node>, first_index: u64, entries: Vec<Vec<u8>>) {
                 })
                 .detach();
             }
-            Some(Waiter {
+            Waiter {
                 request_id,
                 sink: Some(sink),
-                physical: false,
-            }) => sink.send(request_id, state.response()),
-            Some(Waiter { sink: None, .. }) => {
+                ..
+            } => sink.send(request_id, response),
+            Waiter { sink: None, .. } => {
                 // An internal proposal (the NOSPACE alarm among them) applied:
                 // from now on the alarm state itself refuses writes, and once
                 // disarmed the next excess may raise it again.
-                node.no_space_proposed.set(false);
-                if let Ok(resp) = cairn_schemas::verify_response(state.response()) {
+                self.no_space_proposed.set(false);
+                if let Ok(resp) = cairn_schemas::verify_response(response) {
                     if let Some(e) = resp.body_as_error() {
                         tracing::warn!(
-                            index,
+                            seq,
                             error = e.message().unwrap_or(""),
                             "internal proposal failed"
                         );
                     }
                 }
             }
-            None => {}
         }
     }
-    if state.store().pending_changes() >= node.batch_limit {
-        drop(state);
-        drop(waiters);
-        node.flush_backend();
-    } else if !node.flush_armed.replace(true) {
-        let n = node.clone();
-        glommio::spawn_local(async move {
-            glommio::timer::sleep(n.batch_interval).await;
-            n.flush_armed.set(false);
-            n.flush_backend();
-        })
-        .detach();
+
+    /// Fails the waiter `seq` with `e`.
+    pub fn fail(&self, seq: u64, e: &RequestError) {
+        if let Some(w) = self.waiters.borrow_mut().remove(&seq) {
+            if let Some(sink) = w.sink {
+                sink.send_error(w.request_id, e.code, &e.message, e.compact_revision);
+            } else {
+                self.no_space_proposed.set(false);
+                tracing::warn!(seq, error = %e.message, "internal proposal failed");
+            }
+        }
+    }
+
+    /// Fails every waiter past its deadline.
+    pub fn expire_waiters(&self, now: Instant) {
+        let expired: Vec<u64> = self
+            .waiters
+            .borrow()
+            .iter()
+            .filter(|(_, w)| w.deadline <= now)
+            .map(|(&s, _)| s)
+            .collect();
+        for seq in expired {
+            self.fail(seq, &RequestError::timeout());
+        }
     }
 }
 
@@ -274,8 +359,23 @@ impl Node {
         }
     }
 
+    /// Flushes now if the batch is full, else arms the batch timer.
+    pub fn schedule_flush(self: &Rc<Self>) {
+        if self.state.borrow().store().pending_changes() >= self.batch_limit {
+            self.flush_backend();
+        } else if !self.flush_armed.replace(true) {
+            let n = self.clone();
+            glommio::spawn_local(async move {
+                glommio::timer::sleep(n.batch_interval).await;
+                n.flush_armed.set(false);
+                n.flush_backend();
+            })
+            .detach();
+        }
+    }
+
     /// This node as an `Rc` (handlers get `&self`; tasks need ownership).
-    fn rc(&self) -> Rc<Node> {
+    pub fn rc(&self) -> Rc<Node> {
         NODE.with(|n| {
             n.borrow()
                 .as_ref()
@@ -315,15 +415,19 @@ impl Node {
         self.propose_internal(b.finished_data().to_vec());
     }
 
-    /// Proposes a request of the node's own (auto-compaction); its result
-    /// is logged, not sent anywhere.
+    /// Proposes a request of the node's own (auto-compaction, alarms); its
+    /// result is logged, not sent anywhere.
     pub fn propose_internal(&self, data: Vec<u8>) {
-        if self.proposals.try_send(Proposal { data }).is_ok() {
-            self.waiters.borrow_mut().push_back(Waiter {
+        let seq = self.seq();
+        self.waiters.borrow_mut().insert(
+            seq,
+            Waiter {
                 request_id: 0,
                 sink: None,
                 physical: false,
-            });
-        }
+                deadline: self.deadline(),
+            },
+        );
+        self.submit(seq, data);
     }
 }

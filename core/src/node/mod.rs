@@ -1,30 +1,53 @@
-//! The node runtime: recovery at start, the executors, and the tasks that
-//! connect the network, the WAL writer and the state machine.
+//! The node runtime: start-up, the executors, and the tasks that connect
+//! the network, the Raft core, the WAL writer and the state machine.
 //!
 //! ```text
-//!  clients ──► connection tasks ──► Node::handle ──reads──► NodeState (MVCC)
-//!                                        │ writes                ▲
-//!                                        ▼                       │ apply in order,
-//!                               proposals channel                │ answer waiters
-//!                                        ▼                       │
-//!                       WAL executor: group commit ──durable batches──┘
+//!  clients ──► connection tasks ──► Node::handle ──serializable──► NodeState (MVCC)
+//!                                        │ writes, linearizable reads      ▲
+//!                                        ▼                                 │ apply in order,
+//!  peers ──► peer connections ──► Raft core (raft_loop) ──entries──► WAL   │ answer waiters
+//!            (Raft messages,          │    ▲                 executor      │
+//!             forwarded writes)       │    └── durable ──────────┘         │
+//!                                     └── committed entries ───────────────┘
 //! ```
+//! - `boot`: who this member is (identity file, new cluster, join) and what
+//!   Raft restarts from (page file position + WAL tail).
+//! - `raft_loop`: one Ready at a time: send, persist (one fdatasync), apply.
+//! - `propose` and `cluster_api`: writes and membership changes into the
+//!   log from any member (followers forward to the leader); `reads`:
+//!   ReadIndex reads on any member.
+//! - `peers` over `transport`: the peer network (cairn_net::peer).
+//!
 //! With two CPUs the WAL writer has its own pinned executor and glommio's
 //! cross-executor channels connect it; with one, everything shares one.
+//!
+//! Known limit of this version: the in-memory Raft log is not compacted, so
+//! Raft never needs to send a snapshot; a member that restarted from its
+//! page file holds only the log after it, and a follower that fell behind
+//! that point cannot catch up (snapshot streaming is the next step).
 
 mod backend;
+mod boot;
 mod channel;
+mod cluster_api;
 mod convert;
+mod entry;
 mod error;
 mod handler;
+mod identity;
+pub mod members;
+mod peers;
+mod propose;
+mod raft_loop;
+mod reads;
 mod respond;
 mod snapshot_serve;
 mod state;
+mod transport;
 mod value_cache;
 mod wal_task;
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::path::{Path, PathBuf};
@@ -42,16 +65,15 @@ use crate::config::Config;
 pub use error::RequestError;
 pub use state::{Ids, NodeState, MAX_KEY_BYTES};
 
+pub use boot::compute_ids;
 use channel::{Rx, Tx};
 use glommio::channels::shared_channel::{SharedReceiver, SharedSender};
 use handler::Node;
-use wal_task::{Proposal, WalEvent, WalStats};
+use wal_task::{WalEvent, WalStats, WalWrite};
 
-/// Until Raft lands, a single member is leader in term 1 forever.
-const TERM: u64 = 1;
-
-/// Proposals buffered between the apply executor and the WAL executor.
-const PROPOSAL_CHANNEL_CAPACITY: usize = 8192;
+/// WAL writes in flight between the Raft loop and the WAL executor (the
+/// loop waits for each: one is enough, two leave slack).
+const WAL_CHANNEL_CAPACITY: usize = 2;
 
 /// Why the node could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -78,32 +100,6 @@ pub enum NodeError {
     Backend(#[from] backend::BackendError),
     #[error("{0}")]
     Inconsistent(String),
-}
-
-/// The member and cluster ids, derived from the configuration as etcd
-/// does (a hash of the peer URLs and the cluster token).
-pub fn compute_ids(cfg: &Config) -> Ids {
-    use xxhash_rust::xxh3::xxh3_64;
-    let member_id_of = |urls: &[String]| {
-        let mut u = urls.to_vec();
-        u.sort();
-        xxh3_64(format!("{}|{}", u.join(","), cfg.initial_cluster_token).as_bytes())
-    };
-    let mut ids: Vec<u64> = cfg
-        .initial_cluster
-        .iter()
-        .map(|m| member_id_of(&m.peer_urls))
-        .collect();
-    ids.sort_unstable();
-    let mut buf = Vec::new();
-    for id in &ids {
-        buf.extend_from_slice(&id.to_le_bytes());
-    }
-    buf.extend_from_slice(cfg.initial_cluster_token.as_bytes());
-    Ids {
-        cluster_id: xxh3_64(&buf),
-        member_id: member_id_of(&cfg.initial_advertise_peer_urls),
-    }
 }
 
 fn wal_options(cfg: &Config) -> WalOptions {
@@ -223,7 +219,28 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
         tracing::warn!(path = %t.path.display(), offset = t.offset, zeroed = t.zeroed_bytes, reason = %t.reason, "truncated a torn WAL tail");
     }
     check_wal_covers(&recovered, applied)?;
-    let ids = compute_ids(&cfg);
+    let (entries, hard_state) = boot::effective_log(&recovered.records, applied)?;
+    let commit = hard_state.map_or(0, |h| h.commit);
+    tracing::info!(
+        entries = entries.iter().filter(|e| e.index <= commit).count(),
+        uncommitted = entries.iter().filter(|e| e.index > commit).count(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "replaying the WAL after the page file"
+    );
+    let mut tail = recovered.tail.clone();
+    drop(recovered);
+    let boot = boot::boot(
+        &cfg,
+        &member_dir,
+        &boot::Applied {
+            index: applied,
+            term: loaded.applied_term,
+            members: loaded.members.clone(),
+        },
+        entries,
+        hard_state,
+    )?;
+    let ids = boot.ids;
     let alarms = crate::alarm::AlarmSet::from_codes(&loaded.alarms).ok_or_else(|| {
         NodeError::Inconsistent(format!(
             "{}: unknown alarm in the page file",
@@ -239,35 +256,21 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
             "dropping compacted history an interrupted commit left in the page file"
         );
     }
-    let mut state = NodeState::restored(
+    let state = NodeState::restored(
         ids,
-        TERM,
+        boot.persisted.hard_state.term,
         cfg.max_txn_ops,
         cfg.quota_bytes,
         store,
-        applied,
+        (applied, loaded.applied_term),
         alarms,
+        boot.members.clone(),
     );
-    let mut replayed = 0u64;
-    for r in &recovered.records {
-        if r.kind == RecordKind::Entry && r.index > applied {
-            state.apply(r.index, &r.data)?;
-            replayed += 1;
-        }
-    }
-    tracing::info!(
-        entries = replayed,
-        revision = state.store().current_revision(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "replayed the WAL after the page file"
-    );
-    let mut tail = recovered.tail.clone();
     if tail.last_index.is_none() && applied > 0 {
         // An empty WAL (e.g. a restored member) continues after the file.
         tail.last_index = Some(applied);
     }
-    let next_index = tail.next_index().unwrap_or(1);
-    drop(recovered);
+    let raft = new_raft(&cfg, ids.member_id, applied, boot.persisted)?;
     let backend = backend::spawn(
         db,
         applied,
@@ -287,12 +290,20 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
 
     let listeners = bind_listeners(&cfg.listen_client)?;
     let fds: Vec<i32> = listeners.into_iter().map(|l| l.into_raw_fd()).collect();
+    let peer_listeners = bind_listeners(&cfg.listen_peer)?;
+    let peer_fds: Vec<i32> = peer_listeners
+        .into_iter()
+        .map(|l| l.into_raw_fd())
+        .collect();
     let limits = ServerLimits::new(cfg.max_request_bytes);
     let cpus = cfg.cpus.clone();
     let stats = Arc::new(WalStats::default());
     let setup = Setup {
         state,
+        raft,
+        seed: boot.seed,
         fds,
+        peer_fds,
         limits,
         stats: stats.clone(),
         backend,
@@ -303,30 +314,55 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
         dir: wal_dir,
         opts,
         tail,
-        next_index,
         stats,
+        initial: boot.initial_write,
     };
     if cpus.len() >= 2 {
-        let (ptx, prx) = channel::shared::<Proposal>(PROPOSAL_CHANNEL_CAPACITY);
-        let (etx, erx) = channel::shared::<WalEvent>(1024);
+        let (wtx, wrx) = channel::shared::<WalWrite>(WAL_CHANNEL_CAPACITY);
+        let (etx, erx) = channel::shared::<WalEvent>(WAL_CHANNEL_CAPACITY);
         let wal_ex = builder(cpus[1], "cairn-wal")
-            .spawn(move || wal_executor(wal_start, prx, etx))
+            .spawn(move || wal_executor(wal_start, wrx, etx))
             .map_err(|e| io_uring_error(e.to_string()))?;
         let main_ex = builder(cpus[0], "cairn-main")
-            .spawn(move || main_executor(setup, Some(ptx), EventsRx::Shared(erx), None))
+            .spawn(move || async move {
+                let wtx = Tx::connect(wtx).await;
+                let erx = Rx::connect(erx).await;
+                main_executor(setup, wtx, erx).await
+            })
             .map_err(|e| io_uring_error(e.to_string()))?;
         main_ex.join().map_err(executor_failed)?;
         wal_ex.join().map_err(executor_failed)?;
     } else {
         let main_ex = builder(cpus[0], "cairn-main")
             .spawn(move || async move {
-                let (etx, erx) = channel::local::<WalEvent>(1024);
-                main_executor(setup, None, EventsRx::Local(erx), Some((wal_start, etx))).await
+                let (wtx, wrx) = channel::local::<WalWrite>(WAL_CHANNEL_CAPACITY);
+                let (etx, erx) = channel::local::<WalEvent>(WAL_CHANNEL_CAPACITY);
+                glommio::spawn_local(wal_start.run(wrx, etx)).detach();
+                main_executor(setup, wtx, erx).await
             })
             .map_err(|e| io_uring_error(e.to_string()))?;
         main_ex.join().map_err(executor_failed)?;
     }
     Ok(())
+}
+
+/// The Raft core of this member.
+fn new_raft(
+    cfg: &Config,
+    member_id: u64,
+    applied: u64,
+    persisted: crate::raft::Persisted,
+) -> Result<crate::raft::Raft, NodeError> {
+    let mut rc = crate::raft::Config::new(member_id, Vec::new());
+    rc.election_tick = cfg.election_ticks;
+    rc.heartbeat_tick = 1;
+    rc.applied = applied;
+    // Election timeouts must differ between members and between runs.
+    rc.seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ u64::from(std::process::id());
+    crate::raft::Raft::new(rc, persisted).map_err(|e| NodeError::Inconsistent(e.to_string()))
 }
 
 /// An executor thread ended with an error: glommio reports ring set-up
@@ -364,7 +400,11 @@ fn builder(cpu: usize, name: &str) -> LocalExecutorBuilder {
 
 struct Setup {
     state: NodeState,
+    raft: crate::raft::Raft,
+    /// Whom to dial before the applied membership says (a joining member).
+    seed: Option<members::Membership>,
     fds: Vec<i32>,
+    peer_fds: Vec<i32>,
     limits: ServerLimits,
     stats: Arc<WalStats>,
     backend: backend::BackendHandle,
@@ -428,15 +468,23 @@ struct WalStart {
     dir: PathBuf,
     opts: WalOptions,
     tail: TailPosition,
-    next_index: u64,
     stats: Arc<WalStats>,
+    /// A new cluster's first entries, made durable before anything else.
+    initial: Option<WalWrite>,
 }
 
 impl WalStart {
-    /// Opens the WAL and runs the group-commit loop until the channel closes.
-    async fn run(self, proposals: Rx<Proposal>, events: Tx<WalEvent>) {
-        let wal = open_wal(&self.dir, self.opts, &self.tail).await;
-        wal_task::run(self.stats, wal, self.next_index, TERM, proposals, events).await;
+    /// Opens the WAL and writes each Ready until the channel closes.
+    async fn run(self, writes: Rx<WalWrite>, events: Tx<WalEvent>) {
+        let mut wal = open_wal(&self.dir, self.opts, &self.tail).await;
+        if let Some(w) = &self.initial {
+            let mut scratch = Vec::new();
+            if let Err(e) = wal_task::append_write(&mut wal, w, &mut scratch).await {
+                eprintln!("cairnd: cannot write the new cluster's first entries: {e}");
+                std::process::exit(1);
+            }
+        }
+        wal_task::run(self.stats, wal, writes, events).await;
     }
 }
 
@@ -455,78 +503,101 @@ async fn open_wal(wal_dir: &Path, opts: WalOptions, tail: &TailPosition) -> Wal 
     }
 }
 
-async fn wal_executor(start: WalStart, prx: SharedReceiver<Proposal>, etx: SharedSender<WalEvent>) {
-    let prx = Rx::connect(prx).await;
+async fn wal_executor(start: WalStart, wrx: SharedReceiver<WalWrite>, etx: SharedSender<WalEvent>) {
+    let wrx = Rx::connect(wrx).await;
     let etx = Tx::connect(etx).await;
-    start.run(prx, etx).await;
+    start.run(wrx, etx).await;
 }
 
-type LocalWalArgs = (WalStart, Tx<WalEvent>);
-
-/// Where durable batches come from: the WAL executor, or a task of this one.
-enum EventsRx {
-    Shared(SharedReceiver<WalEvent>),
-    Local(Rx<WalEvent>),
-}
-
-async fn main_executor(
-    setup: Setup,
-    shared_ptx: Option<SharedSender<Proposal>>,
-    erx: EventsRx,
-    local_wal: Option<LocalWalArgs>,
-) {
-    let (ltx, lrx) = local_channel::new_unbounded::<Proposal>();
+async fn main_executor(setup: Setup, wal_writes: Tx<WalWrite>, wal_events: Rx<WalEvent>) {
+    let (wake_tx, wake_rx) = local_channel::new_bounded::<()>(1);
     let applied = setup.state.applied_index();
+    let ids = setup.state.ids();
+    let dialer = cairn_net::peer::Dialer::new(
+        cairn_net::peer::Identity {
+            cluster_id: ids.cluster_id,
+            member_id: ids.member_id,
+        },
+        cairn_net::peer::PeerLimits::default(),
+        Rc::new(peers::Events),
+    );
+    let transport = Rc::new(peers::Peers::new(dialer, ids.member_id));
+    let election_timeout = setup.cfg.heartbeat_interval * setup.cfg.election_ticks;
+    let published = members::MemberInfo {
+        id: ids.member_id,
+        name: setup.cfg.name.clone(),
+        peer_urls: setup.cfg.initial_advertise_peer_urls.clone(),
+        client_urls: setup.cfg.advertise_client_urls.clone(),
+        is_learner: false,
+    };
     let node = Rc::new(Node {
+        member_id: ids.member_id,
+        raft: RefCell::new(setup.raft),
+        waiters: RefCell::new(Default::default()),
+        next_seq: Cell::new(0),
+        pending: RefCell::new(Default::default()),
+        reads: RefCell::new(Default::default()),
+        wake: wake_tx,
+        wal_writes,
+        wal_events,
+        transport: transport.clone(),
         state: RefCell::new(setup.state),
-        waiters: RefCell::new(VecDeque::new()),
-        proposals: ltx,
-        last_index: Cell::new(applied),
         wal_stats: setup.stats,
         no_space_proposed: Cell::new(false),
         backend: setup.backend,
-        flushed_index: Cell::new(0),
+        flushed_index: Cell::new(applied),
         flush_armed: Cell::new(false),
         batch_limit: setup.cfg.backend_batch_limit,
         batch_interval: setup.cfg.backend_batch_interval,
         snapshots: RefCell::new(snapshot_serve::Snapshots::new(setup.snap_dir)),
+        request_timeout: std::time::Duration::from_secs(5) + 2 * election_timeout,
+        move_leader: RefCell::new(None),
+        published: RefCell::new(published),
     });
     Node::register(&node);
-    // Entries replayed from the WAL at start are not in the file yet.
-    node.flush_backend();
+    {
+        use transport::Transport as _;
+        match &setup.seed {
+            Some(seed) => transport.set_members(seed),
+            None => transport.set_members(node.state.borrow().members()),
+        }
+    }
     glommio::spawn_local(stop_on_signal(node.clone())).detach();
-    match (shared_ptx, local_wal) {
-        (Some(ptx), _) => {
-            let ptx: Tx<Proposal> = Tx::connect(ptx).await;
-            glommio::spawn_local(async move {
-                while let Some(p) = lrx.recv().await {
-                    if ptx.send(p).await.is_err() {
-                        break;
+    let inbound: Rc<dyn cairn_net::peer::PeerHandler> = Rc::new(peers::Inbound {
+        node: Rc::downgrade(&node),
+    });
+    for fd in setup.peer_fds {
+        // SAFETY: fd is a bound, listening socket whose ownership moved here.
+        let listener = unsafe { glommio::net::TcpListener::from_raw_fd(fd) };
+        let inbound = inbound.clone();
+        glommio::spawn_local(async move {
+            loop {
+                match listener.accept().await {
+                    Ok(stream) => {
+                        glommio::spawn_local(cairn_net::peer::serve_peer_connection(
+                            stream,
+                            inbound.clone(),
+                            cairn_net::peer::PeerLimits::default(),
+                        ))
+                        .detach();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "peer accept failed");
+                        glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
                     }
                 }
-            })
-            .detach();
-        }
-        (None, Some((start, etx))) => {
-            glommio::spawn_local(start.run(Rx::Local(lrx), etx)).detach();
-        }
-        (None, None) => unreachable!("invariant: a WAL writer is configured"),
+            }
+        })
+        .detach();
     }
-    let erx = match erx {
-        EventsRx::Shared(r) => Rx::connect(r).await,
-        EventsRx::Local(r) => r,
-    };
-    let apply_node = node.clone();
-    glommio::spawn_local(async move {
-        while let Some(WalEvent::Durable {
-            first_index,
-            entries,
-        }) = erx.recv().await
-        {
-            handler::apply_durable(&apply_node, first_index, entries);
-        }
-    })
+    glommio::spawn_local(raft_loop::run(node.clone(), wake_rx)).detach();
+    glommio::spawn_local(raft_loop::tick(
+        node.clone(),
+        setup.cfg.heartbeat_interval,
+        election_timeout,
+    ))
     .detach();
+    node.wake();
     for fd in setup.fds {
         // SAFETY: fd is a bound, listening socket whose ownership moved here.
         let listener = unsafe { glommio::net::TcpListener::from_raw_fd(fd) };
@@ -557,7 +628,7 @@ async fn main_executor(
         .iter()
         .map(|a| format!("http://{a}"))
         .collect();
-    tracing::info!(name = %setup.cfg.name, client_urls = %urls.join(","), "ready to serve client requests");
+    tracing::info!(name = %setup.cfg.name, member = format!("{:x}", ids.member_id), client_urls = %urls.join(","), "ready to serve client requests");
     futures_lite::future::pending::<()>().await;
 }
 
@@ -613,6 +684,11 @@ async fn auto_compact(node: Rc<Node>, policy: crate::compactor::Policy) {
         let Some(revision) = compactor.tick(start.elapsed(), current) else {
             continue;
         };
+        // Only the leader compacts (etcd's compactor runs on the leader);
+        // its decision reaches every member through the log.
+        if node.raft.borrow().role() != crate::raft::Role::Leader {
+            continue;
+        }
         tracing::info!(revision, ?policy, "auto-compaction");
         builder.reset();
         let c = cairn_schemas::rpc::CompactionRequest::create(

@@ -297,6 +297,7 @@ pub struct StatusInfo<'a> {
     pub raft_applied_index: u64,
     pub wal_fsyncs: u64,
     pub wal_entries: u64,
+    pub is_learner: bool,
     /// etcd's status errors: one line per raised alarm.
     pub errors: Vec<String>,
 }
@@ -323,7 +324,7 @@ pub fn status(b: &mut Fbb, h: &HeaderInfo, s: &StatusInfo<'_>) {
             raft_applied_index: s.raft_applied_index,
             errors,
             db_size_in_use: s.db_size_in_use,
-            is_learner: false,
+            is_learner: s.is_learner,
             wal_fsyncs: s.wal_fsyncs,
             wal_entries: s.wal_entries,
         },
@@ -474,4 +475,99 @@ mod tests {
         let e = check_size(MAX_RESPONSE_BYTES + 1).unwrap_err();
         assert_eq!(e.code, rpc::ErrorCode::RequestTooLarge);
     }
+}
+
+/// Which Cluster API response to build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MembersKind {
+    List,
+    Add,
+    Remove,
+    Update,
+    Promote,
+}
+
+fn member_table<'b>(b: &mut Fbb, m: &super::members::MemberInfo) -> WIPOffset<rpc::Member<'b>> {
+    let name = b.create_string(&m.name);
+    let peers: Vec<_> = m.peer_urls.iter().map(|u| b.create_string(u)).collect();
+    let peer_urls = b.create_vector(&peers);
+    let clients: Vec<_> = m.client_urls.iter().map(|u| b.create_string(u)).collect();
+    let client_urls = b.create_vector(&clients);
+    rpc::Member::create(
+        b,
+        &rpc::MemberArgs {
+            id: m.id,
+            name: Some(name),
+            peer_urls: Some(peer_urls),
+            client_urls: Some(client_urls),
+            is_learner: m.is_learner,
+        },
+    )
+}
+
+/// A Cluster API response: every member, and for `Add` the new one.
+pub fn members(
+    b: &mut Fbb,
+    h: &HeaderInfo,
+    kind: MembersKind,
+    added: Option<&super::members::MemberInfo>,
+    all: &super::members::Membership,
+) {
+    b.reset();
+    let list: Vec<_> = all.iter().map(|m| member_table(b, m)).collect();
+    let members = Some(b.create_vector(&list));
+    let member = added.map(|m| member_table(b, m));
+    // etcd's Cluster responses carry no revision.
+    let header = Some(header(b, &HeaderInfo { revision: 0, ..*h }));
+    let (body, t) = match kind {
+        MembersKind::List => (
+            rpc::ResponseBody::MemberListResponse,
+            rpc::MemberListResponse::create(b, &rpc::MemberListResponseArgs { header, members })
+                .as_union_value(),
+        ),
+        MembersKind::Add => (
+            rpc::ResponseBody::MemberAddResponse,
+            rpc::MemberAddResponse::create(
+                b,
+                &rpc::MemberAddResponseArgs {
+                    header,
+                    member,
+                    members,
+                },
+            )
+            .as_union_value(),
+        ),
+        MembersKind::Remove => (
+            rpc::ResponseBody::MemberRemoveResponse,
+            rpc::MemberRemoveResponse::create(
+                b,
+                &rpc::MemberRemoveResponseArgs { header, members },
+            )
+            .as_union_value(),
+        ),
+        MembersKind::Update => (
+            rpc::ResponseBody::MemberUpdateResponse,
+            rpc::MemberUpdateResponse::create(
+                b,
+                &rpc::MemberUpdateResponseArgs { header, members },
+            )
+            .as_union_value(),
+        ),
+        MembersKind::Promote => (
+            rpc::ResponseBody::MemberPromoteResponse,
+            rpc::MemberPromoteResponse::create(
+                b,
+                &rpc::MemberPromoteResponseArgs { header, members },
+            )
+            .as_union_value(),
+        ),
+    };
+    finish(b, body, t);
+}
+
+/// etcd's MoveLeader answer carries no header.
+pub fn move_leader(b: &mut Fbb) {
+    b.reset();
+    let t = rpc::MoveLeaderResponse::create(b, &rpc::MoveLeaderResponseArgs { header: None });
+    finish(b, rpc::ResponseBody::MoveLeaderResponse, t.as_union_value());
 }

@@ -9,8 +9,11 @@ use crate::alarm::{put_cost_bytes, Alarm, AlarmSet};
 use crate::mvcc;
 
 use super::convert;
+use super::entry::{self, Origin};
 use super::error::RequestError;
-use super::respond::{self, Fbb, HeaderInfo, StatusInfo};
+use super::members::{MemberInfo, Membership};
+use super::respond::{self, Fbb, HeaderInfo, MembersKind, StatusInfo};
+use crate::raft::{ConfChange, Entry, EntryKind};
 
 /// The ids a member reports in every response header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +27,9 @@ pub struct NodeState {
     ids: Ids,
     term: u64,
     applied_index: u64,
+    /// Term of the entry at `applied_index` (Raft restarts from it).
+    applied_term: u64,
+    members: Membership,
     max_txn_ops: usize,
     /// --quota-backend-bytes: a write that would grow the store past it
     /// raises NOSPACE.
@@ -99,6 +105,8 @@ impl NodeState {
             ids,
             term,
             applied_index: 0,
+            applied_term: 0,
+            members: Membership::default(),
             max_txn_ops,
             quota_bytes,
             alarms: AlarmSet::default(),
@@ -107,22 +115,44 @@ impl NodeState {
     }
 
     /// A node whose state was loaded from the page file: `store` holds
-    /// every entry through `applied_index`.
+    /// every entry through `applied.0` (of term `applied.1`).
+    #[allow(clippy::too_many_arguments)]
     pub fn restored(
         ids: Ids,
         term: u64,
         max_txn_ops: usize,
         quota_bytes: u64,
         store: mvcc::Store,
-        applied_index: u64,
+        applied: (u64, u64),
         alarms: AlarmSet,
+        members: Membership,
     ) -> NodeState {
         NodeState {
             store,
-            applied_index,
+            applied_index: applied.0,
+            applied_term: applied.1,
             alarms,
+            members,
             ..NodeState::new(ids, term, max_txn_ops, quota_bytes)
         }
+    }
+
+    pub fn members(&self) -> &Membership {
+        &self.members
+    }
+
+    pub fn applied_term(&self) -> u64 {
+        self.applied_term
+    }
+
+    /// The Raft term response headers carry.
+    pub fn set_term(&mut self, term: u64) {
+        self.term = term;
+    }
+
+    /// The cluster id (a member that joined learns it after start).
+    pub fn set_ids(&mut self, ids: Ids) {
+        self.ids = ids;
     }
 
     /// The store's changes since the last batch, with the position they
@@ -134,6 +164,8 @@ impl NodeState {
             current_revision: self.store.current_revision(),
             compact_revision: self.store.stored_compact_revision(),
             alarms: self.alarms.to_codes(),
+            applied_term: self.applied_term,
+            members: self.members.encode(),
         }
     }
 
@@ -281,19 +313,93 @@ impl NodeState {
         }
     }
 
-    /// Applies the committed entry `index` and builds its response.
-    pub fn apply(&mut self, index: u64, data: &[u8]) -> Result<(), BadEntry> {
+    /// Applies the committed Raft entry `e`. Returns who waits for it
+    /// (its response is then in [`NodeState::response`]); `None` when
+    /// nobody does.
+    pub fn apply_entry(&mut self, e: &Entry) -> Result<Option<Origin>, BadEntry> {
+        if e.index != self.applied_index + 1 {
+            return Err(BadEntry {
+                index: e.index,
+                reason: format!("applied index is {}", self.applied_index),
+            });
+        }
+        let bad = |reason: String| BadEntry {
+            index: e.index,
+            reason,
+        };
+        let origin = match e.kind {
+            EntryKind::Normal => match entry::decode_normal(&e.data).map_err(bad)? {
+                entry::Normal::Empty => None,
+                entry::Normal::Request { origin, request } => {
+                    self.apply_request_bytes(e.index, request)?;
+                    Some(origin)
+                }
+                entry::Normal::Publish(m) => {
+                    self.members.publish(m.id, m.name, m.client_urls);
+                    None
+                }
+                entry::Normal::Update { origin, member } => {
+                    self.members.update_peer_urls(member.id, member.peer_urls);
+                    self.members_response(MembersKind::Update, None);
+                    Some(origin)
+                }
+            },
+            EntryKind::ConfChange => {
+                let cc = ConfChange::decode(&e.data)
+                    .ok_or_else(|| bad("undecodable membership change".into()))?;
+                let (origin, member) = entry::decode_conf_context(&e.data[9..]).map_err(bad)?;
+                self.apply_conf_change(cc, member);
+                Some(origin)
+            }
+        };
+        self.applied_index = e.index;
+        self.applied_term = e.term;
+        Ok(origin)
+    }
+
+    /// A membership change, as Raft applies it too (raft/membership.rs).
+    fn apply_conf_change(&mut self, cc: ConfChange, member: Option<MemberInfo>) {
+        let (kind, added) = match cc {
+            ConfChange::AddVoter(id) if self.members.get(id).is_some_and(|m| m.is_learner) => {
+                self.members.promote(id);
+                (MembersKind::Promote, None)
+            }
+            ConfChange::AddVoter(id) | ConfChange::AddLearner(id) => {
+                let mut m = member.unwrap_or_default();
+                m.id = id;
+                m.is_learner = matches!(cc, ConfChange::AddLearner(_));
+                self.members.add(m.clone());
+                (MembersKind::Add, Some(m))
+            }
+            ConfChange::Remove(id) => {
+                self.members.remove(id);
+                (MembersKind::Remove, None)
+            }
+        };
+        self.members_response(kind, added.as_ref());
+    }
+
+    /// Builds a Cluster API response from the applied membership.
+    pub fn members_response(&mut self, kind: MembersKind, added: Option<&MemberInfo>) {
+        let h = self.header();
+        respond::members(&mut self.builder, &h, kind, added, &self.members);
+    }
+
+    /// Builds a MoveLeaderResponse.
+    pub fn move_leader_response(&mut self) {
+        respond::move_leader(&mut self.builder);
+    }
+
+    /// Builds an error response.
+    pub fn error_response(&mut self, e: RequestError) {
+        self.error(e);
+    }
+
+    fn apply_request_bytes(&mut self, index: u64, data: &[u8]) -> Result<(), BadEntry> {
         let req = cairn_schemas::verify_request(data).map_err(|e| BadEntry {
             index,
             reason: e.to_string(),
         })?;
-        if index != self.applied_index + 1 && self.applied_index != 0 {
-            return Err(BadEntry {
-                index,
-                reason: format!("applied index is {}", self.applied_index),
-            });
-        }
-        self.applied_index = index;
         let result = self.apply_request(&req);
         if let Err(e) = result {
             if e.code == rpc::ErrorCode::Internal {

@@ -1,27 +1,32 @@
-//! The WAL writer task: group commit.
+//! The WAL writer task: makes each Raft Ready durable.
 //!
-//! Proposals arrive on a channel. The task takes everything that is queued,
-//! appends it as one batch, and makes it durable with one write and one
-//! fdatasync; proposals that arrive while that is in flight queue up and go
-//! out together in the next batch. Each durable batch goes back to the
-//! apply side, in order, with the entries themselves (no copy is kept).
+//! The Raft loop hands over everything one Ready must persist — new (or
+//! rewritten) log entries and the hard state — as one [`WalWrite`]; the
+//! task appends them as one batch, makes it durable with one write and one
+//! fdatasync, and answers [`WalEvent::Written`]. While that runs, new
+//! proposals collect in Raft's unstable log and go out together in the
+//! next Ready: that is the group commit.
+//!
+//! Record data (see storage/FORMAT.md "Records"): an Entry record holds
+//! the Raft entry kind (`0` normal, `1` membership change) followed by the
+//! entry's data; a HardState record holds term, vote and commit (u64 LE
+//! each).
 
 use cairn_storage::wal::{RecordKind, Wal, WalError};
 
 use super::channel::{Rx, Tx};
+use crate::raft::{Entry, EntryKind, HardState};
 
-/// A write request to log: the verified request bytes.
-pub struct Proposal {
-    pub data: Vec<u8>,
+/// What one Ready persists.
+pub struct WalWrite {
+    pub entries: Vec<Entry>,
+    pub hard_state: Option<HardState>,
 }
 
-/// What the writer reports back, in proposal order.
+/// What the writer reports back, in order.
 pub enum WalEvent {
-    /// `entries` are durable with indexes `first_index..first_index+len`.
-    Durable {
-        first_index: u64,
-        entries: Vec<Vec<u8>>,
-    },
+    /// The write handed over last is durable.
+    Written,
 }
 
 /// Counters the WAL writer keeps for status (relaxed atomics: no lock, no
@@ -32,65 +37,113 @@ pub struct WalStats {
     pub entries: std::sync::atomic::AtomicU64,
 }
 
-/// Most proposals taken into one batch (bounds the work per fsync and the
-/// latency of the first proposal in it).
-const MAX_BATCH_ENTRIES: usize = 4096;
+pub const HARD_STATE_BYTES: usize = 24;
 
-/// Runs until the proposal channel closes. A failed write or fdatasync ends
-/// the process: after a failed fdatasync the kernel may have dropped the
-/// data, so neither acknowledging nor retrying is safe; restart recovers.
+pub fn encode_hard_state(hs: &HardState) -> [u8; HARD_STATE_BYTES] {
+    let mut out = [0u8; HARD_STATE_BYTES];
+    out[..8].copy_from_slice(&hs.term.to_le_bytes());
+    out[8..16].copy_from_slice(&hs.vote.to_le_bytes());
+    out[16..].copy_from_slice(&hs.commit.to_le_bytes());
+    out
+}
+
+pub fn decode_hard_state(b: &[u8]) -> Option<HardState> {
+    if b.len() != HARD_STATE_BYTES {
+        return None;
+    }
+    let u = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
+    Some(HardState {
+        term: u(0),
+        vote: u(8),
+        commit: u(16),
+    })
+}
+
+/// The record data of `e`: its kind byte, then its data.
+pub fn encode_entry(e: &Entry, out: &mut Vec<u8>) {
+    out.clear();
+    out.push(match e.kind {
+        EntryKind::Normal => 0,
+        EntryKind::ConfChange => 1,
+    });
+    out.extend_from_slice(&e.data);
+}
+
+/// The entry an Entry record holds; `None` if its kind byte is unknown.
+pub fn decode_entry(term: u64, index: u64, data: &[u8]) -> Option<Entry> {
+    let (&kind, data) = data.split_first()?;
+    let kind = match kind {
+        0 => EntryKind::Normal,
+        1 => EntryKind::ConfChange,
+        _ => return None,
+    };
+    Some(Entry {
+        term,
+        index,
+        kind,
+        data: data.to_vec(),
+    })
+}
+
+/// Appends one write's records, flushing when a batch fills up (a Ready
+/// can hold more than one batch's worth of entries; each flush is durable
+/// before the next starts, so a crash leaves a prefix of the write).
+pub async fn append_write(
+    wal: &mut Wal,
+    w: &WalWrite,
+    scratch: &mut Vec<u8>,
+) -> Result<u64, WalError> {
+    let mut fsyncs = 0u64;
+    for e in &w.entries {
+        encode_entry(e, scratch);
+        loop {
+            match wal.append(RecordKind::Entry, e.term, e.index, scratch) {
+                Ok(()) => break,
+                Err(WalError::BatchFull { .. }) if wal.pending_records() > 0 => {
+                    wal.flush().await?;
+                    fsyncs += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    if let Some(hs) = &w.hard_state {
+        let data = encode_hard_state(hs);
+        if let Err(WalError::BatchFull { .. }) =
+            wal.append(RecordKind::HardState, hs.term, 0, &data)
+        {
+            wal.flush().await?;
+            fsyncs += 1;
+            wal.append(RecordKind::HardState, hs.term, 0, &data)?;
+        }
+    }
+    if wal.pending_records() > 0 {
+        wal.flush().await?;
+        fsyncs += 1;
+    }
+    Ok(fsyncs)
+}
+
+/// Runs until the channel closes. A failed write or fdatasync ends the
+/// process: after a failed fdatasync the kernel may have dropped the data,
+/// so neither acknowledging nor retrying is safe; restart recovers.
 pub async fn run(
     stats: std::sync::Arc<WalStats>,
     mut wal: Wal,
-    mut next_index: u64,
-    term: u64,
-    proposals: Rx<Proposal>,
+    writes: Rx<WalWrite>,
     events: Tx<WalEvent>,
 ) {
-    let mut carry: Option<Proposal> = None;
-    loop {
-        let first = match carry.take() {
-            Some(p) => p,
-            None => match proposals.recv().await {
-                Some(p) => p,
-                None => return,
-            },
-        };
-        let first_index = next_index;
-        let mut entries = Vec::with_capacity(64);
-        let mut item = Some(first);
-        while let Some(p) = item.take() {
-            match wal.append(RecordKind::Entry, term, next_index, &p.data) {
-                Ok(()) => {
-                    entries.push(p.data);
-                    next_index += 1;
-                }
-                Err(WalError::BatchFull { .. }) if !entries.is_empty() => {
-                    carry = Some(p);
-                    break;
-                }
-                // Requests are bounded by --max-request-bytes, which the
-                // batch size is derived from: anything else is a bug or I/O.
-                Err(e) => fatal(e),
+    let mut scratch = Vec::with_capacity(64 << 10);
+    while let Some(w) = writes.recv().await {
+        match append_write(&mut wal, &w, &mut scratch).await {
+            Ok(fsyncs) => {
+                use std::sync::atomic::Ordering::Relaxed;
+                stats.fsyncs.fetch_add(fsyncs, Relaxed);
+                stats.entries.fetch_add(w.entries.len() as u64, Relaxed);
             }
-            if entries.len() < MAX_BATCH_ENTRIES {
-                item = proposals.try_recv().await;
-            }
+            Err(e) => fatal(e),
         }
-        if let Err(e) = wal.flush().await {
-            fatal(e);
-        }
-        use std::sync::atomic::Ordering::Relaxed;
-        stats.fsyncs.fetch_add(1, Relaxed);
-        stats.entries.fetch_add(entries.len() as u64, Relaxed);
-        if events
-            .send(WalEvent::Durable {
-                first_index,
-                entries,
-            })
-            .await
-            .is_err()
-        {
+        if events.send(WalEvent::Written).await.is_err() {
             return;
         }
     }
@@ -100,4 +153,31 @@ fn fatal(e: WalError) -> ! {
     tracing::error!(error = %e, "WAL write failed; stopping (restart recovers every acknowledged write)");
     eprintln!("cairnd: fatal: {e}");
     std::process::exit(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hard_state_and_entry_records_round_trip() {
+        let hs = HardState {
+            term: 3,
+            vote: 9,
+            commit: 77,
+        };
+        assert_eq!(decode_hard_state(&encode_hard_state(&hs)), Some(hs));
+        assert_eq!(decode_hard_state(&[1, 2]), None);
+        let e = Entry {
+            term: 2,
+            index: 5,
+            kind: EntryKind::ConfChange,
+            data: vec![1, 2, 3],
+        };
+        let mut buf = Vec::new();
+        encode_entry(&e, &mut buf);
+        assert_eq!(decode_entry(2, 5, &buf), Some(e));
+        assert_eq!(decode_entry(2, 5, &[7]), None);
+        assert_eq!(decode_entry(2, 5, &[]), None);
+    }
 }

@@ -516,11 +516,22 @@ impl Raft {
     /// is its serialized state) and drops the log entries it covers.
     /// Call between `advance` and the next `ready`.
     pub fn compact(&mut self, data: Vec<u8>) {
+        self.compact_to(u64::MAX, data);
+    }
+
+    /// As [`Raft::compact`], but keeps the entries after `index` (at most
+    /// the applied and persisted index): a leader keeps recent entries so
+    /// that a follower a little behind catches up from the log rather than
+    /// from a snapshot.
+    pub fn compact_to(&mut self, index: u64, data: Vec<u8>) {
         assert!(
             !self.ready_outstanding,
             "compact() between ready() and advance()"
         );
-        let index = self.log.applied.min(self.log.stable_index());
+        let index = index.min(self.log.applied).min(self.log.stable_index());
+        if index < self.log.first_index() {
+            return;
+        }
         let Some(term) = self.log.term(index) else {
             return;
         };

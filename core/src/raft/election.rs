@@ -29,6 +29,15 @@ impl Raft {
         }
     }
 
+    /// Campaigns at once when this node is the only voter: nobody else can
+    /// lead, so waiting out an election timeout would only delay a
+    /// single-member cluster's first write (etcd fast-forwards its ticks).
+    pub fn campaign_if_sole_voter(&mut self) {
+        if self.role != Role::Leader && self.voters.len() == 1 && self.voters.contains(&self.id) {
+            self.hup(false);
+        }
+    }
+
     fn campaign(&mut self, pre: bool, transfer: bool) {
         let (vote_term, kind) = if pre {
             self.become_pre_candidate();

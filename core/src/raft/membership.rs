@@ -19,6 +19,17 @@ use super::progress::Progress;
 impl Raft {
     /// Proposes one membership change; returns the index of its entry.
     pub fn propose_conf_change(&mut self, cc: ConfChange) -> Result<u64, ProposeError> {
+        self.propose_conf_change_with_context(cc, &[])
+    }
+
+    /// As [`Raft::propose_conf_change`], with `context` appended to the
+    /// entry's data after the encoded change (Raft ignores it; the caller's
+    /// state machine reads it when the entry applies).
+    pub fn propose_conf_change_with_context(
+        &mut self,
+        cc: ConfChange,
+        context: &[u8],
+    ) -> Result<u64, ProposeError> {
         self.check_can_propose()?;
         if self.pending_conf_index > self.log.applied {
             return Err(ProposeError::ConfChangePending);
@@ -28,7 +39,7 @@ impl Raft {
             term: 0,
             index: 0,
             kind: EntryKind::ConfChange,
-            data: cc.encode(),
+            data: [cc.encode().as_slice(), context].concat(),
         };
         let index = self.append_entries(vec![entry]);
         self.pending_conf_index = index;

@@ -93,11 +93,11 @@ impl ConfChange {
         out
     }
 
-    /// `None` if `bytes` is not 9 bytes with a known kind.
+    /// `None` if `bytes` is shorter than 9 bytes or of an unknown kind.
+    /// Bytes after the first 9 are the caller's context (Cairn puts the
+    /// member's name and URLs there); Raft ignores them.
     pub fn decode(bytes: &[u8]) -> Option<ConfChange> {
-        if bytes.len() != 9 {
-            return None;
-        }
+        let bytes = bytes.get(..9)?;
         let id = u64::from_le_bytes(bytes[1..9].try_into().ok()?);
         match bytes[0] {
             1 => Some(ConfChange::AddVoter(id)),
@@ -201,5 +201,12 @@ mod tests {
         }
         assert_eq!(ConfChange::decode(&[9; 9]), None);
         assert_eq!(ConfChange::decode(&[1; 3]), None);
+    }
+
+    #[test]
+    fn conf_change_context_after_the_change_is_ignored() {
+        let mut data = ConfChange::AddLearner(42).encode();
+        data.extend_from_slice(b"name and urls");
+        assert_eq!(ConfChange::decode(&data), Some(ConfChange::AddLearner(42)));
     }
 }

@@ -584,8 +584,8 @@ fn make_member(snap: &Path, l: &Layout, skip_hash_check: bool) -> Result<(), Mak
     Ok(())
 }
 
-/// Checks the restored page file and sets its applied index to 0, in one
-/// committed write transaction.
+/// Checks the restored page file and sets its applied index to 0 (and
+/// forgets the old cluster's membership), in one committed write transaction.
 fn reset_applied_index(db_path: &Path) -> Result<(), MakeError> {
     let e = |e: cairn_storage::BtreeError| MakeError::Other(e.to_string());
     let db = Db::open_path(db_path, Options::default()).map_err(e)?;
@@ -598,6 +598,11 @@ fn reset_applied_index(db_path: &Path) -> Result<(), MakeError> {
         &layout::encode_u64(0),
     )
     .map_err(e)?;
+    // The restored member bootstraps a new cluster from its flags: the old
+    // cluster's membership and Raft position do not carry over.
+    for key in [layout::META_APPLIED_TERM, layout::META_MEMBERS] {
+        w.delete(layout::KEYSPACE_META, key).map_err(e)?;
+    }
     w.commit().map_err(e)?;
     Ok(())
 }

@@ -1,0 +1,232 @@
+//! The loop that drives the Raft core on the main executor.
+//!
+//! For each Ready, in the order the core asks for (raft/core.rs `Ready`):
+//! send its `messages` at once (the leader's appends go out while its own
+//! fsync runs), make its entries and hard state durable with one WAL write
+//! and one fdatasync, then send `persisted_messages` (votes and append
+//! acks promise what is on disk), apply the committed entries in order and
+//! answer their waiters, serve the reads whose index is now applied, and
+//! `advance`. Proposals and peer messages that arrive during the fsync are
+//! stepped into the core at once and go out with the next Ready: that is
+//! the group commit.
+//!
+//! A ticker advances Raft's clock every `--heartbeat-interval` and runs the
+//! time-based duties: expiring waiters, retrying queued proposals and lost
+//! reads, answering a leadership transfer, publishing this member.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::handler::Node;
+use super::wal_task::{WalEvent, WalWrite};
+use crate::raft::{Ready, Role};
+
+/// Ticks between two checks that this member's attributes are published.
+const PUBLISH_EVERY_TICKS: u64 = 5;
+
+/// The in-memory Raft log keeps at most this many entries the page file
+/// already holds (etcd's snapshot catch-up entries), so that a follower a
+/// little behind catches up from the log; one further behind gets a
+/// snapshot.
+const RETAIN_ENTRIES: u64 = 5000;
+/// ... and at most this many bytes of them.
+const RETAIN_BYTES: u64 = 16 << 20;
+/// Compact when at least this many entries can go (not on every Ready).
+const COMPACT_STEP_ENTRIES: u64 = 1000;
+
+/// Runs until the WAL writer is gone.
+pub async fn run(node: Rc<Node>, wake: glommio::channels::local_channel::LocalReceiver<()>) {
+    loop {
+        if !node.process_ready().await {
+            return;
+        }
+        if wake.recv().await.is_none() {
+            return;
+        }
+    }
+}
+
+/// Ticks Raft every `interval`.
+pub async fn tick(node: Rc<Node>, interval: Duration, election_timeout: Duration) {
+    let mut ticks = 0u64;
+    loop {
+        glommio::timer::sleep(interval).await;
+        ticks += 1;
+        node.raft.borrow_mut().tick();
+        let now = Instant::now();
+        node.expire_waiters(now);
+        node.retry_pending(now);
+        node.retry_reads(now, election_timeout);
+        node.check_move_leader(now);
+        if ticks.is_multiple_of(PUBLISH_EVERY_TICKS) {
+            node.maybe_publish();
+        }
+        node.wake();
+    }
+}
+
+impl Node {
+    /// Handles Readies until the core has nothing to do. False if the WAL
+    /// writer is gone (the node is stopping).
+    async fn process_ready(self: &Rc<Self>) -> bool {
+        loop {
+            let mut rd = {
+                let mut raft = self.raft.borrow_mut();
+                if !raft.has_ready() {
+                    return true;
+                }
+                raft.ready()
+            };
+            let leader_before = self.raft.borrow().leader();
+            for m in &rd.messages {
+                self.transport.send_raft(m);
+            }
+            if !self.persist(&mut rd).await {
+                return false;
+            }
+            for m in &rd.persisted_messages {
+                self.transport.send_raft(m);
+            }
+            if let Some(s) = &rd.snapshot {
+                // The leader no longer holds the entries this member needs
+                // (it restarted from its page file past them). Installing
+                // a page-file snapshot is not built yet; going on would
+                // leave this member's state behind its log: stop instead.
+                tracing::error!(
+                    index = s.meta.index,
+                    "the leader sent a snapshot; installing one is not supported by this version"
+                );
+                eprintln!("cairnd: fatal: this member fell behind the leader's log (index {}); restore it from a snapshot (cairnctl snapshot save/restore) or remove and re-add it", s.meta.index);
+                std::process::exit(1);
+            }
+            self.apply_committed(&rd);
+            self.on_read_states(&rd.read_states);
+            self.raft.borrow_mut().advance(rd);
+            self.after_advance(leader_before);
+        }
+    }
+
+    /// Makes the Ready's entries and hard state durable. The core's
+    /// `advance` reads only the last entry of `rd.entries`, so the rest
+    /// move to the WAL writer instead of being copied.
+    async fn persist(&self, rd: &mut Ready) -> bool {
+        if rd.entries.is_empty() && rd.hard_state.is_none() {
+            return true;
+        }
+        let last = rd.entries.last().cloned();
+        let entries = std::mem::take(&mut rd.entries);
+        rd.entries.extend(last);
+        let write = WalWrite {
+            entries,
+            hard_state: rd.hard_state,
+        };
+        if self.wal_writes.send(write).await.is_err() {
+            return false;
+        }
+        matches!(self.wal_events.recv().await, Some(WalEvent::Written))
+    }
+
+    fn apply_committed(self: &Rc<Self>, rd: &Ready) {
+        if rd.committed_entries.is_empty() {
+            return;
+        }
+        let mut membership_changed = false;
+        {
+            let mut state = self.state.borrow_mut();
+            state.set_term(self.raft.borrow().term());
+            for e in &rd.committed_entries {
+                let origin = match state.apply_entry(e) {
+                    Ok(o) => o,
+                    Err(err) => {
+                        // Entries were verified before they were proposed,
+                        // and the WAL checks every record: this is a bug or
+                        // damage the checksums missed. Stop; never diverge.
+                        tracing::error!(error = %err, "cannot apply a committed entry");
+                        eprintln!("cairnd: fatal: {err}");
+                        std::process::exit(1);
+                    }
+                };
+                membership_changed |= super::entry::changes_peers(e);
+                if let Some(o) = origin {
+                    if o.member == self.member_id && o.seq != 0 {
+                        self.answer(o.seq, state.response());
+                    }
+                }
+            }
+        }
+        if membership_changed {
+            self.on_membership_change();
+        }
+        self.schedule_flush();
+    }
+
+    /// Dials the current members; stops when this member was removed.
+    fn on_membership_change(&self) {
+        let state = self.state.borrow();
+        self.transport.set_members(state.members());
+        if state.members().is_removed(self.member_id) {
+            tracing::warn!(
+                member = format!("{:x}", self.member_id),
+                "this member was removed from the cluster; stopping"
+            );
+            drop(state);
+            self.flush_backend();
+            eprintln!("cairnd: the member has been permanently removed from the cluster");
+            std::process::exit(0);
+        }
+    }
+
+    fn after_advance(&self, leader_before: Option<u64>) {
+        self.raft.borrow_mut().campaign_if_sole_voter();
+        let (leader, term, role) = {
+            let r = self.raft.borrow();
+            (r.leader(), r.term(), r.role())
+        };
+        if leader != leader_before {
+            match leader {
+                Some(l) => tracing::info!(
+                    leader = format!("{l:x}"),
+                    term,
+                    is_me = role == Role::Leader,
+                    "leader elected"
+                ),
+                None => tracing::info!(term, "no leader"),
+            }
+            // Queued proposals can go now.
+            if leader.is_some() {
+                self.retry_pending(Instant::now());
+            }
+        }
+        self.serve_ready_reads();
+        self.check_move_leader(Instant::now());
+        self.maybe_compact_log();
+    }
+
+    /// Drops log entries the page file durably holds, keeping a bounded
+    /// tail of them for followers (see [`RETAIN_ENTRIES`]).
+    fn maybe_compact_log(&self) {
+        let durable = self
+            .backend
+            .stats
+            .durable_applied_index
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let mut raft = self.raft.borrow_mut();
+        let first = raft.first_index();
+        if durable < first + COMPACT_STEP_ENTRIES {
+            return;
+        }
+        let floor = durable.saturating_sub(RETAIN_ENTRIES).max(first);
+        let mut index = durable;
+        let mut kept_bytes = 0u64;
+        while index > floor {
+            kept_bytes += raft.entry(index).map_or(0, |e| e.size_bytes());
+            if kept_bytes > RETAIN_BYTES {
+                break;
+            }
+            index -= 1;
+        }
+        if index >= first + COMPACT_STEP_ENTRIES {
+            raft.compact_to(index, Vec::new());
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! What the node needs from the peer network, as a trait so that the Raft
+//! loop does not depend on sockets: `peers.rs` implements it over
+//! `cairn_net::peer`.
+
+use super::error::RequestError;
+use super::members::{MemberInfo, Membership};
+use crate::raft::Message;
+
+pub trait Transport {
+    /// Sends a Raft message (dropped if the peer is unreachable: Raft
+    /// retries what matters).
+    fn send_raft(&self, m: &Message);
+    /// Forwards a client request to the leader `to`.
+    fn forward(&self, to: u64, origin: u64, seq: u64, request: &[u8]);
+    /// Tells `origin` that the leader could not propose its request `seq`.
+    fn forward_refused(&self, origin: u64, seq: u64, e: &RequestError);
+    /// Asks the leader `to` to publish this member's name and client URLs.
+    fn publish(&self, to: u64, me: &MemberInfo);
+    /// The membership changed: dial the members it lists, stop dialing
+    /// the removed.
+    fn set_members(&self, members: &Membership);
+}
