@@ -254,8 +254,11 @@ fn status_reports_indexes() {
     assert_eq!(s.raft_applied_index, s.raft_index);
     assert_eq!(s.leader, s.header.as_ref().unwrap().member_id);
     assert!(s.db_size > 0);
-    assert_eq!(s.wal_entries, 1);
-    assert_eq!(s.wal_fsyncs, 1);
+    assert!(s.wal_entries >= 1 && s.wal_entries <= s.raft_index, "{s:?}");
+    assert!(
+        s.wal_fsyncs >= 1 && s.wal_fsyncs <= s.wal_entries + 1,
+        "{s:?}"
+    );
 }
 
 #[test]

@@ -167,7 +167,6 @@ fn is_member_line(line: &str, words: &str) -> bool {
 }
 
 #[test]
-#[ignore = "needs the cluster server (Raft wiring)"]
 fn member_list_shows_every_member_in_every_format() {
     let c = Cluster::start(3);
     let (code, out, err) = c.ctl(&c.members[0].endpoint(), &["member", "list"]);
@@ -208,7 +207,6 @@ fn member_list_shows_every_member_in_every_format() {
 }
 
 #[test]
-#[ignore = "needs the cluster server (Raft wiring)"]
 fn endpoint_status_and_health_with_cluster_ask_every_member() {
     let c = Cluster::start(3);
     let one = c.members[1].endpoint();
@@ -237,7 +235,6 @@ fn endpoint_status_and_health_with_cluster_ask_every_member() {
 }
 
 #[test]
-#[ignore = "needs the cluster server (Raft wiring)"]
 fn a_dead_member_is_unhealthy_and_fails_status() {
     let mut c = Cluster::start(3);
     c.members[2].kill();
@@ -269,7 +266,6 @@ fn a_dead_member_is_unhealthy_and_fails_status() {
 }
 
 #[test]
-#[ignore = "needs the cluster server (Raft wiring)"]
 fn learner_is_added_listed_updated_and_removed() {
     let c = Cluster::start(3);
     let eps = c.endpoints();
@@ -336,7 +332,6 @@ fn learner_is_added_listed_updated_and_removed() {
 }
 
 #[test]
-#[ignore = "needs the cluster server (Raft wiring)"]
 fn move_leader_hands_leadership_to_a_follower() {
     let c = Cluster::start(3);
     let leader = c.wait_for_leader(Duration::from_secs(10));
@@ -377,7 +372,6 @@ fn move_leader_hands_leadership_to_a_follower() {
 }
 
 #[test]
-#[ignore = "needs the cluster server (Raft wiring)"]
 fn commands_move_past_a_dead_first_endpoint() {
     let mut c = Cluster::start(3);
     c.members[0].kill();

@@ -82,6 +82,20 @@ pub fn propose_member_change(
 ) -> Result<(), Refusal> {
     let state = node.state.borrow();
     let members = state.members();
+    // A member that the client saw added may not be applied here yet (the
+    // member that answered the add may apply before the leader does):
+    // not found is final only once this leader applied all it committed.
+    let behind = {
+        let raft = node.raft.borrow();
+        raft.applied() < raft.committed()
+    };
+    let not_found = || -> Refusal {
+        if behind {
+            Refusal::Transient
+        } else {
+            RequestError::member_not_found().into()
+        }
+    };
     let (cc, member): (ConfChange, Option<MemberInfo>) = match req.body_type() {
         rpc::RequestBody::MemberAddRequest => {
             let r = req
@@ -114,14 +128,14 @@ pub fn propose_member_change(
         rpc::RequestBody::MemberRemoveRequest => {
             let id = req.body_as_member_remove_request().map_or(0, |r| r.id());
             if members.get(id).is_none() {
-                return Err(RequestError::member_not_found().into());
+                return Err(not_found());
             }
             (ConfChange::Remove(id), None)
         }
         rpc::RequestBody::MemberPromoteRequest => {
             let id = req.body_as_member_promote_request().map_or(0, |r| r.id());
             match members.get(id) {
-                None => return Err(RequestError::member_not_found().into()),
+                None => return Err(not_found()),
                 Some(m) if !m.is_learner => {
                     return Err(RequestError::new(
                         rpc::ErrorCode::MemberNotLearner,
@@ -129,7 +143,20 @@ pub fn propose_member_change(
                     )
                     .into())
                 }
-                Some(_) => (ConfChange::AddVoter(id), None),
+                Some(_) => {
+                    // etcd's rule: a learner is ready once it holds 90% of
+                    // what the leader committed.
+                    let raft = node.raft.borrow();
+                    let matched = raft.progress(id).map_or(0, |p| p.matched);
+                    if matched.saturating_mul(10) < raft.committed().saturating_mul(9) {
+                        return Err(RequestError::new(
+                            rpc::ErrorCode::LearnerNotReady,
+                            "etcdserver: can only promote a learner member which is in sync with leader",
+                        )
+                        .into());
+                    }
+                    (ConfChange::AddVoter(id), None)
+                }
             }
         }
         rpc::RequestBody::MemberUpdateRequest => {
@@ -139,7 +166,7 @@ pub fn propose_member_change(
             let peer_urls = urls(r.peer_urls());
             check_urls(&peer_urls)?;
             let Some(existing) = members.get(r.id()) else {
-                return Err(RequestError::member_not_found().into());
+                return Err(not_found());
             };
             if members.peer_url_in_use(&peer_urls, r.id()) {
                 return Err(RequestError::new(

@@ -598,11 +598,47 @@ async fn main_executor(setup: Setup, wal_writes: Tx<WalWrite>, wal_events: Rx<Wa
     ))
     .detach();
     node.wake();
-    for fd in setup.fds {
+    glommio::spawn_local(serve_clients(node.clone(), setup.fds, setup.limits)).detach();
+    if let Some(policy) = setup.cfg.auto_compaction {
+        glommio::spawn_local(auto_compact(node.clone(), policy)).detach();
+    }
+    let urls: Vec<String> = setup
+        .cfg
+        .listen_client
+        .iter()
+        .map(|a| format!("http://{a}"))
+        .collect();
+    tracing::info!(name = %setup.cfg.name, member = format!("{:x}", ids.member_id), client_urls = %urls.join(","), "started; serving clients once this member's name and client URLs are published");
+    futures_lite::future::pending::<()>().await;
+}
+
+/// Accepts clients once this member's name and client URLs are in the
+/// applied membership (as etcd serves only after it published them), so
+/// that whoever reaches a member finds it in `member list`.
+async fn serve_clients(node: Rc<Node>, fds: Vec<i32>, limits: ServerLimits) {
+    for round in 0u64.. {
+        let published = {
+            let want = node.published.borrow();
+            let state = node.state.borrow();
+            state
+                .members()
+                .get(node.member_id)
+                .is_some_and(|m| m.name == want.name && m.client_urls == want.client_urls)
+        };
+        if published {
+            break;
+        }
+        // Ask the leader every 200 ms (an ask or its answer may be lost).
+        if round.is_multiple_of(10) {
+            node.maybe_publish();
+        }
+        glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tracing::info!("published this member's attributes; serving client requests");
+    for fd in fds {
         // SAFETY: fd is a bound, listening socket whose ownership moved here.
         let listener = unsafe { glommio::net::TcpListener::from_raw_fd(fd) };
         let handler: Rc<dyn Handler> = node.clone();
-        let limits = setup.limits;
         glommio::spawn_local(async move {
             loop {
                 match listener.accept().await {
@@ -619,17 +655,6 @@ async fn main_executor(setup: Setup, wal_writes: Tx<WalWrite>, wal_events: Rx<Wa
         })
         .detach();
     }
-    if let Some(policy) = setup.cfg.auto_compaction {
-        glommio::spawn_local(auto_compact(node.clone(), policy)).detach();
-    }
-    let urls: Vec<String> = setup
-        .cfg
-        .listen_client
-        .iter()
-        .map(|a| format!("http://{a}"))
-        .collect();
-    tracing::info!(name = %setup.cfg.name, member = format!("{:x}", ids.member_id), client_urls = %urls.join(","), "ready to serve client requests");
-    futures_lite::future::pending::<()>().await;
 }
 
 /// SIGTERM / SIGINT: commit what is applied, let the backend finish, exit.

@@ -30,7 +30,7 @@ const PUBLISH_EVERY_TICKS: u64 = 5;
 /// snapshot.
 const RETAIN_ENTRIES: u64 = 5000;
 /// ... and at most this many bytes of them.
-const RETAIN_BYTES: u64 = 16 << 20;
+const RETAIN_BYTES: u64 = 8 << 20;
 /// Compact when at least this many entries can go (not on every Ready).
 const COMPACT_STEP_ENTRIES: u64 = 1000;
 

@@ -104,7 +104,11 @@ impl Global {
 pub fn error_text(e: &ClientError) -> String {
     match e {
         ClientError::Server { message, .. } => message.clone(),
-        ClientError::Timeout | ClientError::Connect { .. } => DEADLINE.into(),
+        // etcdctl's gRPC connection retries a broken or refused connection
+        // until the deadline: all it ever reports is the deadline.
+        ClientError::Timeout | ClientError::Connect { .. } | ClientError::Closed(_) => {
+            DEADLINE.into()
+        }
         other => other.to_string(),
     }
 }

@@ -164,7 +164,12 @@ mod tests {
             ..Default::default()
         }));
         let mut builder = Default::default();
-        let data = cairn_net::codec::encode_request(&mut builder, &body).to_vec();
+        let req = cairn_net::codec::encode_request(&mut builder, &body).to_vec();
+        // A normal entry (0) holding a client request (1) from member 1, seq 1.
+        let mut data = vec![0u8, 1];
+        data.extend_from_slice(&1u64.to_le_bytes());
+        data.extend_from_slice(&1u64.to_le_bytes());
+        data.extend_from_slice(&req);
         OwnedRecord {
             kind: RecordKind::Entry,
             term: 1,

@@ -1,10 +1,17 @@
-//! Decoding the data of a WAL Entry record: a FlatBuffers `Request`
-//! (`schemas/fbs/rpc.fbs`), checked with the verifier before any field is
-//! read, then summarised on one line or as JSON.
+//! Decoding the data of a WAL Entry record (storage/FORMAT.md "Entry
+//! data"): the Raft entry kind, then for a client request its origin and a
+//! FlatBuffers `Request` (`schemas/fbs/rpc.fbs`), checked with the verifier
+//! before any field is read, then summarised on one line or as JSON.
 //!
-//! Text, one line per request:
+//! Text, one line per entry:
 //!
 //! ```text
+//! empty                            (a new leader's first entry)
+//! member publish                   (a member's name and client URLs)
+//! member update                    (a member's new peer URLs)
+//! member add-voter id=<hex>        (membership changes)
+//! member add-learner id=<hex>
+//! member remove id=<hex>
 //! put key="foo" value_len=3 [lease=N] [prev_kv] [ignore_value] [ignore_lease]
 //! delete key="a" [range_end="b"] [prev_kv]
 //! range key="a" [range_end="b"] [limit=N] [revision=N] [count_only] [keys_only]
@@ -25,6 +32,9 @@ use super::escape::{escape_bytes, quoted};
 
 /// An Entry's data, decoded.
 pub(crate) enum Decoded {
+    /// Not a client request: the leader's empty entry, a membership
+    /// change or a member's attributes (described in words).
+    Raft(String),
     /// A verified request.
     Request(rpc::RequestBodyT),
     /// Verified, but of a body type this tool does not summarise; the
@@ -34,8 +44,32 @@ pub(crate) enum Decoded {
     Invalid(String),
 }
 
-/// Verifies and decodes `data`.
+/// Decodes an Entry record's data: `kind u8` (0 normal, 1 membership
+/// change) and the entry; a normal entry is empty (a leader's first), or
+/// `1 | origin u64 | seq u64 | request`, `2 | member` (publish) or
+/// `3 | origin | seq | id | member` (update).
 pub(crate) fn decode(data: &[u8]) -> Decoded {
+    match data.split_first() {
+        Some((0, [])) => Decoded::Raft("empty".into()),
+        Some((0, [1, rest @ ..])) if rest.len() >= 16 => decode_request(&rest[16..]),
+        Some((0, [2, ..])) => Decoded::Raft("member publish".into()),
+        Some((0, [3, ..])) => Decoded::Raft("member update".into()),
+        Some((1, [kind, rest @ ..])) if rest.len() >= 8 => {
+            let id = u64::from_le_bytes(rest[..8].try_into().unwrap_or_default());
+            let what = match kind {
+                1 => "add-voter",
+                2 => "add-learner",
+                3 => "remove",
+                _ => return Decoded::Invalid(format!("unknown membership change {kind}")),
+            };
+            Decoded::Raft(format!("member {what} id={id:x}"))
+        }
+        _ => Decoded::Invalid("not a Cairn log entry".into()),
+    }
+}
+
+/// Verifies and decodes a client request.
+fn decode_request(data: &[u8]) -> Decoded {
     let req = match cairn_schemas::verify_request(data) {
         Ok(r) => r,
         Err(e) => return Decoded::Invalid(e.to_string()),
@@ -62,6 +96,7 @@ impl Decoded {
     /// The one-line summary (see the module docs).
     pub(crate) fn summary(&self) -> String {
         match self {
+            Decoded::Raft(what) => what.clone(),
             Decoded::Request(body) => body_summary(body),
             Decoded::Other(name) => format!("request type={name}"),
             Decoded::Invalid(e) => format!("invalid request: {e}"),
@@ -71,6 +106,7 @@ impl Decoded {
     /// The same as a JSON object with a `"type"` field.
     pub(crate) fn to_json(&self) -> Value {
         match self {
+            Decoded::Raft(what) => json!({ "type": "raft", "entry": what }),
             Decoded::Request(body) => body_json(body),
             Decoded::Other(name) => json!({ "type": "other", "body": name }),
             Decoded::Invalid(e) => json!({ "type": "invalid", "error": e }),
@@ -262,9 +298,16 @@ fn txn_json(t: &rpc::TxnRequestT) -> Value {
 mod tests {
     use super::*;
 
+    /// The Entry record data of a client request (normal entry, tag 1,
+    /// origin member 7, seq 9).
     fn encode(body: rpc::RequestBodyT) -> Vec<u8> {
         let mut builder = Default::default();
-        cairn_net::codec::encode_request(&mut builder, &body).to_vec()
+        let req = cairn_net::codec::encode_request(&mut builder, &body).to_vec();
+        let mut data = vec![0u8, 1];
+        data.extend_from_slice(&7u64.to_le_bytes());
+        data.extend_from_slice(&9u64.to_le_bytes());
+        data.extend_from_slice(&req);
+        data
     }
 
     fn put(key: &[u8], value: &[u8]) -> rpc::PutRequestT {
@@ -364,8 +407,20 @@ mod tests {
     }
 
     #[test]
+    fn raft_entries_are_named() {
+        assert_eq!(decode(&[0]).summary(), "empty");
+        let mut cc = vec![1u8, 2];
+        cc.extend_from_slice(&0xabcu64.to_le_bytes());
+        assert_eq!(decode(&cc).summary(), "member add-learner id=abc");
+        assert_eq!(decode(&[0, 2, 1, 2]).summary(), "member publish");
+    }
+
+    #[test]
     fn garbage_is_reported_as_invalid_not_read() {
-        let d = decode(b"\x01\x02garbage");
+        let mut garbage = vec![0u8, 1];
+        garbage.extend_from_slice(&[0; 16]);
+        garbage.extend_from_slice(b"\x01\x02garbage");
+        let d = decode(&garbage);
         assert!(matches!(d, Decoded::Invalid(_)));
         assert!(
             d.summary().starts_with("invalid request: "),
