@@ -195,6 +195,52 @@ fn a_restarted_follower_catches_up_on_what_it_missed() {
 }
 
 #[test]
+fn a_follower_far_behind_catches_up_through_a_snapshot() {
+    let mut c = TestCluster::start(3, &["--backend-batch-interval", "10ms"]);
+    let leader = c.wait_leader(Duration::from_secs(5));
+    let f = (leader + 1) % 3;
+    c.nodes[f].kill9();
+    // More than the leader's log keeps behind its page file (8 MiB, and
+    // it compacts 256 entries at a time).
+    let cl = client_of(&c.nodes[leader]);
+    let v = vec![b'v'; 8 << 10];
+    for i in 0..1500 {
+        cl.put(put_request(format!("s{i}").as_bytes(), &v)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    cl.put(put_request(b"last", b"1")).unwrap();
+    c.nodes[f].launch();
+    c.nodes[f].wait_healthy(Duration::from_secs(30));
+    let fc = client_of(&c.nodes[f]);
+    assert!(
+        eventually(Duration::from_secs(20), || get(&fc, "last", true)
+            .as_deref()
+            == Some("1")),
+        "follower did not catch up; log:\n{}",
+        c.nodes[f].log()
+    );
+    assert!(
+        c.nodes[f].log().contains("installed the leader's snapshot"),
+        "{}",
+        c.nodes[f].log()
+    );
+    assert_eq!(get(&fc, "s0", true).map(|s| s.len()), Some(8 << 10));
+    // It goes on replicating after the install, and survives a restart.
+    cl.put(put_request(b"after", b"2")).unwrap();
+    assert!(eventually(Duration::from_secs(10), || get(
+        &fc, "after", true
+    )
+    .as_deref()
+        == Some("2")));
+    c.nodes[f].kill9();
+    c.nodes[f].launch();
+    c.nodes[f].wait_healthy(Duration::from_secs(30));
+    let fc = client_of(&c.nodes[f]);
+    assert_eq!(get(&fc, "after", true).as_deref(), Some("2"));
+    assert_eq!(get(&fc, "s1499", true).map(|s| s.len()), Some(8 << 10));
+}
+
+#[test]
 fn a_paused_leader_serves_no_stale_read_after_it_resumes() {
     let mut c = TestCluster::start(3, &[]);
     let old = c.wait_leader(Duration::from_secs(5));

@@ -116,6 +116,20 @@ pub struct Loaded {
     pub records: u64,
 }
 
+/// Reads the page file `db` holds back (after a snapshot install), with
+/// values fetched from it through a cache of `value_cache_bytes`.
+pub fn reload(
+    db: &SharedDb,
+    path: &Path,
+    value_cache_bytes: usize,
+) -> Result<Loaded, BackendError> {
+    let mut loaded = load(&current(db), path)?;
+    loaded
+        .store
+        .set_value_source(Arc::new(PageValues::new(db.clone(), value_cache_bytes)));
+    Ok(loaded)
+}
+
 /// Opens `path` (creating it with the keyspaces) and reads it back.
 pub fn open(
     path: &Path,
@@ -302,6 +316,13 @@ pub enum Cmd {
         reply: oneshot::Sender<Result<SnapshotFile, String>>,
     },
     Defrag(oneshot::Sender<Result<DefragReport, String>>),
+    /// Make the page-file image `image` (through `applied_index`) the page
+    /// file: a leader's snapshot this member fell behind.
+    Install {
+        image: PathBuf,
+        applied_index: u64,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     /// Answered once every command queued before it is done (a physical
     /// compaction waits for its records to leave the file).
     Barrier(oneshot::Sender<()>),
@@ -340,6 +361,8 @@ pub struct BackendConfig {
 pub struct BackendHandle {
     tx: Sender<Cmd>,
     pub stats: Arc<BackendStats>,
+    /// The page file (swapped in place by defrag and snapshot install).
+    pub db: SharedDb,
 }
 
 impl BackendHandle {
@@ -359,7 +382,7 @@ pub fn spawn(
     let stats = Arc::new(BackendStats::default());
     stats.durable_applied_index.store(applied_index, Relaxed);
     let thread = BackendThread {
-        db,
+        db: db.clone(),
         cfg,
         stats: stats.clone(),
         released_at: applied_index,
@@ -376,7 +399,7 @@ pub fn spawn(
             }
             thread.run(rx)
         })?;
-    Ok(BackendHandle { tx, stats })
+    Ok(BackendHandle { tx, stats, db })
 }
 
 fn pin_to(cpu: usize) {
@@ -438,6 +461,13 @@ impl BackendThread {
                 }
                 Cmd::Snapshot { path, reply } => {
                     let _ = reply.send(self.snapshot(path).map_err(|e| e.to_string()));
+                }
+                Cmd::Install {
+                    image,
+                    applied_index,
+                    reply,
+                } => {
+                    let _ = reply.send(self.install(&image, applied_index));
                 }
                 Cmd::Defrag(reply) => {
                     let _ = reply.send(self.defrag());
@@ -589,6 +619,24 @@ impl BackendThread {
     /// Rewrites the file compactly and swaps it in. Reads never stop (they
     /// are served from memory) and writes keep going into the WAL; their
     /// commits wait here.
+    /// Makes the page-file image at `image` (a leader's snapshot, through
+    /// `applied_index`) this member's page file.
+    fn install(&mut self, image: &Path, applied_index: u64) -> Result<(), String> {
+        std::fs::rename(image, &self.cfg.db_path)
+            .map_err(|e| format!("renaming {}: {e}", image.display()))?;
+        sync_parent(&self.cfg.db_path)?;
+        match Db::open_path(&self.cfg.db_path, self.cfg.db_opts.clone()) {
+            Ok(db) => *self.db.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(db),
+            Err(e) => fatal("opening the installed snapshot", e),
+        }
+        self.stats
+            .durable_applied_index
+            .store(applied_index, Relaxed);
+        self.released_at = applied_index;
+        self.publish_size();
+        Ok(())
+    }
+
     fn defrag(&mut self) -> Result<DefragReport, String> {
         let started = Instant::now();
         let before_bytes = current(&self.db).stats().file_len_bytes;

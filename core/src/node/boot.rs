@@ -230,6 +230,7 @@ fn new_cluster(cfg: &Config, member_dir: &Path) -> Result<Boot, NodeError> {
             entries: entries.clone(),
         },
         initial_write: Some(WalWrite {
+            snapshot: None,
             entries,
             hard_state: Some(hs),
         }),

@@ -79,6 +79,12 @@ pub struct Node {
     pub move_leader: RefCell<Option<super::propose::MoveLeaderWait>>,
     /// This member's name and client URLs, published through the log.
     pub published: RefCell<super::members::MemberInfo>,
+    /// Where a leader's snapshot is pulled to before it is installed.
+    pub install_dir: std::path::PathBuf,
+    /// The page file (`member/db`).
+    pub db_path: std::path::PathBuf,
+    /// `--backend-value-cache-bytes`.
+    pub value_cache_bytes: usize,
 }
 
 impl Node {

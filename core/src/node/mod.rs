@@ -41,6 +41,7 @@ mod propose;
 mod raft_loop;
 mod reads;
 mod respond;
+mod snapshot_install;
 mod snapshot_serve;
 mod state;
 mod transport;
@@ -549,10 +550,13 @@ async fn main_executor(setup: Setup, wal_writes: Tx<WalWrite>, wal_events: Rx<Wa
         flush_armed: Cell::new(false),
         batch_limit: setup.cfg.backend_batch_limit,
         batch_interval: setup.cfg.backend_batch_interval,
-        snapshots: RefCell::new(snapshot_serve::Snapshots::new(setup.snap_dir)),
+        snapshots: RefCell::new(snapshot_serve::Snapshots::new(setup.snap_dir.clone())),
         request_timeout: std::time::Duration::from_secs(5) + 2 * election_timeout,
         move_leader: RefCell::new(None),
         published: RefCell::new(published),
+        install_dir: setup.snap_dir.clone(),
+        db_path: setup.cfg.data_dir.join("member").join("db"),
+        value_cache_bytes: setup.cfg.backend_value_cache_bytes as usize,
     });
     Node::register(&node);
     {

@@ -32,7 +32,7 @@ const RETAIN_ENTRIES: u64 = 5000;
 /// ... and at most this many bytes of them.
 const RETAIN_BYTES: u64 = 8 << 20;
 /// Compact when at least this many entries can go (not on every Ready).
-const COMPACT_STEP_ENTRIES: u64 = 1000;
+const COMPACT_STEP_ENTRIES: u64 = 256;
 
 /// Runs until the WAL writer is gone.
 pub async fn run(node: Rc<Node>, wake: glommio::channels::local_channel::LocalReceiver<()>) {
@@ -81,23 +81,21 @@ impl Node {
             for m in &rd.messages {
                 self.transport.send_raft(m);
             }
+            if let Some(s) = &rd.snapshot {
+                // This member fell behind what the leader's log holds: the
+                // state comes from the leader's page file, before the WAL
+                // records that the log now starts after the snapshot.
+                if let Err(e) = self.install_snapshot(&s.meta).await {
+                    tracing::error!(error = %e, "cannot install the leader's snapshot; stopping");
+                    eprintln!("cairnd: fatal: cannot install the leader's snapshot: {e}");
+                    std::process::exit(1);
+                }
+            }
             if !self.persist(&mut rd).await {
                 return false;
             }
             for m in &rd.persisted_messages {
                 self.transport.send_raft(m);
-            }
-            if let Some(s) = &rd.snapshot {
-                // The leader no longer holds the entries this member needs
-                // (it restarted from its page file past them). Installing
-                // a page-file snapshot is not built yet; going on would
-                // leave this member's state behind its log: stop instead.
-                tracing::error!(
-                    index = s.meta.index,
-                    "the leader sent a snapshot; installing one is not supported by this version"
-                );
-                eprintln!("cairnd: fatal: this member fell behind the leader's log (index {}); restore it from a snapshot (cairnctl snapshot save/restore) or remove and re-add it", s.meta.index);
-                std::process::exit(1);
             }
             self.apply_committed(&rd);
             self.on_read_states(&rd.read_states);
@@ -110,13 +108,14 @@ impl Node {
     /// `advance` reads only the last entry of `rd.entries`, so the rest
     /// move to the WAL writer instead of being copied.
     async fn persist(&self, rd: &mut Ready) -> bool {
-        if rd.entries.is_empty() && rd.hard_state.is_none() {
+        if rd.entries.is_empty() && rd.hard_state.is_none() && rd.snapshot.is_none() {
             return true;
         }
         let last = rd.entries.last().cloned();
         let entries = std::mem::take(&mut rd.entries);
         rd.entries.extend(last);
         let write = WalWrite {
+            snapshot: rd.snapshot.as_ref().map(|s| (s.meta.index, s.meta.term)),
             entries,
             hard_state: rd.hard_state,
         };
@@ -135,6 +134,10 @@ impl Node {
             let mut state = self.state.borrow_mut();
             state.set_term(self.raft.borrow().term());
             for e in &rd.committed_entries {
+                if e.index <= state.applied_index() {
+                    // Held by an installed snapshot already.
+                    continue;
+                }
                 let origin = match state.apply_entry(e) {
                     Ok(o) => o,
                     Err(err) => {

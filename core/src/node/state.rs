@@ -137,6 +137,22 @@ impl NodeState {
         }
     }
 
+    /// Replaces the state with a snapshot's (installed from the leader):
+    /// the limits, ids and term stay.
+    pub fn install(
+        &mut self,
+        store: mvcc::Store,
+        applied: (u64, u64),
+        alarms: AlarmSet,
+        members: Membership,
+    ) {
+        self.store = store;
+        self.applied_index = applied.0;
+        self.applied_term = applied.1;
+        self.alarms = alarms;
+        self.members = members;
+    }
+
     pub fn members(&self) -> &Membership {
         &self.members
     }

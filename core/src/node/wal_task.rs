@@ -19,6 +19,9 @@ use crate::raft::{Entry, EntryKind, HardState};
 
 /// What one Ready persists.
 pub struct WalWrite {
+    /// A snapshot was installed: (index, term) of the snapshot marker that
+    /// starts the log after it (written first).
+    pub snapshot: Option<(u64, u64)>,
     pub entries: Vec<Entry>,
     pub hard_state: Option<HardState>,
 }
@@ -94,6 +97,9 @@ pub async fn append_write(
     scratch: &mut Vec<u8>,
 ) -> Result<u64, WalError> {
     let mut fsyncs = 0u64;
+    if let Some((index, term)) = w.snapshot {
+        wal.append_snapshot_marker(index, term)?;
+    }
     for e in &w.entries {
         encode_entry(e, scratch);
         loop {
