@@ -38,6 +38,8 @@ pub struct Waiter {
     /// holds the compacted history (etcd waits for its backend too).
     pub physical: bool,
     pub deadline: Instant,
+    /// The leader this member forwarded the request to, if it did.
+    pub forwarded_to: Option<u64>,
 }
 
 /// State shared by the connections, the peers and the Raft loop of the
@@ -261,6 +263,7 @@ impl Node {
                 sink: Some(sink.clone()),
                 physical,
                 deadline: self.deadline(),
+                forwarded_to: None,
             },
         );
         self.submit(seq, payload.to_vec());
@@ -325,6 +328,23 @@ impl Node {
                 self.no_space_proposed.set(false);
                 tracing::warn!(seq, error = %e.message, "internal proposal failed");
             }
+        }
+    }
+
+    /// The leader changed: requests forwarded to another leader may have
+    /// died with it. They fail now with "leader changed" (the outcome is
+    /// unknown, as for a timeout, but the client learns it at once and may
+    /// retry through the new leader) instead of at their deadline.
+    pub fn fail_forwarded_elsewhere(&self, leader: Option<u64>) {
+        let stale: Vec<u64> = self
+            .waiters
+            .borrow()
+            .iter()
+            .filter(|(_, w)| w.forwarded_to.is_some_and(|to| Some(to) != leader))
+            .map(|(&s, _)| s)
+            .collect();
+        for seq in stale {
+            self.fail(seq, &RequestError::leader_changed());
         }
     }
 
@@ -432,6 +452,7 @@ impl Node {
                 sink: None,
                 physical: false,
                 deadline: self.deadline(),
+                forwarded_to: None,
             },
         );
         self.submit(seq, data);

@@ -107,6 +107,11 @@ impl Node {
                 Err(Refusal::Final(e)) => self.refuse(origin, &e),
             },
             (_, Some(leader)) => {
+                if origin.member == self.member_id {
+                    if let Some(w) = self.waiters.borrow_mut().get_mut(&origin.seq) {
+                        w.forwarded_to = Some(leader);
+                    }
+                }
                 self.transport
                     .forward(leader, origin.member, origin.seq, &request)
             }

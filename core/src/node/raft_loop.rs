@@ -195,6 +195,7 @@ impl Node {
                 ),
                 None => tracing::info!(term, "no leader"),
             }
+            self.fail_forwarded_elsewhere(leader);
             // Queued proposals can go now.
             if leader.is_some() {
                 self.retry_pending(Instant::now());
