@@ -75,87 +75,170 @@ fn every_member_accepts_writes_and_serves_linearizable_reads() {
     assert!(revs.iter().all(|r| *r == revs[0]), "{revs:?}");
 }
 
+/// Writers that put distinct keys through the cluster until stopped,
+/// moving to another member when theirs dies, and record what was
+/// acknowledged.
+struct Writers {
+    acked: Arc<Mutex<HashMap<String, String>>>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Writers {
+    fn start(c: &TestCluster, n: usize) -> Writers {
+        let acked: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let addrs: Vec<SocketAddr> = c
+            .nodes
+            .iter()
+            .map(|n| n.endpoint().parse().unwrap())
+            .collect();
+        let threads = (0..n)
+            .map(|t| {
+                let acked = acked.clone();
+                let stop = stop.clone();
+                let mut addrs = addrs.clone();
+                let n_addrs = addrs.len();
+                addrs.rotate_left(t % n_addrs);
+                std::thread::spawn(move || write_until(t, &addrs, &acked, &stop))
+            })
+            .collect();
+        Writers {
+            acked,
+            stop,
+            threads,
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    fn finish(self) -> HashMap<String, String> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        let acked = self.acked.lock().unwrap().clone();
+        acked
+    }
+}
+
+fn write_until(
+    t: usize,
+    addrs: &[SocketAddr],
+    acked: &Mutex<HashMap<String, String>>,
+    stop: &AtomicBool,
+) {
+    let mut i = 0;
+    let mut client: Option<BlockingClient> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let cl = match client.take() {
+            Some(c) => c,
+            None => match BlockingClient::connect(addrs, ClientOptions::default()) {
+                Ok(c) => c,
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            },
+        };
+        let (k, v) = (format!("t{t}/k{i}"), format!("v{i}"));
+        match cl.put(put_request(k.as_bytes(), v.as_bytes())) {
+            Ok(_) => {
+                acked.lock().unwrap().insert(k, v);
+                client = Some(cl);
+            }
+            Err(cairn_net::ClientError::Server { .. }) => client = Some(cl),
+            Err(_) => {}
+        }
+        i += 1;
+    }
+}
+
+/// Every acknowledged write is on member `n`, read linearizably there.
+fn assert_has_all(n: &TestNode, acked: &HashMap<String, String>) {
+    let cl = client_of(n);
+    for (k, v) in acked {
+        let got = cl
+            .range(get_request(k.as_bytes()))
+            .unwrap_or_else(|e| panic!("read of {k} on {}: {e}", n.name));
+        let got = got.kvs.unwrap_or_default();
+        let got = got.first().and_then(|kv| kv.value.as_deref());
+        assert_eq!(got, Some(v.as_bytes()), "{} lost {k}", n.name);
+    }
+}
+
+#[test]
+fn a_rolling_restart_under_load_loses_no_acknowledged_write() {
+    let mut c = TestCluster::start(3, &[]);
+    let w = Writers::start(&c, 3);
+    for i in 0..3 {
+        let before = w.count();
+        c.nodes[i].kill9();
+        c.nodes[i].launch();
+        c.nodes[i].wait_healthy(Duration::from_secs(30));
+        assert!(
+            eventually(Duration::from_secs(15), || w.count() > before + 20),
+            "writes stopped after restarting {}",
+            c.nodes[i].name
+        );
+    }
+    let acked = w.finish();
+    c.wait_leader(Duration::from_secs(10));
+    for n in &c.nodes {
+        assert_has_all(n, &acked);
+    }
+}
+
+#[test]
+fn five_members_lose_two_and_go_on() {
+    let mut c = TestCluster::start(5, &[]);
+    let w = Writers::start(&c, 2);
+    std::thread::sleep(Duration::from_millis(500));
+    let leader = c.wait_leader(Duration::from_secs(5));
+    let other = (leader + 1) % 5;
+    c.nodes[leader].kill9();
+    c.nodes[other].kill9();
+    let before = w.count();
+    assert!(
+        eventually(Duration::from_secs(10), || w.count() > before + 20),
+        "three of five members did not go on"
+    );
+    let acked = w.finish();
+    for (i, n) in c.nodes.iter().enumerate() {
+        if i != leader && i != other {
+            assert_has_all(n, &acked);
+        }
+    }
+}
+
 #[test]
 fn acknowledged_writes_survive_kill9_of_the_leader_under_load() {
     let mut c = TestCluster::start(3, &[]);
-    let acked: Arc<Mutex<HashMap<String, String>>> = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut threads = Vec::new();
-    let addrs: Vec<SocketAddr> = c
-        .nodes
-        .iter()
-        .map(|n| n.endpoint().parse().unwrap())
-        .collect();
-    for t in 0..4 {
-        let acked = acked.clone();
-        let stop = stop.clone();
-        // Each writer starts on another member and moves on when its
-        // member dies (as a client with several endpoints does).
-        let mut addrs = addrs.clone();
-        addrs.rotate_left(t % 3);
-        threads.push(std::thread::spawn(move || {
-            let mut i = 0;
-            let mut client: Option<BlockingClient> = None;
-            while !stop.load(Ordering::Relaxed) {
-                let cl = match client.take() {
-                    Some(c) => c,
-                    None => match BlockingClient::connect(&addrs, ClientOptions::default()) {
-                        Ok(c) => c,
-                        Err(_) => {
-                            std::thread::sleep(Duration::from_millis(50));
-                            continue;
-                        }
-                    },
-                };
-                let (k, v) = (format!("t{t}/k{i}"), format!("v{i}"));
-                match cl.put(put_request(k.as_bytes(), v.as_bytes())) {
-                    Ok(_) => {
-                        acked.lock().unwrap().insert(k, v);
-                        client = Some(cl);
-                    }
-                    Err(cairn_net::ClientError::Server { .. }) => client = Some(cl),
-                    Err(_) => {}
-                }
-                i += 1;
-            }
-        }));
-    }
+    let w = Writers::start(&c, 4);
     std::thread::sleep(Duration::from_millis(800));
     let leader = c.wait_leader(Duration::from_secs(5));
     c.nodes[leader].kill9();
     let killed_at = Instant::now();
-    let before = acked.lock().unwrap().len();
+    let before = w.count();
     // A new leader accepts writes within about two election timeouts.
     assert!(
-        eventually(Duration::from_secs(10), || acked.lock().unwrap().len()
-            > before + 10),
+        eventually(Duration::from_secs(10), || w.count() > before + 10),
         "no write acknowledged within 10 s of killing the leader"
     );
     let failover = killed_at.elapsed();
     std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join().unwrap();
-    }
-    eprintln!("failover: first writes acknowledged {failover:?} after kill -9");
-    let acked = acked.lock().unwrap().clone();
+    let acked = w.finish();
+    eprintln!("failover: writes acknowledged again {failover:?} after kill -9");
     assert!(
         acked.len() > 50,
         "too few writes acknowledged: {}",
         acked.len()
     );
     for (i, n) in c.nodes.iter().enumerate() {
-        if i == leader {
-            continue;
-        }
-        let cl = client_of(n);
-        for (k, v) in &acked {
-            let got = cl
-                .range(get_request(k.as_bytes()))
-                .unwrap_or_else(|e| panic!("read of {k} on {}: {e}", n.name));
-            let got = got.kvs.unwrap_or_default();
-            let got = got.first().and_then(|kv| kv.value.as_deref());
-            assert_eq!(got, Some(v.as_bytes()), "{} lost {k}", n.name);
+        if i != leader {
+            assert_has_all(n, &acked);
         }
     }
     // The killed leader comes back as a follower and catches up.
