@@ -81,6 +81,8 @@ pub struct Node {
     pub move_leader: RefCell<Option<super::propose::MoveLeaderWait>>,
     /// This member's name and client URLs, published through the log.
     pub published: RefCell<super::members::MemberInfo>,
+    /// The leader as of the last Ready handled (to see changes).
+    pub known_leader: Cell<Option<u64>>,
     /// Where a leader's snapshot is pulled to before it is installed.
     pub install_dir: std::path::PathBuf,
     /// The page file (`member/db`).

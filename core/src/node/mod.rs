@@ -554,6 +554,7 @@ async fn main_executor(setup: Setup, wal_writes: Tx<WalWrite>, wal_events: Rx<Wa
         request_timeout: std::time::Duration::from_secs(5) + 2 * election_timeout,
         move_leader: RefCell::new(None),
         published: RefCell::new(published),
+        known_leader: Cell::new(None),
         install_dir: setup.snap_dir.clone(),
         db_path: setup.cfg.data_dir.join("member").join("db"),
         value_cache_bytes: setup.cfg.backend_value_cache_bytes as usize,

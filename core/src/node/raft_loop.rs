@@ -77,7 +77,6 @@ impl Node {
                 }
                 raft.ready()
             };
-            let leader_before = self.raft.borrow().leader();
             for m in &rd.messages {
                 self.transport.send_raft(m);
             }
@@ -100,7 +99,7 @@ impl Node {
             self.apply_committed(&rd);
             self.on_read_states(&rd.read_states);
             self.raft.borrow_mut().advance(rd);
-            self.after_advance(leader_before);
+            self.after_advance();
         }
     }
 
@@ -179,13 +178,13 @@ impl Node {
         }
     }
 
-    fn after_advance(&self, leader_before: Option<u64>) {
+    fn after_advance(&self) {
         self.raft.borrow_mut().campaign_if_sole_voter();
         let (leader, term, role) = {
             let r = self.raft.borrow();
             (r.leader(), r.term(), r.role())
         };
-        if leader != leader_before {
+        if leader != self.known_leader.replace(leader) {
             match leader {
                 Some(l) => tracing::info!(
                     leader = format!("{l:x}"),
