@@ -491,6 +491,40 @@ mod tests {
     }
 
     #[test]
+    fn a_three_member_cluster_is_accepted_with_etcds_timers() {
+        let c = flags(&[
+            "--name",
+            "b",
+            "--initial-cluster",
+            "a=http://127.0.0.1:2380,b=http://127.0.0.1:2381,c=http://127.0.0.1:2382",
+            "--initial-advertise-peer-urls",
+            "http://127.0.0.1:2381",
+            "--heartbeat-interval",
+            "50",
+            "--election-timeout",
+            "500",
+        ])
+        .unwrap();
+        assert_eq!(c.initial_cluster.len(), 3);
+        assert_eq!(c.heartbeat_interval, std::time::Duration::from_millis(50));
+        assert_eq!(c.election_ticks, 10);
+    }
+
+    #[test]
+    fn election_timeout_must_be_five_heartbeats_and_urls_unique() {
+        let e = flags(&["--heartbeat-interval", "100", "--election-timeout", "300"]).unwrap_err();
+        assert!(e.contains("should be at least as 5 times"), "{e}");
+        let e = flags(&[
+            "--name",
+            "a",
+            "--initial-cluster",
+            "a=http://127.0.0.1:2380,b=http://127.0.0.1:2380",
+        ])
+        .unwrap_err();
+        assert!(e.contains("duplicate peer URL"), "{e}");
+    }
+
+    #[test]
     fn bad_urls_are_refused() {
         assert!(flags(&["--listen-client-urls", "http://nonsense"]).is_err());
         assert!(flags(&["--listen-client-urls", "ftp://127.0.0.1:1"]).is_err());

@@ -271,6 +271,10 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
         // An empty WAL (e.g. a restored member) continues after the file.
         tail.last_index = Some(applied);
     }
+    let initial_write = match boot.initial_write {
+        Some(w) => Some(w),
+        None => wal_resume_marker(&tail, applied, loaded.applied_term),
+    };
     let raft = new_raft(&cfg, ids.member_id, applied, boot.persisted)?;
     let backend = backend::spawn(
         db,
@@ -316,7 +320,7 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
         opts,
         tail,
         stats,
-        initial: boot.initial_write,
+        initial: initial_write,
     };
     if cpus.len() >= 2 {
         let (wtx, wrx) = channel::shared::<WalWrite>(WAL_CHANNEL_CAPACITY);
@@ -454,14 +458,30 @@ fn check_wal_covers(recovered: &wal::Recovered, applied: u64) -> Result<(), Node
             )));
         }
     }
-    if let Some(last) = recovered.tail.last_index {
-        if last < applied {
-            return Err(NodeError::Inconsistent(format!(
-                "the page file holds entries through {applied} but the WAL ends at {last}"
-            )));
-        }
-    }
+    // The WAL may end before the page file: a follower that installed a
+    // leader's snapshot holds state past the entries it logged (see
+    // `wal_resume_marker`).
     Ok(())
+}
+
+/// A follower killed right after installing a leader's snapshot holds
+/// state through `applied` while its WAL ends earlier: a snapshot marker
+/// at `applied` makes the log continue after the page file (the entries
+/// in between are in the file and never needed again).
+fn wal_resume_marker(tail: &TailPosition, applied: u64, applied_term: u64) -> Option<WalWrite> {
+    let last = tail.last_index?;
+    (last < applied).then(|| {
+        tracing::info!(
+            wal_last_index = last,
+            applied_index = applied,
+            "the page file is ahead of the WAL (an installed snapshot): the log resumes after it"
+        );
+        WalWrite {
+            snapshot: Some((applied, applied_term)),
+            entries: Vec::new(),
+            hard_state: None,
+        }
+    })
 }
 
 /// What the WAL writer starts from (moved to its executor).

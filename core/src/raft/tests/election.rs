@@ -212,3 +212,16 @@ fn leader_transfer_refuses_proposals_then_gives_up() {
         "the transfer was abandoned after an election timeout"
     );
 }
+
+#[test]
+fn election_a_sole_voter_campaigns_without_waiting_for_a_timeout() {
+    let mut net = Net::cluster(1, |_| {});
+    net.node(1).campaign_if_sole_voter();
+    net.settle();
+    assert_eq!(net.leaders(), vec![1]);
+    // With peers it never short-cuts the election timeout.
+    let mut net = Net::cluster(3, |_| {});
+    net.node(1).campaign_if_sole_voter();
+    net.settle();
+    assert!(net.leaders().is_empty());
+}

@@ -149,6 +149,25 @@ fn snapshot_sent_when_follower_needs_compacted_entries() {
 }
 
 #[test]
+fn compact_to_keeps_the_entries_after_the_given_index() {
+    let mut net = Net::cluster(3, |_| {});
+    net.campaign(1);
+    for i in 0..20u8 {
+        net.node(1).propose(vec![i]).unwrap();
+    }
+    net.settle();
+    let last = net.node(1).last_index();
+    net.node(1).compact_to(last - 5, Vec::new());
+    assert_eq!(net.node(1).first_index(), last - 4);
+    assert!(net.node(1).entry(last - 4).is_some());
+    // Never past what is applied, and never backwards.
+    net.node(1).compact_to(u64::MAX, Vec::new());
+    assert_eq!(net.node(1).first_index(), net.node(1).applied() + 1);
+    net.node(1).compact_to(3, Vec::new());
+    assert_eq!(net.node(1).first_index(), net.node(1).applied() + 1);
+}
+
+#[test]
 fn restart_recovers_term_vote_log_and_membership() {
     let mut net = cluster_with_learner();
     net.node(1).propose(b"x".to_vec()).unwrap();
