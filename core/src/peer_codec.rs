@@ -338,6 +338,53 @@ fn string_list<'a>(
     b.create_vector(&offsets)
 }
 
+fn member_table<'a>(
+    b: &mut FlatBufferBuilder<'a>,
+    m: &MemberInfo,
+) -> WIPOffset<peer::PeerMember<'a>> {
+    let name = b.create_string(&m.name);
+    let peer_urls = string_list(b, &m.peer_urls);
+    let client_urls = string_list(b, &m.client_urls);
+    peer::PeerMember::create(
+        b,
+        &peer::PeerMemberArgs {
+            id: m.id,
+            name: Some(name),
+            peer_urls: Some(peer_urls),
+            client_urls: Some(client_urls),
+            is_learner: m.is_learner,
+        },
+    )
+}
+
+fn decode_member(m: peer::PeerMember<'_>) -> MemberInfo {
+    let strings = |v: Option<flatbuffers::Vector<'_, flatbuffers::ForwardsUOffset<&str>>>| {
+        v.map(|v| v.iter().map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    MemberInfo {
+        id: m.id(),
+        name: m.name().unwrap_or_default().to_string(),
+        peer_urls: strings(m.peer_urls()),
+        client_urls: strings(m.client_urls()),
+        is_learner: m.is_learner(),
+    }
+}
+
+/// A `Frame { Publish }` payload: a member's name and client URLs, for the
+/// leader to propose.
+pub fn encode_publish(b: &mut FlatBufferBuilder<'_>, m: &MemberInfo) -> Vec<u8> {
+    b.reset();
+    let member = Some(member_table(b, m));
+    let p = peer::Publish::create(b, &peer::PublishArgs { member });
+    finish_frame(b, peer::Body::Publish, p.as_union_value())
+}
+
+/// The member a verified `Publish` carries.
+pub fn decode_publish(p: peer::Publish<'_>) -> Option<MemberInfo> {
+    p.member().map(decode_member)
+}
+
 /// A `Frame { MembersInfo }` payload: the answer to a `MembersQuery`.
 pub fn encode_members_info(
     b: &mut FlatBufferBuilder<'_>,
@@ -346,24 +393,7 @@ pub fn encode_members_info(
     removed: &[u64],
 ) -> Vec<u8> {
     b.reset();
-    let offsets: Vec<_> = members
-        .iter()
-        .map(|m| {
-            let name = b.create_string(&m.name);
-            let peer_urls = string_list(b, &m.peer_urls);
-            let client_urls = string_list(b, &m.client_urls);
-            peer::PeerMember::create(
-                b,
-                &peer::PeerMemberArgs {
-                    id: m.id,
-                    name: Some(name),
-                    peer_urls: Some(peer_urls),
-                    client_urls: Some(client_urls),
-                    is_learner: m.is_learner,
-                },
-            )
-        })
-        .collect();
+    let offsets: Vec<_> = members.iter().map(|m| member_table(b, m)).collect();
     let members = b.create_vector(&offsets);
     let removed = b.create_vector(removed);
     let info = peer::MembersInfo::create(
@@ -382,10 +412,6 @@ pub fn encode_members_info(
 pub fn decode_members_info(
     info: peer::MembersInfo<'_>,
 ) -> Result<(u64, Vec<MemberInfo>, Vec<u64>), CodecError> {
-    let strings = |v: Option<flatbuffers::Vector<'_, flatbuffers::ForwardsUOffset<&str>>>| {
-        v.map(|v| v.iter().map(str::to_string).collect())
-            .unwrap_or_default()
-    };
     let mut members = Vec::new();
     let mut seen = HashSet::new();
     for m in info.members().iter().flat_map(|v| v.iter()) {
@@ -395,13 +421,7 @@ pub fn decode_members_info(
         if !seen.insert(m.id()) {
             return Err(CodecError::DuplicateMember(m.id()));
         }
-        members.push(MemberInfo {
-            id: m.id(),
-            name: m.name().unwrap_or_default().to_string(),
-            peer_urls: strings(m.peer_urls()),
-            client_urls: strings(m.client_urls()),
-            is_learner: m.is_learner(),
-        });
+        members.push(decode_member(m));
     }
     let removed = info
         .removed()

@@ -77,7 +77,7 @@ impl Transport for Peers {
     }
 
     fn publish(&self, to: u64, me: &MemberInfo) {
-        let payload = encode_publish(&mut self.builder.borrow_mut(), me);
+        let payload = peer_codec::encode_publish(&mut self.builder.borrow_mut(), me);
         self.send(to, payload);
     }
 
@@ -99,69 +99,6 @@ impl Transport for Peers {
             }
         }
         *dialing = want;
-    }
-}
-
-fn member_table<'a>(
-    b: &mut FlatBufferBuilder<'a>,
-    m: &MemberInfo,
-) -> flatbuffers::WIPOffset<peer::PeerMember<'a>> {
-    let name = b.create_string(&m.name);
-    let p: Vec<_> = m.peer_urls.iter().map(|u| b.create_string(u)).collect();
-    let peer_urls = b.create_vector(&p);
-    let c: Vec<_> = m.client_urls.iter().map(|u| b.create_string(u)).collect();
-    let client_urls = b.create_vector(&c);
-    peer::PeerMember::create(
-        b,
-        &peer::PeerMemberArgs {
-            id: m.id,
-            name: Some(name),
-            peer_urls: Some(peer_urls),
-            client_urls: Some(client_urls),
-            is_learner: m.is_learner,
-        },
-    )
-}
-
-fn finish(
-    b: &mut FlatBufferBuilder<'_>,
-    body_type: peer::Body,
-    body: flatbuffers::WIPOffset<flatbuffers::UnionWIPOffset>,
-) -> Vec<u8> {
-    let f = peer::Frame::create(
-        b,
-        &peer::FrameArgs {
-            body_type,
-            body: Some(body),
-        },
-    );
-    b.finish(f, None);
-    b.finished_data().to_vec()
-}
-
-fn encode_publish(b: &mut FlatBufferBuilder<'_>, m: &MemberInfo) -> Vec<u8> {
-    b.reset();
-    let member = member_table(b, m);
-    let p = peer::Publish::create(
-        b,
-        &peer::PublishArgs {
-            member: Some(member),
-        },
-    );
-    finish(b, peer::Body::Publish, p.as_union_value())
-}
-
-fn decode_member(m: peer::PeerMember<'_>) -> MemberInfo {
-    let list = |v: Option<flatbuffers::Vector<'_, flatbuffers::ForwardsUOffset<&str>>>| {
-        v.map(|v| v.iter().map(str::to_string).collect())
-            .unwrap_or_default()
-    };
-    MemberInfo {
-        id: m.id(),
-        name: m.name().unwrap_or_default().to_string(),
-        peer_urls: list(m.peer_urls()),
-        client_urls: list(m.client_urls()),
-        is_learner: m.is_learner(),
     }
 }
 
@@ -238,8 +175,7 @@ impl PeerHandler for Inbound {
                 }
             }
             peer::Body::Publish => {
-                if let Some(m) = frame.body_as_publish().and_then(|p| p.member()) {
-                    let m = decode_member(m);
+                if let Some(m) = frame.body_as_publish().and_then(peer_codec::decode_publish) {
                     if m.id == from {
                         node.propose_publish(&m);
                     }

@@ -173,6 +173,15 @@ proptest! {
         let got = decode_members_info(frame.body_as_members_info().unwrap());
         prop_assert_eq!(got, Ok((cluster_id, members, removed)));
     }
+
+    #[test]
+    fn publish_round_trips(m in member()) {
+        let mut b = FlatBufferBuilder::new();
+        let payload = encode_publish(&mut b, &m);
+        let frame = cairn_schemas::verify_peer_frame(&payload)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(frame.body_as_publish().and_then(decode_publish), Some(m));
+    }
 }
 
 /// A `Frame { RaftMessage }` built field by field, to say what the encoder
