@@ -150,6 +150,94 @@ pub fn prefix_range_end(key: &[u8]) -> Vec<u8> {
     vec![0]
 }
 
+/// The typed calls of a synchronous client, one per RPC, over its
+/// `call(&self, &RequestBodyT)`: shared by [`super::BlockingClient`] and
+/// [`super::FailoverClient`] (which decides what `call` retries).
+macro_rules! sync_typed_calls {
+    () => {
+        pub fn range(&self, r: rpc::RangeRequestT) -> Result<rpc::RangeResponseT, ClientError> {
+            expect_range(self.call(&rpc::RequestBodyT::RangeRequest(Box::new(r)))?)
+        }
+        pub fn put(&self, r: rpc::PutRequestT) -> Result<rpc::PutResponseT, ClientError> {
+            expect_put(self.call(&rpc::RequestBodyT::PutRequest(Box::new(r)))?)
+        }
+        pub fn delete_range(
+            &self,
+            r: rpc::DeleteRangeRequestT,
+        ) -> Result<rpc::DeleteRangeResponseT, ClientError> {
+            expect_delete_range(self.call(&rpc::RequestBodyT::DeleteRangeRequest(Box::new(r)))?)
+        }
+        pub fn txn(&self, r: rpc::TxnRequestT) -> Result<rpc::TxnResponseT, ClientError> {
+            expect_txn(self.call(&rpc::RequestBodyT::TxnRequest(Box::new(r)))?)
+        }
+        pub fn compact(
+            &self,
+            r: rpc::CompactionRequestT,
+        ) -> Result<rpc::CompactionResponseT, ClientError> {
+            expect_compaction(self.call(&rpc::RequestBodyT::CompactionRequest(Box::new(r)))?)
+        }
+        pub fn alarm(&self, r: rpc::AlarmRequestT) -> Result<rpc::AlarmResponseT, ClientError> {
+            expect_alarm(self.call(&rpc::RequestBodyT::AlarmRequest(Box::new(r)))?)
+        }
+        pub fn status(&self) -> Result<rpc::StatusResponseT, ClientError> {
+            expect_status(self.call(&rpc::RequestBodyT::StatusRequest(Box::default()))?)
+        }
+        /// Defragments the member's page file (may take seconds: give the
+        /// client a long `request_timeout`).
+        pub fn defragment(&self) -> Result<rpc::DefragmentResponseT, ClientError> {
+            expect_defragment(self.call(&rpc::RequestBodyT::DefragmentRequest(Box::default()))?)
+        }
+        /// One chunk of a snapshot: `snapshot_id` 0 starts a new snapshot.
+        pub fn snapshot_chunk(
+            &self,
+            snapshot_id: u64,
+            offset: u64,
+        ) -> Result<rpc::SnapshotResponseT, ClientError> {
+            let r = rpc::SnapshotRequestT {
+                snapshot_id,
+                offset,
+            };
+            expect_snapshot(self.call(&rpc::RequestBodyT::SnapshotRequest(Box::new(r)))?)
+        }
+        /// The cluster's members; `linearizable` asks for the leader's view.
+        pub fn member_list(
+            &self,
+            linearizable: bool,
+        ) -> Result<rpc::MemberListResponseT, ClientError> {
+            expect_member_list(self.call(&member_list_request(linearizable))?)
+        }
+        /// Adds a member with `peer_urls` (a learner if `is_learner`).
+        pub fn member_add(
+            &self,
+            peer_urls: Vec<String>,
+            is_learner: bool,
+        ) -> Result<rpc::MemberAddResponseT, ClientError> {
+            expect_member_add(self.call(&member_add_request(peer_urls, is_learner))?)
+        }
+        pub fn member_remove(&self, id: u64) -> Result<rpc::MemberRemoveResponseT, ClientError> {
+            expect_member_remove(self.call(&member_remove_request(id))?)
+        }
+        /// Replaces member `id`'s peer URLs.
+        pub fn member_update(
+            &self,
+            id: u64,
+            peer_urls: Vec<String>,
+        ) -> Result<rpc::MemberUpdateResponseT, ClientError> {
+            expect_member_update(self.call(&member_update_request(id, peer_urls))?)
+        }
+        /// Promotes learner `id` to a voting member.
+        pub fn member_promote(&self, id: u64) -> Result<rpc::MemberPromoteResponseT, ClientError> {
+            expect_member_promote(self.call(&member_promote_request(id))?)
+        }
+        /// Asks the leader (this endpoint must be it) to hand leadership to
+        /// `target_id`.
+        pub fn move_leader(&self, target_id: u64) -> Result<rpc::MoveLeaderResponseT, ClientError> {
+            expect_move_leader(self.call(&move_leader_request(target_id))?)
+        }
+    };
+}
+pub(crate) use sync_typed_calls;
+
 #[cfg(test)]
 mod tests {
     use super::*;
