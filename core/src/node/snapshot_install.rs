@@ -1,6 +1,7 @@
 //! A follower that fell behind the leader's log installs the leader's
-//! state: Raft hands it a snapshot (index, term, membership); the page
-//! file at or past that index is pulled from the leader over the client
+//! state: Raft hands it a snapshot (index, term, membership); a page
+//! file at or past that index is pulled from the leader (or, failing that,
+//! from another member: what a member applied is committed) over the client
 //! protocol (`SnapshotRequest`, the same pull as `cairnctl snapshot save`,
 //! checked against its hash), made this member's page file, and the state
 //! is read back from it. The WAL then records a snapshot marker, so a
@@ -28,23 +29,58 @@ use crate::raft::SnapshotMeta;
 /// leader writing its snapshot file).
 const PULL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Rounds over the members before giving up on a snapshot.
+const INSTALL_ROUNDS: usize = 10;
+
 impl Node {
-    /// Installs a leader's snapshot at or after `meta.index`. Errors leave
-    /// the state as it was (the caller stops the member: going on would
-    /// leave it behind its own log).
+    /// Installs a leader's snapshot at or after `meta.index`. The leader is
+    /// asked first; if it cannot give one (it died, or its file is behind),
+    /// every other member is tried, for a bounded number of rounds. Errors
+    /// leave the state as it was (the caller stops the member: going on
+    /// would leave it behind its own log).
     pub async fn install_snapshot(self: &Rc<Self>, meta: &SnapshotMeta) -> Result<(), String> {
-        let leader = self
-            .raft
-            .borrow()
-            .leader()
-            .ok_or("no leader to fetch the snapshot from")?;
-        let addrs = self.client_addrs_of(leader)?;
         tracing::info!(
             index = meta.index,
             term = meta.term,
-            leader = format!("{leader:x}"),
-            "fell behind the leader's log: installing its snapshot"
+            "fell behind the leader's log: installing a snapshot of its state"
         );
+        let mut last_error = String::from("no member to fetch a snapshot from");
+        for round in 0..INSTALL_ROUNDS {
+            if round > 0 {
+                glommio::timer::sleep(Duration::from_millis(500)).await;
+            }
+            for source in self.snapshot_sources() {
+                match self.fetch_image(source, meta.index).await {
+                    Ok((image, applied)) => return self.install_image(image, applied).await,
+                    Err(e) => {
+                        tracing::warn!(source = format!("{source:x}"), error = %e, "cannot fetch a snapshot");
+                        last_error = e;
+                    }
+                }
+            }
+        }
+        Err(last_error)
+    }
+
+    /// The leader first, then the other members.
+    fn snapshot_sources(&self) -> Vec<u64> {
+        let leader = self.raft.borrow().leader();
+        let mut ids: Vec<u64> = leader.into_iter().collect();
+        let state = self.state.borrow();
+        ids.extend(
+            state
+                .members()
+                .iter()
+                .map(|m| m.id)
+                .filter(|&id| id != self.member_id && Some(id) != leader),
+        );
+        ids
+    }
+
+    /// Pulls member `source`'s page file; returns the image's path and the
+    /// applied index it holds (at least `index`).
+    async fn fetch_image(&self, source: u64, index: u64) -> Result<(PathBuf, u64), String> {
+        let addrs = self.client_addrs_of(source)?;
         let file = self.install_dir.join("install.snap");
         let image = self.install_dir.join("install.db");
         pull(&addrs, &file).await?;
@@ -61,15 +97,19 @@ impl Node {
             )
             .map_err(|e| e.to_string())?
             .and_then(|v| cairn_storage::layout::decode_u64(&v))
-            .ok_or("the leader's snapshot has no applied index")?;
+            .ok_or("the snapshot has no applied index")?;
         drop(r);
         drop(db);
-        if applied < meta.index {
+        if applied < index {
             return Err(format!(
-                "the leader's page file holds entries through {applied}, before its Raft snapshot at {}",
-                meta.index
+                "its page file holds entries through {applied}, before the Raft snapshot at {index}"
             ));
         }
+        Ok((image, applied))
+    }
+
+    /// Makes `image` (through `applied`) this member's page file and state.
+    async fn install_image(self: &Rc<Self>, image: PathBuf, applied: u64) -> Result<(), String> {
         // Everything applied so far goes to the old file first (the new one
         // replaces it whole).
         self.flush_backend();
