@@ -14,60 +14,9 @@ WAL requests per fsync. Prints a markdown report; raw JSON lines go to
     cargo build --release --workspace --bins
     perf/scripts/bench_vs_etcd.py --secs 5 > report.md
 """
-import argparse, json, os, platform, shutil, socket, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, subprocess, sys, tempfile
 
-R = "target/release"
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def proc_cpu_secs(pid):
-    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / TICK  # utime + stime
-
-
-def proc_rss_mib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def wait_port(port, secs=15):
-    end = time.time() + secs
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing listens on {port} after {secs}s")
-
-
-def fingerprint(data_dir):
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    mem = next((int(l.split()[1]) // 1024 for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
-    df = subprocess.run(["df", "-T", data_dir], capture_output=True, text=True).stdout.splitlines()[-1].split()
-    dev, fs = df[0], df[1]
-    model = "?"
-    base = os.path.basename(dev).rstrip("0123456789")
-    for p in (f"/sys/block/{base}/device/model", f"/sys/block/{base}/device/vendor"):
-        if os.path.exists(p):
-            model = open(p).read().strip()
-            break
-    if model == "?" and base.startswith("vd"):
-        model = "virtio block device"
-    return {
-        "cpu": cpu, "cores": os.cpu_count(), "mem_mib": mem, "kernel": platform.release(),
-        "fs": fs, "device": dev, "device_model": model,
-    }
+from benchlib import DRIVER, R, cairn_bench, etcd_version, fingerprint, free_port, require, wait_port
 
 
 class Server:
@@ -82,7 +31,7 @@ class Server:
                    "--initial-advertise-peer-urls", p, "--initial-cluster", f"e={p}",
                    "--log-level", "error", "--logger", "zap"]
         else:
-            cmd = [f"{R}/cairnd", "--name", "c", "--data-dir", self.dir, "--listen-client-urls", c,
+            cmd = [os.path.join(R, "cairnd"), "--name", "c", "--data-dir", self.dir, "--listen-client-urls", c,
                    "--advertise-client-urls", c, "--listen-peer-urls", p,
                    "--initial-advertise-peer-urls", p, "--initial-cluster", f"c={p}", "--log-level", "warn"]
         self.log = open(os.path.join(root, f"{kind}.log"), "w")
@@ -96,20 +45,10 @@ class Server:
 
 
 def bench(server, workload, clients, secs, extra):
-    args = [f"{R}/cairn-bench", workload, "--endpoints", f"127.0.0.1:{server.port}",
-            "--driver", "etcd" if server.kind == "etcd" else "native",
-            "--clients", str(clients), "--duration", str(secs), "--key-size", "32",
-            "--val-size", "256", "--json"] + extra
-    cpu0 = proc_cpu_secs(server.proc.pid)
-    out = subprocess.run(args, capture_output=True, text=True)
-    cpu1 = proc_cpu_secs(server.proc.pid)
-    if out.returncode != 0:
-        raise SystemExit(f"cairn-bench failed: {' '.join(args)}\n{out.stderr}")
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r = cairn_bench([workload, "--endpoints", f"127.0.0.1:{server.port}", "--driver", DRIVER[server.kind],
+                     "--clients", str(clients), "--duration", str(secs), "--key-size", "32",
+                     "--val-size", "256", "--json"] + extra, [server.proc.pid])
     r["server"] = server.kind
-    r["server_cpu_secs"] = cpu1 - cpu0
-    r["server_cpu_ms_per_1000"] = 1e6 * (cpu1 - cpu0) / max(r["ok"], 1)
-    r["server_rss_mib"] = proc_rss_mib(server.proc.pid)
     return r
 
 
@@ -120,22 +59,18 @@ def main():
     ap.add_argument("--data-root", default="target/bench-data")
     ap.add_argument("--raw", default="target/bench-data/raw.jsonl")
     a = ap.parse_args()
-    for b in ("cairnd", "cairn-bench", "cairn-fsync"):
-        if not os.path.exists(f"{R}/{b}"):
-            raise SystemExit(f"{R}/{b} missing: cargo build --release --workspace --bins")
-    if not shutil.which("etcd"):
-        raise SystemExit("etcd missing: perf/scripts/setup-etcd-driver.sh --no-build")
+    require(R, ("cairnd", "cairn-bench", "cairn-fsync"))
     os.makedirs(a.data_root, exist_ok=True)
     root = tempfile.mkdtemp(prefix="run-", dir=a.data_root)
     raw = open(a.raw, "w")
     fp = fingerprint(root)
     fsync = {}
     for mode, extra in (("preallocated", []), ("extend", ["--extend"])):
-        out = subprocess.run([f"{R}/cairn-fsync", "--dir", root, "--duration", "3", "--json"] + extra,
+        out = subprocess.run([os.path.join(R, "cairn-fsync"), "--dir", root, "--duration", "3", "--json"] + extra,
                              capture_output=True, text=True, check=True)
         fsync[mode] = json.loads(out.stdout)
     etcd, cairn = Server("etcd", root), Server("cairn", root)
-    ver = subprocess.run(["etcd", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    ver = etcd_version()
     rows = []
     try:
         plan = [("put", c, []) for c in map(int, a.clients.split(","))]

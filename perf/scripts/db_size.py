@@ -29,38 +29,17 @@ them).
     perf/scripts/db_size.py > db_size.md        # 1M keys; etcd's loads dominate
     perf/scripts/db_size.py --keys 100000       # a quick run
 """
-import argparse, json, os, platform, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, platform, re, shutil, signal, statistics, subprocess, time
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-R = os.path.join(REPO, "target", "release")
+import benchlib
+from benchlib import DRIVER, etcd_version, exit_on_signals, log, port_busy, port_open, proc_mem_mib, real_fs_dir, \
+    require, run
+
+REPO, R = benchlib.REPO, benchlib.R
 KEY_BYTES, VALUE_BYTES, CLIENTS = 32, 256, 64
 POLL_SECS = 0.020
 SEEDS = (1001, 1002, 1003)  # one per overwrite pass, the same for both servers
 MIB = 1 << 20
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def port_busy(port):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is no conflict
-    try:
-        s.bind(("127.0.0.1", port))
-        return False
-    except OSError:
-        return True
-    finally:
-        s.close()
-
-
-def port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), 0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 def file_bytes(path):
@@ -79,28 +58,6 @@ def tree_bytes(root):
             a, b = file_bytes(os.path.join(d, f))
             total, alloc = total + a, alloc + b
     return total, alloc
-
-
-def proc_mem_mib(pid, field):
-    """VmRSS (resident now) or VmHWM (peak resident) of a process, MiB."""
-    try:
-        for line in open(f"/proc/{pid}/status"):
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except FileNotFoundError:
-        pass
-    return 0.0
-
-
-def run(args, timeout, what, env=None):
-    """Runs a command to completion; exits with its output if it fails."""
-    try:
-        out = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        raise SystemExit(f"{what}: no answer after {timeout:.0f}s: {' '.join(args)}")
-    if out.returncode != 0:
-        raise SystemExit(f"{what} failed (exit {out.returncode}): {' '.join(args)}\n{out.stdout}{out.stderr}")
-    return out.stdout
 
 
 class Server:
@@ -196,7 +153,7 @@ class Server:
 def load(server, keys, ordered, seed):
     """One pass of cairn-bench puts; returns its JSON plus wall-clock figures."""
     args = [os.path.join(R, "cairn-bench"), "put", "--endpoints", f"127.0.0.1:{server.port}",
-            "--driver", "etcd" if server.kind == "etcd" else "native", "--clients", str(CLIENTS),
+            "--driver", DRIVER[server.kind], "--clients", str(CLIENTS),
             "--key-space", str(keys), "--key-size", str(KEY_BYTES), "--val-size", str(VALUE_BYTES),
             "--request-timeout", "30", "--seed", str(seed), "--json"]
     args += ["--prefill", "--total", "1"] if ordered else ["--total", str(keys)]
@@ -273,15 +230,6 @@ def compact_defrag(server, sizes):
     return r
 
 
-def log_findings(server):
-    """Warning and error lines of the server's log (all starts)."""
-    pat = re.compile(r'\b(WARN|ERROR)\b|"level":"(warn|error|fatal|panic)"')
-    try:
-        return [l.rstrip() for l in open(server.log_path, errors="replace") if pat.search(l)]
-    except OSError:
-        return []
-
-
 def main():
     global R
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -300,31 +248,17 @@ def main():
     R = os.path.abspath(a.bin_dir)
     if a.keys < 1 or a.restarts < 1:
         raise SystemExit("--keys and --restarts must be at least 1")
-    for b in ("cairnd", "cairn-bench", "cairnctl"):
-        if not os.path.exists(os.path.join(R, b)):
-            raise SystemExit(f"{R}/{b} missing: cargo build --release --workspace --bins")
-    for b in ("etcd", "etcdctl"):
-        if not shutil.which(b):
-            raise SystemExit(f"{b} missing: perf/scripts/setup-etcd-driver.sh --no-build")
+    require(R, ("cairnd", "cairn-bench", "cairnctl"), ("etcd", "etcdctl"))
     busy = [p for p in range(a.base_port, a.base_port + 4) if port_busy(p)]
     if busy:
         raise SystemExit(f"ports in use: {busy}; pick another --base-port")
-    os.makedirs(a.data_root, exist_ok=True)
-    root = tempfile.mkdtemp(prefix="db-size-", dir=a.data_root)
-    fs = subprocess.run(["df", "-T", root], capture_output=True, text=True).stdout.splitlines()[-1].split()[1]
-    if fs in ("tmpfs", "ramfs"):
-        raise SystemExit(f"{root} is on {fs}: use a real file system (--data-root)")
+    root, fs = real_fs_dir(a.data_root, "db-size-")
     servers = [Server("etcd", root, a.base_port, a.quota), Server("cairn", root, a.base_port + 2, a.quota)]
-
-    def on_signal(sig, _frame):
-        raise SystemExit(f"signal {sig}: stopping")
-
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, on_signal)
+    exit_on_signals()
     res = {"keys": a.keys, "order": a.order, "key_bytes": KEY_BYTES, "value_bytes": VALUE_BYTES,
            "clients": CLIENTS, "quota_backend_bytes": a.quota, "kernel": platform.release(), "fs": fs,
            "cores": os.cpu_count(), "bin_dir": R,
-           "etcd_version": subprocess.run(["etcd", "--version"], capture_output=True, text=True).stdout.split("\n")[0],
+           "etcd_version": etcd_version(),
            "sizes": [], "loads": [], "restarts": [], "compaction": [], "probe_secs": {}}
     try:
         for s in servers:
@@ -357,7 +291,7 @@ def main():
     finally:
         for s in servers:
             s.kill9()
-        res["log_findings"] = {s.kind: log_findings(s) for s in servers}
+        res["log_findings"] = {s.kind: benchlib.log_findings(s.log_path) for s in servers}
         for kind, lines in res["log_findings"].items():
             if lines:
                 log(f"{kind} log: {len(lines)} warning/error lines, e.g.:\n  " + "\n  ".join(lines[:5]))
