@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cairn_core::testkit::{free_port, TestCluster, TestNode};
+use cairn_core::testkit::{
+    assert_linearizable, free_port, Recorder, RecorderOptions, TestCluster, TestNode,
+};
 use cairn_net::client::{get_request, put_request};
 use cairn_net::{BlockingClient, ClientOptions};
 use cairn_schemas::rpc;
@@ -217,6 +219,15 @@ fn five_members_lose_two_and_go_on() {
 fn acknowledged_writes_survive_kill9_of_the_leader_under_load() {
     let mut c = TestCluster::start(3, &[]);
     let w = Writers::start(&c, 4);
+    // Beside the writers, clients on a few shared keys whose history must
+    // stay linearizable through the failover and the restart.
+    let opts = RecorderOptions {
+        clients: 2,
+        keys: (0..3).map(|i| format!("lin/{i}")).collect(),
+        seed: 11,
+        ..RecorderOptions::default()
+    };
+    let rec = Recorder::start(&c.client_addrs(), opts);
     std::thread::sleep(Duration::from_millis(800));
     let leader = c.wait_leader(Duration::from_secs(5));
     c.nodes[leader].kill9();
@@ -253,6 +264,8 @@ fn acknowledged_writes_survive_kill9_of_the_leader_under_load() {
         c.nodes[leader].log()
     );
     c.wait_leader(Duration::from_secs(10));
+    let summary = assert_linearizable(&rec.finish());
+    eprintln!("history: {summary}");
 }
 
 #[test]

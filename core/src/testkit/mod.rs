@@ -3,6 +3,11 @@
 //! tmpfs: O_DIRECT needs a real filesystem), and stop them by pid.
 //!
 //! Used by the integration tests of every crate (as a dev-dependency).
+//!
+//! - [`TestNode`]: one `cairnd`; [`TestCluster`] several, optionally each
+//!   behind a [`PeerProxy`] ([`proxy`]) so a test can partition them.
+//! - [`Recorder`] ([`history`]): clients that record a history of puts and
+//!   gets; [`linearizability`] checks such a history.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -11,6 +16,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cairn_net::{BlockingClient, ClientOptions};
+
+mod cluster;
+pub mod history;
+pub mod linearizability;
+pub mod proxy;
+pub mod rng;
+
+pub use cluster::TestCluster;
+pub use history::{assert_linearizable, Recorder, RecorderOptions};
+pub use proxy::PeerProxy;
 
 /// The directory holding the workspace's built binaries (`target/<profile>`),
 /// found from the running test executable (`target/<profile>/deps/test-…`).
@@ -74,6 +89,9 @@ pub struct TestNode {
     pub data_dir: PathBuf,
     pub client_port: u16,
     pub peer_port: u16,
+    /// The peer port other members are told to dial (`--initial-advertise-
+    /// peer-urls`), when it is not `peer_port`: a [`PeerProxy`] in front.
+    pub advertise_peer_port: Option<u16>,
     pub extra_args: Vec<String>,
     /// `--initial-cluster` (default: this member alone).
     pub initial_cluster: Option<String>,
@@ -98,6 +116,7 @@ impl TestNode {
             data_dir: dir.join("data"),
             client_port: free_port(),
             peer_port: free_port(),
+            advertise_peer_port: None,
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
             initial_cluster: None,
             cluster_state: "new".into(),
@@ -123,6 +142,7 @@ impl TestNode {
             data_dir: dir.join(name),
             client_port,
             peer_port,
+            advertise_peer_port: None,
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
             initial_cluster: None,
             cluster_state: "new".into(),
@@ -154,15 +174,17 @@ impl TestNode {
         }
     }
 
-    /// The `peer URL` of this member.
+    /// The peer URL this member advertises (the one others dial).
     pub fn peer_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.peer_port)
+        let port = self.advertise_peer_port.unwrap_or(self.peer_port);
+        format!("http://127.0.0.1:{port}")
     }
 
     /// The command line this node runs with.
     pub fn args(&self) -> Vec<String> {
         let c = format!("http://127.0.0.1:{}", self.client_port);
-        let p = format!("http://127.0.0.1:{}", self.peer_port);
+        let listen_p = format!("http://127.0.0.1:{}", self.peer_port);
+        let p = self.peer_url();
         let mut a: Vec<String> = vec![
             "--name".into(),
             self.name.clone(),
@@ -173,7 +195,7 @@ impl TestNode {
             "--advertise-client-urls".into(),
             c,
             "--listen-peer-urls".into(),
-            p.clone(),
+            listen_p,
             "--initial-advertise-peer-urls".into(),
             p.clone(),
             "--initial-cluster".into(),
@@ -355,123 +377,4 @@ pub fn run_bin(name: &str, args: &[&str], stdin: Option<&str>) -> (i32, String, 
 /// Removes a directory tree, ignoring errors.
 pub fn remove_dir(p: &Path) {
     let _ = std::fs::remove_dir_all(p);
-}
-
-/// A cluster of real `cairnd` processes on 127.0.0.1. Dropping it kills
-/// every member (by pid) and removes the data dirs.
-pub struct TestCluster {
-    pub dir: PathBuf,
-    pub nodes: Vec<TestNode>,
-}
-
-impl TestCluster {
-    /// Starts `n` members with `extra` flags and waits until one of them
-    /// leads and every member knows it.
-    pub fn start(n: usize, extra: &[&str]) -> TestCluster {
-        let dir = test_dir("cluster");
-        let mut nodes: Vec<TestNode> = (1..=n)
-            .map(|i| TestNode::member(&dir, &format!("n{i}"), free_port(), free_port(), extra))
-            .collect();
-        let ic = nodes
-            .iter()
-            .map(|m| format!("{}={}", m.name, m.peer_url()))
-            .collect::<Vec<_>>()
-            .join(",");
-        for m in nodes.iter_mut() {
-            m.initial_cluster = Some(ic.clone());
-            m.launch();
-        }
-        let mut c = TestCluster { dir, nodes };
-        c.wait_leader(Duration::from_secs(20));
-        c
-    }
-
-    /// The `--initial-cluster` value naming every member.
-    pub fn initial_cluster(&self) -> String {
-        self.nodes
-            .iter()
-            .map(|m| format!("{}={}", m.name, m.peer_url()))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
-    /// All client endpoints, comma-separated (for cairnctl --endpoints).
-    pub fn endpoints(&self) -> String {
-        self.nodes
-            .iter()
-            .map(|m| m.endpoint())
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
-    /// The member id each running member reports as leader, by index of
-    /// the member that leads; waits until the running members agree.
-    pub fn wait_leader(&mut self, limit: Duration) -> usize {
-        let start = Instant::now();
-        loop {
-            if let Some(i) = self.leader_now() {
-                return i;
-            }
-            if start.elapsed() > limit {
-                let logs: String = self
-                    .nodes
-                    .iter()
-                    .map(|n| format!("--- {}:\n{}", n.name, n.log()))
-                    .collect();
-                panic!("no agreed leader after {limit:?}; logs:\n{logs}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The index of the leader if every running member names the same one.
-    pub fn leader_now(&mut self) -> Option<usize> {
-        let opts = ClientOptions {
-            dial_timeout: Duration::from_millis(200),
-            request_timeout: Duration::from_millis(500),
-            ..Default::default()
-        };
-        let mut leader = None;
-        let mut ids = Vec::new();
-        for n in self.nodes.iter_mut() {
-            if !n.is_running() {
-                ids.push(None);
-                continue;
-            }
-            let addr = n.endpoint().parse().ok()?;
-            let st = BlockingClient::connect(&[addr], opts.clone())
-                .ok()?
-                .status()
-                .ok()?;
-            let me = st.header.as_ref().map_or(0, |h| h.member_id);
-            ids.push(Some(me));
-            if st.leader == 0 || leader.is_some_and(|l| l != st.leader) {
-                return None;
-            }
-            leader = Some(st.leader);
-        }
-        let leader = leader?;
-        ids.iter().position(|id| *id == Some(leader))
-    }
-
-    /// A client that knows every member (fails over between them).
-    pub fn client(&self) -> BlockingClient {
-        let addrs: Vec<std::net::SocketAddr> = self
-            .nodes
-            .iter()
-            .filter_map(|n| n.endpoint().parse().ok())
-            .collect();
-        BlockingClient::connect(&addrs, ClientOptions::default()).expect("connect to the cluster")
-    }
-}
-
-impl Drop for TestCluster {
-    fn drop(&mut self) {
-        for n in self.nodes.iter_mut() {
-            n.kill9();
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
 }
