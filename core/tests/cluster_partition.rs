@@ -85,8 +85,13 @@ fn recorder_options(seed: u64, tag: &str) -> RecorderOptions {
     }
 }
 
+/// The two tests run one after the other: together they start eight
+/// members and their clients on the two cores a test run has.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn a_partitioned_minority_leader_acknowledges_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let mut c = TestCluster::start_partitionable(3, &[]);
     let rec = Recorder::start(&c.client_addrs(), recorder_options(7, "minority"));
     std::thread::sleep(Duration::from_millis(700));
@@ -202,6 +207,7 @@ fn inject(c: &TestCluster, rng: &mut SplitMix64) -> String {
 
 #[test]
 fn random_partitions_keep_the_history_linearizable() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     const VAR: &str = "CAIRN_PARTITION_SEED";
     const FAULTS_FOR: Duration = Duration::from_secs(20);
     let seed = SplitMix64::seed_from_env(VAR);

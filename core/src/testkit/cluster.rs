@@ -75,7 +75,8 @@ impl TestCluster {
             proxies,
             member_ids: Vec::new(),
         };
-        c.wait_leader(Duration::from_secs(20));
+        // Generous: five members and their clients share two test cores.
+        c.wait_leader(Duration::from_secs(40));
         c.member_ids = c.nodes.iter().map(member_id).collect();
         c
     }
