@@ -40,6 +40,9 @@ pub struct Waiter {
     pub deadline: Instant,
     /// The leader this member forwarded the request to, if it did.
     pub forwarded_to: Option<u64>,
+    /// That leader changed: at the deadline the waiter fails with "leader
+    /// changed" rather than "request timed out".
+    pub leader_changed: bool,
 }
 
 /// State shared by the connections, the peers and the Raft loop of the
@@ -77,10 +80,15 @@ pub struct Node {
     /// How long a proposal or a linearizable read may wait (etcd: 5 s +
     /// 2 election timeouts).
     pub request_timeout: Duration,
+    /// `--election-timeout`.
+    pub election_timeout: Duration,
     /// A leadership transfer a client waits for.
     pub move_leader: RefCell<Option<super::propose::MoveLeaderWait>>,
     /// This member's name and client URLs, published through the log.
     pub published: RefCell<super::members::MemberInfo>,
+    /// The hard state last written to the WAL (only a change of term or
+    /// vote needs a write of its own; see `raft_loop::persist`).
+    pub persisted_hard_state: Cell<crate::raft::HardState>,
     /// The leader as of the last Ready handled (to see changes).
     pub known_leader: Cell<Option<u64>>,
     /// Where a leader's snapshot is pulled to before it is installed.
@@ -266,6 +274,7 @@ impl Node {
                 physical,
                 deadline: self.deadline(),
                 forwarded_to: None,
+                leader_changed: false,
             },
         );
         self.submit(seq, payload.to_vec());
@@ -334,33 +343,37 @@ impl Node {
     }
 
     /// The leader changed: requests forwarded to another leader may have
-    /// died with it. They fail now with "leader changed" (the outcome is
-    /// unknown, as for a timeout, but the client learns it at once and may
-    /// retry through the new leader) instead of at their deadline.
-    pub fn fail_forwarded_elsewhere(&self, leader: Option<u64>) {
-        let stale: Vec<u64> = self
-            .waiters
-            .borrow()
-            .iter()
-            .filter(|(_, w)| w.forwarded_to.is_some_and(|to| Some(to) != leader))
-            .map(|(&s, _)| s)
-            .collect();
-        for seq in stale {
-            self.fail(seq, &RequestError::leader_changed());
+    /// died with it. They get one more `grace` (the entry may still commit
+    /// under the new leader, and then it is answered as usual), then fail
+    /// with "leader changed": the outcome is unknown, as for a timeout, but
+    /// the client learns it within an election instead of at the deadline
+    /// and may retry through the new leader.
+    pub fn shorten_forwarded_elsewhere(&self, leader: Option<u64>, grace: Duration) {
+        let soon = Instant::now() + grace;
+        for w in self.waiters.borrow_mut().values_mut() {
+            if w.forwarded_to.is_some_and(|to| Some(to) != leader) {
+                w.deadline = w.deadline.min(soon);
+                w.leader_changed = true;
+            }
         }
     }
 
     /// Fails every waiter past its deadline.
     pub fn expire_waiters(&self, now: Instant) {
-        let expired: Vec<u64> = self
+        let expired: Vec<(u64, bool)> = self
             .waiters
             .borrow()
             .iter()
             .filter(|(_, w)| w.deadline <= now)
-            .map(|(&s, _)| s)
+            .map(|(&s, w)| (s, w.leader_changed))
             .collect();
-        for seq in expired {
-            self.fail(seq, &RequestError::timeout());
+        for (seq, leader_changed) in expired {
+            let e = if leader_changed {
+                RequestError::leader_changed()
+            } else {
+                RequestError::timeout()
+            };
+            self.fail(seq, &e);
         }
     }
 }
@@ -455,6 +468,7 @@ impl Node {
                 physical: false,
                 deadline: self.deadline(),
                 forwarded_to: None,
+                leader_changed: false,
             },
         );
         self.submit(seq, data);

@@ -275,6 +275,7 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
         Some(w) => Some(w),
         None => wal_resume_marker(&tail, applied, loaded.applied_term),
     };
+    let persisted_hard_state = boot.persisted.hard_state;
     let raft = new_raft(&cfg, ids.member_id, applied, boot.persisted)?;
     let backend = backend::spawn(
         db,
@@ -306,6 +307,7 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
     let setup = Setup {
         state,
         raft,
+        persisted_hard_state,
         seed: boot.seed,
         fds,
         peer_fds,
@@ -406,6 +408,7 @@ fn builder(cpu: usize, name: &str) -> LocalExecutorBuilder {
 struct Setup {
     state: NodeState,
     raft: crate::raft::Raft,
+    persisted_hard_state: crate::raft::HardState,
     /// Whom to dial before the applied membership says (a joining member).
     seed: Option<members::Membership>,
     fds: Vec<i32>,
@@ -572,9 +575,11 @@ async fn main_executor(setup: Setup, wal_writes: Tx<WalWrite>, wal_events: Rx<Wa
         batch_interval: setup.cfg.backend_batch_interval,
         snapshots: RefCell::new(snapshot_serve::Snapshots::new(setup.snap_dir.clone())),
         request_timeout: std::time::Duration::from_secs(5) + 2 * election_timeout,
+        election_timeout,
         move_leader: RefCell::new(None),
         published: RefCell::new(published),
         known_leader: Cell::new(None),
+        persisted_hard_state: Cell::new(setup.persisted_hard_state),
         install_dir: setup.snap_dir.clone(),
         db_path: setup.cfg.data_dir.join("member").join("db"),
         value_cache_bytes: setup.cfg.backend_value_cache_bytes as usize,

@@ -22,6 +22,9 @@ use crate::config::Config;
 use crate::peer_codec;
 use crate::raft::Message;
 
+/// How long a removed member is still dialed, for what was queued to it.
+const REMOVED_PEER_LINGER: Duration = Duration::from_secs(3);
+
 /// Sends to peers through the dialer.
 pub struct Peers {
     dialer: Rc<Dialer>,
@@ -93,9 +96,17 @@ impl Transport for Peers {
                 self.dialer.set_peer(*id, addrs.clone());
             }
         }
-        for id in dialing.keys() {
-            if !want.contains_key(id) {
-                self.dialer.remove_peer(*id);
+        for &id in dialing.keys() {
+            if !want.contains_key(&id) {
+                // Not at once: the messages already queued for it (the
+                // commit of its own removal among them, which is how a
+                // removed follower learns to stop) go out first.
+                let dialer = self.dialer.clone();
+                glommio::spawn_local(async move {
+                    glommio::timer::sleep(REMOVED_PEER_LINGER).await;
+                    dialer.remove_peer(id);
+                })
+                .detach();
             }
         }
         *dialing = want;

@@ -106,17 +106,33 @@ impl Node {
     /// Makes the Ready's entries and hard state durable. The core's
     /// `advance` reads only the last entry of `rd.entries`, so the rest
     /// move to the WAL writer instead of being copied.
+    ///
+    /// A Ready whose only change is the commit index is not written: the
+    /// commit index need not be durable (a restarted member learns it from
+    /// the leader again, and never below what its page file applied), so an
+    /// fsync for it would only delay applying — on the leader, every write
+    /// (etcd's `MustSync` makes the same call). Term and vote changes and
+    /// entries are always written, with the hard state of the moment.
     async fn persist(&self, rd: &mut Ready) -> bool {
-        if rd.entries.is_empty() && rd.hard_state.is_none() && rd.snapshot.is_none() {
+        let term_or_vote_changed = rd.hard_state.is_some_and(|hs| {
+            let last = self.persisted_hard_state.get();
+            hs.term != last.term || hs.vote != last.vote
+        });
+        if rd.entries.is_empty() && rd.snapshot.is_none() && !term_or_vote_changed {
             return true;
         }
+        // The latest commit index goes with every write that happens anyway.
+        let hs = rd
+            .hard_state
+            .unwrap_or_else(|| self.raft.borrow().hard_state());
+        self.persisted_hard_state.set(hs);
         let last = rd.entries.last().cloned();
         let entries = std::mem::take(&mut rd.entries);
         rd.entries.extend(last);
         let write = WalWrite {
             snapshot: rd.snapshot.as_ref().map(|s| (s.meta.index, s.meta.term)),
             entries,
-            hard_state: rd.hard_state,
+            hard_state: Some(hs),
         };
         if self.wal_writes.send(write).await.is_err() {
             return false;
@@ -194,7 +210,7 @@ impl Node {
                 ),
                 None => tracing::info!(term, "no leader"),
             }
-            self.fail_forwarded_elsewhere(leader);
+            self.shorten_forwarded_elsewhere(leader, self.election_timeout);
             // Queued proposals can go now.
             if leader.is_some() {
                 self.retry_pending(Instant::now());
