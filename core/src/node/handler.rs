@@ -128,6 +128,15 @@ impl Node {
         }
     }
 
+    /// This member knows a leader, has committed an entry of the leader's
+    /// term (so everything before it), and has applied all it committed.
+    pub fn caught_up(&self) -> bool {
+        let r = self.raft.borrow();
+        r.leader().is_some()
+            && r.term_at(r.committed()) == Some(r.term())
+            && self.state.borrow().applied_index() >= r.committed()
+    }
+
     /// Wakes the Raft loop.
     pub fn wake(&self) {
         let _ = self.wake.try_send(());

@@ -644,7 +644,9 @@ async fn main_executor(setup: Setup, wal_writes: Tx<WalWrite>, wal_events: Rx<Wa
 
 /// Accepts clients once this member's name and client URLs are in the
 /// applied membership (as etcd serves only after it published them), so
-/// that whoever reaches a member finds it in `member list`.
+/// that whoever reaches a member finds it in `member list`, and once it
+/// applied what the current leader committed before it (the commit index
+/// is not always durable: a restarted member learns it again first).
 async fn serve_clients(node: Rc<Node>, fds: Vec<i32>, limits: ServerLimits) {
     for round in 0u64.. {
         let published = {
@@ -655,7 +657,7 @@ async fn serve_clients(node: Rc<Node>, fds: Vec<i32>, limits: ServerLimits) {
                 .get(node.member_id)
                 .is_some_and(|m| m.name == want.name && m.client_urls == want.client_urls)
         };
-        if published {
+        if published && node.caught_up() {
             break;
         }
         // Ask the leader every 200 ms (an ask or its answer may be lost).
