@@ -36,6 +36,9 @@ const COMPACT_STEP_ENTRIES: u64 = 256;
 
 /// Runs until the WAL writer is gone.
 pub async fn run(node: Rc<Node>, wake: glommio::channels::local_channel::LocalReceiver<()>) {
+    // A lone voter restarting leads at once (nothing else would wake it
+    // before an election timeout).
+    node.raft.borrow_mut().campaign_if_sole_voter();
     loop {
         if !node.process_ready().await {
             return;
