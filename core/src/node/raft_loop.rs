@@ -213,7 +213,9 @@ impl Node {
                 ),
                 None => tracing::info!(term, "no leader"),
             }
-            self.shorten_forwarded_elsewhere(leader, self.election_timeout);
+            // A heartbeat's grace: what the old leader sent just before
+            // (the commit of its own removal, say) is still on its way.
+            self.shorten_forwarded_elsewhere(leader, self.election_timeout / 10);
             // Queued proposals can go now.
             if leader.is_some() {
                 self.retry_pending(Instant::now());
