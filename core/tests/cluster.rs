@@ -342,6 +342,51 @@ fn a_follower_far_behind_catches_up_through_a_snapshot() {
 }
 
 #[test]
+fn a_learner_joining_a_compacted_cluster_catches_up_through_a_snapshot() {
+    let c = TestCluster::start(3, &["--backend-batch-interval", "10ms"]);
+    let cl = c.client();
+    // More than the leader keeps of its log behind the page file.
+    let v = vec![b'w'; 8 << 10];
+    for i in 0..1500 {
+        cl.put(put_request(format!("l{i}").as_bytes(), &v)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    cl.put(put_request(b"last", b"1")).unwrap();
+    let mut n4 = TestNode::member(&c.dir, "n4", free_port(), free_port(), &[]);
+    call_ok(
+        &cl,
+        rpc::RequestBodyT::MemberAddRequest(Box::new(rpc::MemberAddRequestT {
+            peer_urls: Some(vec![n4.peer_url()]),
+            is_learner: true,
+        })),
+    )
+    .unwrap();
+    n4.initial_cluster = Some(format!("{},n4={}", c.initial_cluster(), n4.peer_url()));
+    n4.cluster_state = "existing".into();
+    n4.launch();
+    n4.wait_healthy(Duration::from_secs(30));
+    let c4 = client_of(&n4);
+    assert!(
+        eventually(Duration::from_secs(20), || get(&c4, "last", true)
+            .as_deref()
+            == Some("1")),
+        "learner did not catch up; log:\n{}",
+        n4.log()
+    );
+    assert!(
+        n4.log().contains("installed the leader's snapshot"),
+        "{}",
+        n4.log()
+    );
+    assert_eq!(get(&c4, "l0", true).map(|s| s.len()), Some(8 << 10));
+    // It knows the whole membership, itself a learner.
+    let members = member_list(&c4);
+    assert_eq!(members.len(), 4, "{members:?}");
+    assert!(members.iter().any(|m| m.is_learner));
+    n4.kill9();
+}
+
+#[test]
 fn a_paused_leader_serves_no_stale_read_after_it_resumes() {
     let mut c = TestCluster::start(3, &[]);
     let old = c.wait_leader(Duration::from_secs(5));

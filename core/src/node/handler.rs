@@ -91,6 +91,9 @@ pub struct Node {
     pub persisted_hard_state: Cell<crate::raft::HardState>,
     /// The leader as of the last Ready handled (to see changes).
     pub known_leader: Cell<Option<u64>>,
+    /// The membership a joining member learned from its peers at start
+    /// (until it applies the log's own).
+    pub seed_members: RefCell<Option<super::members::Membership>>,
     /// Where a leader's snapshot is pulled to before it is installed.
     pub install_dir: std::path::PathBuf,
     /// The page file (`member/db`).

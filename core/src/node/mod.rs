@@ -580,6 +580,7 @@ async fn main_executor(setup: Setup, wal_writes: Tx<WalWrite>, wal_events: Rx<Wa
         published: RefCell::new(published),
         known_leader: Cell::new(None),
         persisted_hard_state: Cell::new(setup.persisted_hard_state),
+        seed_members: RefCell::new(setup.seed.clone()),
         install_dir: setup.snap_dir.clone(),
         db_path: setup.cfg.data_dir.join("member").join("db"),
         value_cache_bytes: setup.cfg.backend_value_cache_bytes as usize,

@@ -66,15 +66,26 @@ impl Node {
     fn snapshot_sources(&self) -> Vec<u64> {
         let leader = self.raft.borrow().leader();
         let mut ids: Vec<u64> = leader.into_iter().collect();
-        let state = self.state.borrow();
+        let others = self.known_members();
         ids.extend(
-            state
-                .members()
+            others
                 .iter()
                 .map(|m| m.id)
                 .filter(|&id| id != self.member_id && Some(id) != leader),
         );
         ids
+    }
+
+    /// The applied membership or, for a member that joined and has applied
+    /// nothing yet, the one its peers described when it asked.
+    fn known_members(&self) -> Membership {
+        let state = self.state.borrow();
+        if state.members().is_empty() {
+            if let Some(seed) = self.seed_members.borrow().as_ref() {
+                return seed.clone();
+            }
+        }
+        state.members().clone()
     }
 
     /// Pulls member `source`'s page file; returns the image's path and the
@@ -149,18 +160,17 @@ impl Node {
     }
 
     fn client_addrs_of(&self, id: u64) -> Result<Vec<SocketAddr>, String> {
-        let state = self.state.borrow();
-        let m = state
-            .members()
+        let members = self.known_members();
+        let m = members
             .get(id)
-            .ok_or("the leader is not in this member's membership")?;
+            .ok_or("the member is not in this member's membership")?;
         let addrs: Vec<SocketAddr> = m
             .client_urls
             .iter()
             .filter_map(|u| crate::config::parse_url(u).ok())
             .collect();
         if addrs.is_empty() {
-            return Err("the leader has not published its client URLs".into());
+            return Err("the member has not published its client URLs".into());
         }
         Ok(addrs)
     }
