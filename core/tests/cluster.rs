@@ -158,6 +158,18 @@ fn write_until(
     }
 }
 
+/// Clients on a few shared keys beside the test's own load; their history
+/// is checked for linearizability at the end.
+fn recorder(c: &TestCluster, seed: u64) -> Recorder {
+    let opts = RecorderOptions {
+        clients: 2,
+        keys: (0..3).map(|i| format!("lin/{i}")).collect(),
+        seed,
+        ..RecorderOptions::default()
+    };
+    Recorder::start(&c.client_addrs(), opts)
+}
+
 /// Every acknowledged write is on member `n`, read linearizably there.
 fn assert_has_all(n: &TestNode, acked: &HashMap<String, String>) {
     let cl = client_of(n);
@@ -175,6 +187,7 @@ fn assert_has_all(n: &TestNode, acked: &HashMap<String, String>) {
 fn a_rolling_restart_under_load_loses_no_acknowledged_write() {
     let mut c = TestCluster::start(3, &[]);
     let w = Writers::start(&c, 3);
+    let rec = recorder(&c, 21);
     for i in 0..3 {
         let before = w.count();
         c.nodes[i].kill9();
@@ -191,12 +204,15 @@ fn a_rolling_restart_under_load_loses_no_acknowledged_write() {
     for n in &c.nodes {
         assert_has_all(n, &acked);
     }
+    let summary = assert_linearizable(&rec.finish());
+    eprintln!("history: {summary}");
 }
 
 #[test]
 fn five_members_lose_two_and_go_on() {
     let mut c = TestCluster::start(5, &[]);
     let w = Writers::start(&c, 2);
+    let rec = recorder(&c, 31);
     std::thread::sleep(Duration::from_millis(500));
     let leader = c.wait_leader(Duration::from_secs(5));
     let other = (leader + 1) % 5;
@@ -213,6 +229,8 @@ fn five_members_lose_two_and_go_on() {
             assert_has_all(n, &acked);
         }
     }
+    let summary = assert_linearizable(&rec.finish());
+    eprintln!("history: {summary}");
 }
 
 #[test]
