@@ -513,7 +513,10 @@ impl WalStart {
 }
 
 async fn open_wal(wal_dir: &Path, opts: WalOptions, tail: &TailPosition) -> Wal {
-    match Wal::open(wal_dir, opts, tail).await {
+    // Start in a segment of one batch: a start zero-fills, and the next
+    // start reads, a few MiB instead of a whole segment.
+    let first_segment_bytes = opts.max_batch_bytes + 4096;
+    match Wal::open_sized(wal_dir, opts, tail, first_segment_bytes).await {
         Ok(w) => {
             if !w.direct_io() {
                 tracing::warn!(dir = %wal_dir.display(), "O_DIRECT is not supported here (tmpfs?): WAL uses buffered writes + fdatasync");

@@ -16,7 +16,7 @@ use super::effective::{IndexFault, LogEnd, SnapshotMarker};
 use super::file::{IoMode, SegmentFile};
 use super::record::{
     align_up, encode_record, seal_batch, BatchSeal, RecordKind, BATCH_HEADER_BYTES,
-    RECORD_HEADER_BYTES,
+    BLOCK_SIZE_BYTES, RECORD_HEADER_BYTES,
 };
 use super::segment::{self, segment_file_name, ActiveSegment, PreparedSegment};
 use super::{TailPosition, WalOptions};
@@ -66,7 +66,28 @@ impl Wal {
     /// a new segment after the last one, or segment 0 in an empty
     /// directory. Must run inside a glommio executor.
     pub async fn open(dir: &Path, opts: WalOptions, tail: &TailPosition) -> Result<Wal, WalError> {
+        let size = opts.segment_size_bytes;
+        Self::open_sized(dir, opts, tail, size).await
+    }
+
+    /// [`Wal::open`], with the segment the writer starts in (a new one, in
+    /// either case) of `first_segment_bytes` (at least one full batch plus
+    /// the header block, at most `segment_size_bytes`); the segments after
+    /// it have the configured size. A small first segment makes a start
+    /// zero-fill, and the next start read, a few MiB instead of a whole
+    /// segment.
+    pub async fn open_sized(
+        dir: &Path,
+        opts: WalOptions,
+        tail: &TailPosition,
+        first_segment_bytes: u64,
+    ) -> Result<Wal, WalError> {
         opts.validate()?;
+        let first_segment_bytes = first_segment_bytes.clamp(
+            opts.max_batch_bytes + BLOCK_SIZE_BYTES,
+            opts.segment_size_bytes,
+        ) / BLOCK_SIZE_BYTES
+            * BLOCK_SIZE_BYTES;
         std::fs::create_dir_all(dir).map_err(|e| WalError::io("creating", dir, e))?;
         let (current, mode) = match &tail.segment {
             Some(t) => {
@@ -87,7 +108,7 @@ impl Wal {
                 let (file, mode) = SegmentFile::open_resolving(&tmp, true, opts.direct_io).await?;
                 let prepared = segment::fill_and_sync(PreparedSegment {
                     seq: 0,
-                    size_bytes: opts.segment_size_bytes,
+                    size_bytes: first_segment_bytes,
                     file,
                 })
                 .await?;
@@ -129,7 +150,7 @@ impl Wal {
             // offset. A fresh segment makes such a late write harmless: the
             // new segment's header records where the old one's data ends,
             // and recovery reads no further.
-            wal.roll().await?;
+            wal.roll_sized(first_segment_bytes).await?;
         } else {
             wal.start_prepare();
         }
@@ -261,6 +282,12 @@ impl Wal {
     /// durable last index + 1 (recovery checks the name against the log it
     /// has read so far, before it reads the new segment's batches).
     async fn roll(&mut self) -> Result<(), WalError> {
+        self.roll_sized(self.opts.segment_size_bytes).await
+    }
+
+    /// [`Self::roll`]; a segment not prepared in the background gets
+    /// `size_bytes`.
+    async fn roll_sized(&mut self, size_bytes: u64) -> Result<(), WalError> {
         let seq = self.current.seq + 1;
         let prepared = match self.next.take() {
             Some(task) => task.await.unwrap_or_else(|| {
@@ -270,15 +297,7 @@ impl Wal {
                     std::io::Error::other("background task cancelled"),
                 ))
             })?,
-            None => {
-                segment::prepare(
-                    self.dir.clone(),
-                    seq,
-                    self.opts.segment_size_bytes,
-                    self.mode,
-                )
-                .await?
-            }
+            None => segment::prepare(self.dir.clone(), seq, size_bytes, self.mode).await?,
         };
         assert_eq!(
             prepared.seq, seq,

@@ -176,6 +176,55 @@ fn records_round_trip_across_restart() {
 }
 
 #[test]
+fn a_small_first_segment_is_followed_by_full_ones_and_recovers() {
+    let dir = tempdir();
+    let opts = small_opts();
+    let small = opts.max_batch_bytes + BLOCK_SIZE_BYTES;
+    let write = |first: u64, batches: u64| {
+        let (d, o) = (dir.path().to_path_buf(), opts.clone());
+        run(move || async move {
+            let tail = recover(&d, &o).expect("recover").tail;
+            let mut wal = Wal::open_sized(&d, o, &tail, small).await.expect("open");
+            for b in 0..batches {
+                for r in entries(first + b * 6..first + (b + 1) * 6, 4000) {
+                    wal.append(r.kind, r.term, r.index, &r.data)
+                        .expect("append");
+                }
+                wal.flush().await.expect("flush");
+            }
+            wal.close().await.expect("close");
+        })
+    };
+    // 24 KiB batches: two fit in the small first segment, ten in a full one.
+    write(1, 15);
+    let size = |seq| {
+        std::fs::metadata(segment_path(dir.path(), seq))
+            .unwrap()
+            .len()
+    };
+    assert_eq!(size(0), small, "the first segment is one batch large");
+    assert_eq!(size(1), opts.segment_size_bytes);
+    // A reopened writer starts in a new small segment (seq 3), then rolls
+    // to full ones (its third batch goes to seq 4).
+    write(91, 3);
+    let names = file_names(dir.path());
+    assert!(
+        names.contains(&"0000000000000003-000000000000005b.wal".to_string()),
+        "{names:?}"
+    );
+    assert_eq!(size(3), small, "{names:?}");
+    assert_eq!(size(4), opts.segment_size_bytes, "{names:?}");
+    let rec = recover(dir.path(), &opts).unwrap();
+    let indexes: Vec<u64> = rec
+        .records
+        .iter()
+        .filter(|r| r.kind == RecordKind::Entry)
+        .map(|r| r.index)
+        .collect();
+    assert_eq!(indexes, (1..=108).collect::<Vec<_>>());
+}
+
+#[test]
 fn rollover_creates_preallocated_segments() {
     let dir = tempdir();
     let opts = small_opts();
