@@ -31,6 +31,9 @@ const PUBLISH_EVERY_TICKS: u64 = 5;
 const RETAIN_ENTRIES: u64 = 5000;
 /// ... and at most this many bytes of them.
 const RETAIN_BYTES: u64 = 8 << 20;
+/// How long a member that applied its own removal still runs, so that
+/// what it queued for its peers is sent.
+const REMOVED_STOP_DELAY: Duration = Duration::from_millis(500);
 /// Compact when at least this many entries can go (not on every Ready).
 const COMPACT_STEP_ENTRIES: u64 = 256;
 
@@ -191,9 +194,17 @@ impl Node {
                 "this member was removed from the cluster; stopping"
             );
             drop(state);
-            self.flush_backend();
-            eprintln!("cairnd: the member has been permanently removed from the cluster");
-            std::process::exit(0);
+            // Not at once: what this member just queued for its peers (as
+            // leader, the commit of its own removal, which the member that
+            // forwarded the request waits for) goes out first.
+            let node = self.rc();
+            glommio::spawn_local(async move {
+                glommio::timer::sleep(REMOVED_STOP_DELAY).await;
+                node.flush_backend();
+                eprintln!("cairnd: the member has been permanently removed from the cluster");
+                std::process::exit(0);
+            })
+            .detach();
         }
     }
 
