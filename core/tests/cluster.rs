@@ -239,13 +239,7 @@ fn acknowledged_writes_survive_kill9_of_the_leader_under_load() {
     let w = Writers::start(&c, 4);
     // Beside the writers, clients on a few shared keys whose history must
     // stay linearizable through the failover and the restart.
-    let opts = RecorderOptions {
-        clients: 2,
-        keys: (0..3).map(|i| format!("lin/{i}")).collect(),
-        seed: 11,
-        ..RecorderOptions::default()
-    };
-    let rec = Recorder::start(&c.client_addrs(), opts);
+    let rec = recorder(&c, 11);
     std::thread::sleep(Duration::from_millis(800));
     let leader = c.wait_leader(Duration::from_secs(5));
     c.nodes[leader].kill9();
