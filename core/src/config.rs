@@ -92,6 +92,14 @@ pub struct Flags {
     #[arg(long, default_value_t = 1000)]
     pub election_timeout: u64,
 
+    /// Refuse membership changes that would leave the cluster without a
+    /// quorum of started, connected voters (`--strict-reconfig-check=false`
+    /// turns the check off).
+    #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub strict_reconfig_check: bool,
+
     /// Bytes of page-file pages the read cache holds (Cairn's own flag).
     #[arg(long, default_value_t = 64 << 20)]
     pub backend_cache_bytes: u64,
@@ -138,6 +146,7 @@ pub struct Config {
     pub heartbeat_interval: std::time::Duration,
     /// Election timeout in ticks (`--election-timeout / --heartbeat-interval`).
     pub election_ticks: u32,
+    pub strict_reconfig_check: bool,
 }
 
 /// Parses a Go duration (`100ms`, `1.5s`, `1m30s`; `0` alone is zero) for
@@ -394,6 +403,7 @@ impl Flags {
         Ok(Config {
             heartbeat_interval: std::time::Duration::from_millis(self.heartbeat_interval),
             election_ticks: (self.election_timeout / self.heartbeat_interval) as u32,
+            strict_reconfig_check: self.strict_reconfig_check,
             backend_batch_interval,
             backend_batch_limit,
             snapshot_count: self.snapshot_count,
@@ -528,6 +538,27 @@ mod tests {
     fn bad_urls_are_refused() {
         assert!(flags(&["--listen-client-urls", "http://nonsense"]).is_err());
         assert!(flags(&["--listen-client-urls", "ftp://127.0.0.1:1"]).is_err());
+    }
+
+    #[test]
+    fn strict_reconfig_check_is_a_go_style_bool_flag() {
+        assert!(flags(&[]).unwrap().strict_reconfig_check);
+        assert!(
+            flags(&["--strict-reconfig-check"])
+                .unwrap()
+                .strict_reconfig_check
+        );
+        assert!(
+            !flags(&["--strict-reconfig-check=false"])
+                .unwrap()
+                .strict_reconfig_check
+        );
+        assert!(
+            flags(&["--strict-reconfig-check=true"])
+                .unwrap()
+                .strict_reconfig_check
+        );
+        assert!(flags(&["--strict-reconfig-check=maybe"]).is_err());
     }
 
     #[test]

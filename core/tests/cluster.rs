@@ -283,6 +283,7 @@ fn acknowledged_writes_survive_kill9_of_the_leader_under_load() {
 #[test]
 fn a_restarted_follower_catches_up_on_what_it_missed() {
     let mut c = TestCluster::start(3, &[]);
+    let rec = recorder(&c, 41);
     let leader = c.wait_leader(Duration::from_secs(5));
     let f = (leader + 1) % 3;
     c.nodes[f].kill9();
@@ -300,11 +301,14 @@ fn a_restarted_follower_catches_up_on_what_it_missed() {
     .as_deref()
         == Some("x")));
     assert_eq!(get(&fc, "m0", true).as_deref(), Some("x"));
+    let summary = assert_linearizable(&rec.finish());
+    eprintln!("history: {summary}");
 }
 
 #[test]
 fn a_follower_far_behind_catches_up_through_a_snapshot() {
     let mut c = TestCluster::start(3, &["--backend-batch-interval", "10ms"]);
+    let rec = recorder(&c, 51);
     let leader = c.wait_leader(Duration::from_secs(5));
     let f = (leader + 1) % 3;
     c.nodes[f].kill9();
@@ -351,11 +355,14 @@ fn a_follower_far_behind_catches_up_through_a_snapshot() {
     .as_deref()
         == Some("2")));
     assert_eq!(get(&fc, "s1499", true).map(|s| s.len()), Some(8 << 10));
+    let summary = assert_linearizable(&rec.finish());
+    eprintln!("history: {summary}");
 }
 
 #[test]
 fn a_learner_joining_a_compacted_cluster_catches_up_through_a_snapshot() {
     let c = TestCluster::start(3, &["--backend-batch-interval", "10ms"]);
+    let rec = recorder(&c, 61);
     let cl = c.client();
     // More than the leader keeps of its log behind the page file.
     let v = vec![b'w'; 8 << 10];
@@ -396,11 +403,14 @@ fn a_learner_joining_a_compacted_cluster_catches_up_through_a_snapshot() {
     assert_eq!(members.len(), 4, "{members:?}");
     assert!(members.iter().any(|m| m.is_learner));
     n4.kill9();
+    let summary = assert_linearizable(&rec.finish());
+    eprintln!("history: {summary}");
 }
 
 #[test]
 fn a_paused_leader_serves_no_stale_read_after_it_resumes() {
     let mut c = TestCluster::start(3, &[]);
+    let rec = recorder(&c, 71);
     let old = c.wait_leader(Duration::from_secs(5));
     client_of(&c.nodes[old])
         .put(put_request(b"x", b"1"))
@@ -430,6 +440,8 @@ fn a_paused_leader_serves_no_stale_read_after_it_resumes() {
         "old leader's log:\n{}",
         c.nodes[old].log()
     );
+    let summary = assert_linearizable(&rec.finish());
+    eprintln!("history: {summary}");
 }
 
 #[test]
@@ -484,6 +496,7 @@ fn call_ok(cl: &BlockingClient, body: rpc::RequestBodyT) -> Result<rpc::Response
 #[test]
 fn a_learner_joins_catches_up_is_promoted_and_an_old_member_is_removed() {
     let mut c = TestCluster::start(3, &[]);
+    let rec = recorder(&c, 81);
     let cl = c.client();
     for i in 0..50 {
         cl.put(put_request(format!("j{i}").as_bytes(), b"y"))
@@ -557,4 +570,53 @@ fn a_learner_joins_catches_up_is_promoted_and_an_old_member_is_removed() {
         .put(put_request(b"after-remove", b"z"))
         .is_ok()));
     n4.kill9();
+    let summary = assert_linearizable(&rec.finish());
+    eprintln!("history: {summary}");
+}
+
+#[test]
+fn a_change_that_would_lose_the_quorum_is_refused() {
+    let mut c = TestCluster::start(3, &[]);
+    let leader = c.wait_leader(Duration::from_secs(5));
+    let (down, up) = ((leader + 1) % 3, (leader + 2) % 3);
+    let cl = client_of(&c.nodes[leader]);
+    let id_of = |name: &str| {
+        member_list(&cl)
+            .iter()
+            .find(|m| m.name.as_deref() == Some(name))
+            .unwrap()
+            .id
+    };
+    let (down_id, up_id) = (id_of(&c.nodes[down].name), id_of(&c.nodes[up].name));
+    let lost = |c: &TestCluster| {
+        c.nodes[leader]
+            .log()
+            .matches("lost connection to peer")
+            .count()
+    };
+    let lost_before = lost(&c);
+    c.nodes[down].kill9();
+    assert!(eventually(Duration::from_secs(10), || lost(&c) > lost_before));
+    let remove = |id| {
+        call_ok(
+            &cl,
+            rpc::RequestBodyT::MemberRemoveRequest(Box::new(rpc::MemberRemoveRequestT { id })),
+        )
+    };
+    // Removing the other follower would leave one of two: refused, and
+    // nothing changes.
+    assert_eq!(remove(up_id).unwrap_err(), "etcdserver: unhealthy cluster");
+    let add = call_ok(
+        &cl,
+        rpc::RequestBodyT::MemberAddRequest(Box::new(rpc::MemberAddRequestT {
+            peer_urls: Some(vec!["http://127.0.0.1:1".into()]),
+            is_learner: true,
+        })),
+    );
+    assert_eq!(add.unwrap_err(), "etcdserver: unhealthy cluster");
+    assert_eq!(member_list(&cl).len(), 3);
+    // The member that is down may be removed; the two go on.
+    remove(down_id).unwrap();
+    assert_eq!(member_list(&cl).len(), 2);
+    cl.put(put_request(b"two", b"ok")).unwrap();
 }

@@ -11,6 +11,7 @@ use super::error::RequestError;
 use super::handler::Node;
 use super::members::MemberInfo;
 use super::propose::{map_propose_error, Refusal};
+use super::reconfig_check::{self, Change};
 use super::state::NodeState;
 use crate::raft::ConfChange;
 
@@ -189,6 +190,25 @@ pub fn propose_member_change(
         }
         _ => return Err(RequestError::invalid("etcdserver: not a membership change").into()),
     };
+    if node.strict_reconfig_check {
+        let change = match cc {
+            ConfChange::AddLearner(_) => Change::Add { learner: true },
+            ConfChange::AddVoter(id) if members.get(id).is_some() => Change::Promote(id),
+            ConfChange::AddVoter(_) => Change::Add { learner: false },
+            ConfChange::Remove(id) => Change::Remove(id),
+        };
+        let heard = node.peer_heard.borrow();
+        // Connected: the stream is up, and the peer answered within an
+        // election timeout (a paused process keeps its socket open).
+        let connected = |id| {
+            node.transport.connected(id)
+                && heard
+                    .get(&id)
+                    .is_some_and(|t| t.elapsed() <= node.election_timeout)
+        };
+        reconfig_check::check(members, node.member_id, connected, change)
+            .map_err(|e| RequestError::new(rpc::ErrorCode::Unhealthy, e))?;
+    }
     drop(state);
     let context = entry::conf_context(origin, member.as_ref());
     node.raft

@@ -100,6 +100,11 @@ pub struct Node {
     pub db_path: std::path::PathBuf,
     /// `--backend-value-cache-bytes`.
     pub value_cache_bytes: usize,
+    /// `--strict-reconfig-check`.
+    pub strict_reconfig_check: bool,
+    /// When each peer last sent a Raft message (what the strict
+    /// reconfiguration check calls connected).
+    pub peer_heard: RefCell<HashMap<u64, std::time::Instant>>,
 }
 
 impl Node {

@@ -40,6 +40,7 @@ mod peers;
 mod propose;
 mod raft_loop;
 mod reads;
+mod reconfig_check;
 mod respond;
 mod snapshot_install;
 mod snapshot_serve;
@@ -587,6 +588,8 @@ async fn main_executor(setup: Setup, wal_writes: Tx<WalWrite>, wal_events: Rx<Wa
         install_dir: setup.snap_dir.clone(),
         db_path: setup.cfg.data_dir.join("member").join("db"),
         value_cache_bytes: setup.cfg.backend_value_cache_bytes as usize,
+        strict_reconfig_check: setup.cfg.strict_reconfig_check,
+        peer_heard: RefCell::new(Default::default()),
     });
     Node::register(&node);
     {

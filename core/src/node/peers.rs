@@ -84,6 +84,10 @@ impl Transport for Peers {
         self.send(to, payload);
     }
 
+    fn connected(&self, id: u64) -> bool {
+        self.dialer.connected(id)
+    }
+
     fn set_members(&self, members: &Membership) {
         let mut dialing = self.dialing.borrow_mut();
         let want: BTreeMap<u64, Vec<SocketAddr>> = members
@@ -166,6 +170,7 @@ impl PeerHandler for Inbound {
                 };
                 match peer_codec::decode_raft_message(m) {
                     Ok(m) if m.from == from && m.to == node.member_id => {
+                        node.peer_heard.borrow_mut().insert(from, Instant::now());
                         node.raft.borrow_mut().step(m);
                         node.wake();
                     }

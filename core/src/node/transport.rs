@@ -19,4 +19,6 @@ pub trait Transport {
     /// The membership changed: dial the members it lists, stop dialing
     /// the removed.
     fn set_members(&self, members: &Membership);
+    /// The stream to peer `id` is up (it is dialed and answered).
+    fn connected(&self, id: u64) -> bool;
 }
