@@ -993,10 +993,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for AlarmAction {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_ERROR_CODE: u16 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_ERROR_CODE: u16 = 20;
+pub const ENUM_MAX_ERROR_CODE: u16 = 23;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 21] = [
+pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 24] = [
   ErrorCode::Unknown,
   ErrorCode::InvalidArgument,
   ErrorCode::RequestTooLarge,
@@ -1018,6 +1018,9 @@ pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 21] = [
   ErrorCode::BadTransferee,
   ErrorCode::NotLeader,
   ErrorCode::TooManyLearners,
+  ErrorCode::LeaseNotFound,
+  ErrorCode::LeaseExists,
+  ErrorCode::LeaseTtlTooLarge,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1046,9 +1049,12 @@ impl ErrorCode {
   pub const BadTransferee: Self = Self(18);
   pub const NotLeader: Self = Self(19);
   pub const TooManyLearners: Self = Self(20);
+  pub const LeaseNotFound: Self = Self(21);
+  pub const LeaseExists: Self = Self(22);
+  pub const LeaseTtlTooLarge: Self = Self(23);
 
   pub const ENUM_MIN: u16 = 0;
-  pub const ENUM_MAX: u16 = 20;
+  pub const ENUM_MAX: u16 = 23;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::Unknown,
     Self::InvalidArgument,
@@ -1071,6 +1077,9 @@ impl ErrorCode {
     Self::BadTransferee,
     Self::NotLeader,
     Self::TooManyLearners,
+    Self::LeaseNotFound,
+    Self::LeaseExists,
+    Self::LeaseTtlTooLarge,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1096,6 +1105,9 @@ impl ErrorCode {
       Self::BadTransferee => Some("BadTransferee"),
       Self::NotLeader => Some("NotLeader"),
       Self::TooManyLearners => Some("TooManyLearners"),
+      Self::LeaseNotFound => Some("LeaseNotFound"),
+      Self::LeaseExists => Some("LeaseExists"),
+      Self::LeaseTtlTooLarge => Some("LeaseTtlTooLarge"),
       _ => None,
     }
   }
@@ -1151,12 +1163,180 @@ impl<'a> ::flatbuffers::Verifiable for ErrorCode {
 
 impl ::flatbuffers::SimpleToVerifyInSlice for ErrorCode {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
+pub const ENUM_MIN_WATCH_FILTER: i8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_REQUEST_BODY: u8 = 15;
+pub const ENUM_MAX_WATCH_FILTER: i8 = 1;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 16] = [
+pub const ENUM_VALUES_WATCH_FILTER: [WatchFilter; 2] = [
+  WatchFilter::NoPut,
+  WatchFilter::NoDelete,
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct WatchFilter(pub i8);
+#[allow(non_upper_case_globals)]
+impl WatchFilter {
+  pub const NoPut: Self = Self(0);
+  pub const NoDelete: Self = Self(1);
+
+  pub const ENUM_MIN: i8 = 0;
+  pub const ENUM_MAX: i8 = 1;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::NoPut,
+    Self::NoDelete,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::NoPut => Some("NoPut"),
+      Self::NoDelete => Some("NoDelete"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for WatchFilter {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for WatchFilter {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<i8>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for WatchFilter {
+    type Output = WatchFilter;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<i8>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for WatchFilter {
+  type Scalar = i8;
+  #[inline]
+  fn to_little_endian(self) -> i8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: i8) -> Self {
+    let b = i8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for WatchFilter {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    i8::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for WatchFilter {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_EVENT_TYPE: i8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_EVENT_TYPE: i8 = 1;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_EVENT_TYPE: [EventType; 2] = [
+  EventType::Put,
+  EventType::Delete,
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct EventType(pub i8);
+#[allow(non_upper_case_globals)]
+impl EventType {
+  pub const Put: Self = Self(0);
+  pub const Delete: Self = Self(1);
+
+  pub const ENUM_MIN: i8 = 0;
+  pub const ENUM_MAX: i8 = 1;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::Put,
+    Self::Delete,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::Put => Some("Put"),
+      Self::Delete => Some("Delete"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for EventType {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for EventType {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<i8>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for EventType {
+    type Output = EventType;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<i8>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for EventType {
+  type Scalar = i8;
+  #[inline]
+  fn to_little_endian(self) -> i8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: i8) -> Self {
+    let b = i8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for EventType {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    i8::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for EventType {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_REQUEST_BODY: u8 = 24;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 25] = [
   RequestBody::NONE,
   RequestBody::RangeRequest,
   RequestBody::PutRequest,
@@ -1173,6 +1353,15 @@ pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 16] = [
   RequestBody::MemberUpdateRequest,
   RequestBody::MemberPromoteRequest,
   RequestBody::MoveLeaderRequest,
+  RequestBody::LeaseGrantRequest,
+  RequestBody::LeaseRevokeRequest,
+  RequestBody::LeaseKeepAliveRequest,
+  RequestBody::LeaseTimeToLiveRequest,
+  RequestBody::LeaseLeasesRequest,
+  RequestBody::LeaseCheckpointRequest,
+  RequestBody::WatchCreateRequest,
+  RequestBody::WatchCancelRequest,
+  RequestBody::WatchProgressRequest,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1196,9 +1385,18 @@ impl RequestBody {
   pub const MemberUpdateRequest: Self = Self(13);
   pub const MemberPromoteRequest: Self = Self(14);
   pub const MoveLeaderRequest: Self = Self(15);
+  pub const LeaseGrantRequest: Self = Self(16);
+  pub const LeaseRevokeRequest: Self = Self(17);
+  pub const LeaseKeepAliveRequest: Self = Self(18);
+  pub const LeaseTimeToLiveRequest: Self = Self(19);
+  pub const LeaseLeasesRequest: Self = Self(20);
+  pub const LeaseCheckpointRequest: Self = Self(21);
+  pub const WatchCreateRequest: Self = Self(22);
+  pub const WatchCancelRequest: Self = Self(23);
+  pub const WatchProgressRequest: Self = Self(24);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 15;
+  pub const ENUM_MAX: u8 = 24;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::RangeRequest,
@@ -1216,6 +1414,15 @@ impl RequestBody {
     Self::MemberUpdateRequest,
     Self::MemberPromoteRequest,
     Self::MoveLeaderRequest,
+    Self::LeaseGrantRequest,
+    Self::LeaseRevokeRequest,
+    Self::LeaseKeepAliveRequest,
+    Self::LeaseTimeToLiveRequest,
+    Self::LeaseLeasesRequest,
+    Self::LeaseCheckpointRequest,
+    Self::WatchCreateRequest,
+    Self::WatchCancelRequest,
+    Self::WatchProgressRequest,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1236,6 +1443,15 @@ impl RequestBody {
       Self::MemberUpdateRequest => Some("MemberUpdateRequest"),
       Self::MemberPromoteRequest => Some("MemberPromoteRequest"),
       Self::MoveLeaderRequest => Some("MoveLeaderRequest"),
+      Self::LeaseGrantRequest => Some("LeaseGrantRequest"),
+      Self::LeaseRevokeRequest => Some("LeaseRevokeRequest"),
+      Self::LeaseKeepAliveRequest => Some("LeaseKeepAliveRequest"),
+      Self::LeaseTimeToLiveRequest => Some("LeaseTimeToLiveRequest"),
+      Self::LeaseLeasesRequest => Some("LeaseLeasesRequest"),
+      Self::LeaseCheckpointRequest => Some("LeaseCheckpointRequest"),
+      Self::WatchCreateRequest => Some("WatchCreateRequest"),
+      Self::WatchCancelRequest => Some("WatchCancelRequest"),
+      Self::WatchProgressRequest => Some("WatchProgressRequest"),
       _ => None,
     }
   }
@@ -1311,6 +1527,15 @@ pub enum RequestBodyT {
   MemberUpdateRequest(alloc::boxed::Box<MemberUpdateRequestT>),
   MemberPromoteRequest(alloc::boxed::Box<MemberPromoteRequestT>),
   MoveLeaderRequest(alloc::boxed::Box<MoveLeaderRequestT>),
+  LeaseGrantRequest(alloc::boxed::Box<LeaseGrantRequestT>),
+  LeaseRevokeRequest(alloc::boxed::Box<LeaseRevokeRequestT>),
+  LeaseKeepAliveRequest(alloc::boxed::Box<LeaseKeepAliveRequestT>),
+  LeaseTimeToLiveRequest(alloc::boxed::Box<LeaseTimeToLiveRequestT>),
+  LeaseLeasesRequest(alloc::boxed::Box<LeaseLeasesRequestT>),
+  LeaseCheckpointRequest(alloc::boxed::Box<LeaseCheckpointRequestT>),
+  WatchCreateRequest(alloc::boxed::Box<WatchCreateRequestT>),
+  WatchCancelRequest(alloc::boxed::Box<WatchCancelRequestT>),
+  WatchProgressRequest(alloc::boxed::Box<WatchProgressRequestT>),
 }
 impl Default for RequestBodyT {
   fn default() -> Self {
@@ -1336,6 +1561,15 @@ impl RequestBodyT {
       Self::MemberUpdateRequest(_) => RequestBody::MemberUpdateRequest,
       Self::MemberPromoteRequest(_) => RequestBody::MemberPromoteRequest,
       Self::MoveLeaderRequest(_) => RequestBody::MoveLeaderRequest,
+      Self::LeaseGrantRequest(_) => RequestBody::LeaseGrantRequest,
+      Self::LeaseRevokeRequest(_) => RequestBody::LeaseRevokeRequest,
+      Self::LeaseKeepAliveRequest(_) => RequestBody::LeaseKeepAliveRequest,
+      Self::LeaseTimeToLiveRequest(_) => RequestBody::LeaseTimeToLiveRequest,
+      Self::LeaseLeasesRequest(_) => RequestBody::LeaseLeasesRequest,
+      Self::LeaseCheckpointRequest(_) => RequestBody::LeaseCheckpointRequest,
+      Self::WatchCreateRequest(_) => RequestBody::WatchCreateRequest,
+      Self::WatchCancelRequest(_) => RequestBody::WatchCancelRequest,
+      Self::WatchProgressRequest(_) => RequestBody::WatchProgressRequest,
     }
   }
   pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(&self, fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>) -> Option<::flatbuffers::WIPOffset<::flatbuffers::UnionWIPOffset>> {
@@ -1356,6 +1590,15 @@ impl RequestBodyT {
       Self::MemberUpdateRequest(v) => Some(v.pack(fbb).as_union_value()),
       Self::MemberPromoteRequest(v) => Some(v.pack(fbb).as_union_value()),
       Self::MoveLeaderRequest(v) => Some(v.pack(fbb).as_union_value()),
+      Self::LeaseGrantRequest(v) => Some(v.pack(fbb).as_union_value()),
+      Self::LeaseRevokeRequest(v) => Some(v.pack(fbb).as_union_value()),
+      Self::LeaseKeepAliveRequest(v) => Some(v.pack(fbb).as_union_value()),
+      Self::LeaseTimeToLiveRequest(v) => Some(v.pack(fbb).as_union_value()),
+      Self::LeaseLeasesRequest(v) => Some(v.pack(fbb).as_union_value()),
+      Self::LeaseCheckpointRequest(v) => Some(v.pack(fbb).as_union_value()),
+      Self::WatchCreateRequest(v) => Some(v.pack(fbb).as_union_value()),
+      Self::WatchCancelRequest(v) => Some(v.pack(fbb).as_union_value()),
+      Self::WatchProgressRequest(v) => Some(v.pack(fbb).as_union_value()),
     }
   }
   /// If the union variant matches, return the owned RangeRequestT, setting the union to NONE.
@@ -1673,14 +1916,203 @@ impl RequestBodyT {
   pub fn as_move_leader_request_mut(&mut self) -> Option<&mut MoveLeaderRequestT> {
     if let Self::MoveLeaderRequest(v) = self { Some(v.as_mut()) } else { None }
   }
+  /// If the union variant matches, return the owned LeaseGrantRequestT, setting the union to NONE.
+  pub fn take_lease_grant_request(&mut self) -> Option<alloc::boxed::Box<LeaseGrantRequestT>> {
+    if let Self::LeaseGrantRequest(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::LeaseGrantRequest(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the LeaseGrantRequestT.
+  pub fn as_lease_grant_request(&self) -> Option<&LeaseGrantRequestT> {
+    if let Self::LeaseGrantRequest(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the LeaseGrantRequestT.
+  pub fn as_lease_grant_request_mut(&mut self) -> Option<&mut LeaseGrantRequestT> {
+    if let Self::LeaseGrantRequest(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned LeaseRevokeRequestT, setting the union to NONE.
+  pub fn take_lease_revoke_request(&mut self) -> Option<alloc::boxed::Box<LeaseRevokeRequestT>> {
+    if let Self::LeaseRevokeRequest(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::LeaseRevokeRequest(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the LeaseRevokeRequestT.
+  pub fn as_lease_revoke_request(&self) -> Option<&LeaseRevokeRequestT> {
+    if let Self::LeaseRevokeRequest(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the LeaseRevokeRequestT.
+  pub fn as_lease_revoke_request_mut(&mut self) -> Option<&mut LeaseRevokeRequestT> {
+    if let Self::LeaseRevokeRequest(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned LeaseKeepAliveRequestT, setting the union to NONE.
+  pub fn take_lease_keep_alive_request(&mut self) -> Option<alloc::boxed::Box<LeaseKeepAliveRequestT>> {
+    if let Self::LeaseKeepAliveRequest(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::LeaseKeepAliveRequest(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the LeaseKeepAliveRequestT.
+  pub fn as_lease_keep_alive_request(&self) -> Option<&LeaseKeepAliveRequestT> {
+    if let Self::LeaseKeepAliveRequest(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the LeaseKeepAliveRequestT.
+  pub fn as_lease_keep_alive_request_mut(&mut self) -> Option<&mut LeaseKeepAliveRequestT> {
+    if let Self::LeaseKeepAliveRequest(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned LeaseTimeToLiveRequestT, setting the union to NONE.
+  pub fn take_lease_time_to_live_request(&mut self) -> Option<alloc::boxed::Box<LeaseTimeToLiveRequestT>> {
+    if let Self::LeaseTimeToLiveRequest(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::LeaseTimeToLiveRequest(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the LeaseTimeToLiveRequestT.
+  pub fn as_lease_time_to_live_request(&self) -> Option<&LeaseTimeToLiveRequestT> {
+    if let Self::LeaseTimeToLiveRequest(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the LeaseTimeToLiveRequestT.
+  pub fn as_lease_time_to_live_request_mut(&mut self) -> Option<&mut LeaseTimeToLiveRequestT> {
+    if let Self::LeaseTimeToLiveRequest(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned LeaseLeasesRequestT, setting the union to NONE.
+  pub fn take_lease_leases_request(&mut self) -> Option<alloc::boxed::Box<LeaseLeasesRequestT>> {
+    if let Self::LeaseLeasesRequest(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::LeaseLeasesRequest(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the LeaseLeasesRequestT.
+  pub fn as_lease_leases_request(&self) -> Option<&LeaseLeasesRequestT> {
+    if let Self::LeaseLeasesRequest(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the LeaseLeasesRequestT.
+  pub fn as_lease_leases_request_mut(&mut self) -> Option<&mut LeaseLeasesRequestT> {
+    if let Self::LeaseLeasesRequest(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned LeaseCheckpointRequestT, setting the union to NONE.
+  pub fn take_lease_checkpoint_request(&mut self) -> Option<alloc::boxed::Box<LeaseCheckpointRequestT>> {
+    if let Self::LeaseCheckpointRequest(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::LeaseCheckpointRequest(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the LeaseCheckpointRequestT.
+  pub fn as_lease_checkpoint_request(&self) -> Option<&LeaseCheckpointRequestT> {
+    if let Self::LeaseCheckpointRequest(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the LeaseCheckpointRequestT.
+  pub fn as_lease_checkpoint_request_mut(&mut self) -> Option<&mut LeaseCheckpointRequestT> {
+    if let Self::LeaseCheckpointRequest(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned WatchCreateRequestT, setting the union to NONE.
+  pub fn take_watch_create_request(&mut self) -> Option<alloc::boxed::Box<WatchCreateRequestT>> {
+    if let Self::WatchCreateRequest(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::WatchCreateRequest(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the WatchCreateRequestT.
+  pub fn as_watch_create_request(&self) -> Option<&WatchCreateRequestT> {
+    if let Self::WatchCreateRequest(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the WatchCreateRequestT.
+  pub fn as_watch_create_request_mut(&mut self) -> Option<&mut WatchCreateRequestT> {
+    if let Self::WatchCreateRequest(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned WatchCancelRequestT, setting the union to NONE.
+  pub fn take_watch_cancel_request(&mut self) -> Option<alloc::boxed::Box<WatchCancelRequestT>> {
+    if let Self::WatchCancelRequest(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::WatchCancelRequest(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the WatchCancelRequestT.
+  pub fn as_watch_cancel_request(&self) -> Option<&WatchCancelRequestT> {
+    if let Self::WatchCancelRequest(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the WatchCancelRequestT.
+  pub fn as_watch_cancel_request_mut(&mut self) -> Option<&mut WatchCancelRequestT> {
+    if let Self::WatchCancelRequest(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned WatchProgressRequestT, setting the union to NONE.
+  pub fn take_watch_progress_request(&mut self) -> Option<alloc::boxed::Box<WatchProgressRequestT>> {
+    if let Self::WatchProgressRequest(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::WatchProgressRequest(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the WatchProgressRequestT.
+  pub fn as_watch_progress_request(&self) -> Option<&WatchProgressRequestT> {
+    if let Self::WatchProgressRequest(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the WatchProgressRequestT.
+  pub fn as_watch_progress_request_mut(&mut self) -> Option<&mut WatchProgressRequestT> {
+    if let Self::WatchProgressRequest(v) = self { Some(v.as_mut()) } else { None }
+  }
 }
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_RESPONSE_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_RESPONSE_BODY: u8 = 16;
+pub const ENUM_MAX_RESPONSE_BODY: u8 = 23;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 17] = [
+pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 24] = [
   ResponseBody::NONE,
   ResponseBody::RangeResponse,
   ResponseBody::PutResponse,
@@ -1698,6 +2130,13 @@ pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 17] = [
   ResponseBody::MemberUpdateResponse,
   ResponseBody::MemberPromoteResponse,
   ResponseBody::MoveLeaderResponse,
+  ResponseBody::LeaseGrantResponse,
+  ResponseBody::LeaseRevokeResponse,
+  ResponseBody::LeaseKeepAliveResponse,
+  ResponseBody::LeaseTimeToLiveResponse,
+  ResponseBody::LeaseLeasesResponse,
+  ResponseBody::LeaseCheckpointResponse,
+  ResponseBody::WatchResponse,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1722,9 +2161,16 @@ impl ResponseBody {
   pub const MemberUpdateResponse: Self = Self(14);
   pub const MemberPromoteResponse: Self = Self(15);
   pub const MoveLeaderResponse: Self = Self(16);
+  pub const LeaseGrantResponse: Self = Self(17);
+  pub const LeaseRevokeResponse: Self = Self(18);
+  pub const LeaseKeepAliveResponse: Self = Self(19);
+  pub const LeaseTimeToLiveResponse: Self = Self(20);
+  pub const LeaseLeasesResponse: Self = Self(21);
+  pub const LeaseCheckpointResponse: Self = Self(22);
+  pub const WatchResponse: Self = Self(23);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 16;
+  pub const ENUM_MAX: u8 = 23;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::RangeResponse,
@@ -1743,6 +2189,13 @@ impl ResponseBody {
     Self::MemberUpdateResponse,
     Self::MemberPromoteResponse,
     Self::MoveLeaderResponse,
+    Self::LeaseGrantResponse,
+    Self::LeaseRevokeResponse,
+    Self::LeaseKeepAliveResponse,
+    Self::LeaseTimeToLiveResponse,
+    Self::LeaseLeasesResponse,
+    Self::LeaseCheckpointResponse,
+    Self::WatchResponse,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1764,6 +2217,13 @@ impl ResponseBody {
       Self::MemberUpdateResponse => Some("MemberUpdateResponse"),
       Self::MemberPromoteResponse => Some("MemberPromoteResponse"),
       Self::MoveLeaderResponse => Some("MoveLeaderResponse"),
+      Self::LeaseGrantResponse => Some("LeaseGrantResponse"),
+      Self::LeaseRevokeResponse => Some("LeaseRevokeResponse"),
+      Self::LeaseKeepAliveResponse => Some("LeaseKeepAliveResponse"),
+      Self::LeaseTimeToLiveResponse => Some("LeaseTimeToLiveResponse"),
+      Self::LeaseLeasesResponse => Some("LeaseLeasesResponse"),
+      Self::LeaseCheckpointResponse => Some("LeaseCheckpointResponse"),
+      Self::WatchResponse => Some("WatchResponse"),
       _ => None,
     }
   }
@@ -1840,6 +2300,13 @@ pub enum ResponseBodyT {
   MemberUpdateResponse(alloc::boxed::Box<MemberUpdateResponseT>),
   MemberPromoteResponse(alloc::boxed::Box<MemberPromoteResponseT>),
   MoveLeaderResponse(alloc::boxed::Box<MoveLeaderResponseT>),
+  LeaseGrantResponse(alloc::boxed::Box<LeaseGrantResponseT>),
+  LeaseRevokeResponse(alloc::boxed::Box<LeaseRevokeResponseT>),
+  LeaseKeepAliveResponse(alloc::boxed::Box<LeaseKeepAliveResponseT>),
+  LeaseTimeToLiveResponse(alloc::boxed::Box<LeaseTimeToLiveResponseT>),
+  LeaseLeasesResponse(alloc::boxed::Box<LeaseLeasesResponseT>),
+  LeaseCheckpointResponse(alloc::boxed::Box<LeaseCheckpointResponseT>),
+  WatchResponse(alloc::boxed::Box<WatchResponseT>),
 }
 impl Default for ResponseBodyT {
   fn default() -> Self {
@@ -1866,6 +2333,13 @@ impl ResponseBodyT {
       Self::MemberUpdateResponse(_) => ResponseBody::MemberUpdateResponse,
       Self::MemberPromoteResponse(_) => ResponseBody::MemberPromoteResponse,
       Self::MoveLeaderResponse(_) => ResponseBody::MoveLeaderResponse,
+      Self::LeaseGrantResponse(_) => ResponseBody::LeaseGrantResponse,
+      Self::LeaseRevokeResponse(_) => ResponseBody::LeaseRevokeResponse,
+      Self::LeaseKeepAliveResponse(_) => ResponseBody::LeaseKeepAliveResponse,
+      Self::LeaseTimeToLiveResponse(_) => ResponseBody::LeaseTimeToLiveResponse,
+      Self::LeaseLeasesResponse(_) => ResponseBody::LeaseLeasesResponse,
+      Self::LeaseCheckpointResponse(_) => ResponseBody::LeaseCheckpointResponse,
+      Self::WatchResponse(_) => ResponseBody::WatchResponse,
     }
   }
   pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(&self, fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>) -> Option<::flatbuffers::WIPOffset<::flatbuffers::UnionWIPOffset>> {
@@ -1887,6 +2361,13 @@ impl ResponseBodyT {
       Self::MemberUpdateResponse(v) => Some(v.pack(fbb).as_union_value()),
       Self::MemberPromoteResponse(v) => Some(v.pack(fbb).as_union_value()),
       Self::MoveLeaderResponse(v) => Some(v.pack(fbb).as_union_value()),
+      Self::LeaseGrantResponse(v) => Some(v.pack(fbb).as_union_value()),
+      Self::LeaseRevokeResponse(v) => Some(v.pack(fbb).as_union_value()),
+      Self::LeaseKeepAliveResponse(v) => Some(v.pack(fbb).as_union_value()),
+      Self::LeaseTimeToLiveResponse(v) => Some(v.pack(fbb).as_union_value()),
+      Self::LeaseLeasesResponse(v) => Some(v.pack(fbb).as_union_value()),
+      Self::LeaseCheckpointResponse(v) => Some(v.pack(fbb).as_union_value()),
+      Self::WatchResponse(v) => Some(v.pack(fbb).as_union_value()),
     }
   }
   /// If the union variant matches, return the owned RangeResponseT, setting the union to NONE.
@@ -2224,6 +2705,153 @@ impl ResponseBodyT {
   /// If the union variant matches, return a mutable reference to the MoveLeaderResponseT.
   pub fn as_move_leader_response_mut(&mut self) -> Option<&mut MoveLeaderResponseT> {
     if let Self::MoveLeaderResponse(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned LeaseGrantResponseT, setting the union to NONE.
+  pub fn take_lease_grant_response(&mut self) -> Option<alloc::boxed::Box<LeaseGrantResponseT>> {
+    if let Self::LeaseGrantResponse(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::LeaseGrantResponse(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the LeaseGrantResponseT.
+  pub fn as_lease_grant_response(&self) -> Option<&LeaseGrantResponseT> {
+    if let Self::LeaseGrantResponse(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the LeaseGrantResponseT.
+  pub fn as_lease_grant_response_mut(&mut self) -> Option<&mut LeaseGrantResponseT> {
+    if let Self::LeaseGrantResponse(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned LeaseRevokeResponseT, setting the union to NONE.
+  pub fn take_lease_revoke_response(&mut self) -> Option<alloc::boxed::Box<LeaseRevokeResponseT>> {
+    if let Self::LeaseRevokeResponse(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::LeaseRevokeResponse(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the LeaseRevokeResponseT.
+  pub fn as_lease_revoke_response(&self) -> Option<&LeaseRevokeResponseT> {
+    if let Self::LeaseRevokeResponse(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the LeaseRevokeResponseT.
+  pub fn as_lease_revoke_response_mut(&mut self) -> Option<&mut LeaseRevokeResponseT> {
+    if let Self::LeaseRevokeResponse(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned LeaseKeepAliveResponseT, setting the union to NONE.
+  pub fn take_lease_keep_alive_response(&mut self) -> Option<alloc::boxed::Box<LeaseKeepAliveResponseT>> {
+    if let Self::LeaseKeepAliveResponse(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::LeaseKeepAliveResponse(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the LeaseKeepAliveResponseT.
+  pub fn as_lease_keep_alive_response(&self) -> Option<&LeaseKeepAliveResponseT> {
+    if let Self::LeaseKeepAliveResponse(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the LeaseKeepAliveResponseT.
+  pub fn as_lease_keep_alive_response_mut(&mut self) -> Option<&mut LeaseKeepAliveResponseT> {
+    if let Self::LeaseKeepAliveResponse(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned LeaseTimeToLiveResponseT, setting the union to NONE.
+  pub fn take_lease_time_to_live_response(&mut self) -> Option<alloc::boxed::Box<LeaseTimeToLiveResponseT>> {
+    if let Self::LeaseTimeToLiveResponse(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::LeaseTimeToLiveResponse(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the LeaseTimeToLiveResponseT.
+  pub fn as_lease_time_to_live_response(&self) -> Option<&LeaseTimeToLiveResponseT> {
+    if let Self::LeaseTimeToLiveResponse(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the LeaseTimeToLiveResponseT.
+  pub fn as_lease_time_to_live_response_mut(&mut self) -> Option<&mut LeaseTimeToLiveResponseT> {
+    if let Self::LeaseTimeToLiveResponse(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned LeaseLeasesResponseT, setting the union to NONE.
+  pub fn take_lease_leases_response(&mut self) -> Option<alloc::boxed::Box<LeaseLeasesResponseT>> {
+    if let Self::LeaseLeasesResponse(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::LeaseLeasesResponse(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the LeaseLeasesResponseT.
+  pub fn as_lease_leases_response(&self) -> Option<&LeaseLeasesResponseT> {
+    if let Self::LeaseLeasesResponse(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the LeaseLeasesResponseT.
+  pub fn as_lease_leases_response_mut(&mut self) -> Option<&mut LeaseLeasesResponseT> {
+    if let Self::LeaseLeasesResponse(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned LeaseCheckpointResponseT, setting the union to NONE.
+  pub fn take_lease_checkpoint_response(&mut self) -> Option<alloc::boxed::Box<LeaseCheckpointResponseT>> {
+    if let Self::LeaseCheckpointResponse(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::LeaseCheckpointResponse(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the LeaseCheckpointResponseT.
+  pub fn as_lease_checkpoint_response(&self) -> Option<&LeaseCheckpointResponseT> {
+    if let Self::LeaseCheckpointResponse(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the LeaseCheckpointResponseT.
+  pub fn as_lease_checkpoint_response_mut(&mut self) -> Option<&mut LeaseCheckpointResponseT> {
+    if let Self::LeaseCheckpointResponse(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned WatchResponseT, setting the union to NONE.
+  pub fn take_watch_response(&mut self) -> Option<alloc::boxed::Box<WatchResponseT>> {
+    if let Self::WatchResponse(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::WatchResponse(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the WatchResponseT.
+  pub fn as_watch_response(&self) -> Option<&WatchResponseT> {
+    if let Self::WatchResponse(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the WatchResponseT.
+  pub fn as_watch_response_mut(&mut self) -> Option<&mut WatchResponseT> {
+    if let Self::WatchResponse(v) = self { Some(v.as_mut()) } else { None }
   }
 }
 pub enum ResponseHeaderOffset {}
@@ -9233,6 +9861,3030 @@ impl MoveLeaderResponseT {
     })
   }
 }
+pub enum LeaseGrantRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct LeaseGrantRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for LeaseGrantRequest<'a> {
+  type Inner = LeaseGrantRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> LeaseGrantRequest<'a> {
+  pub const VT_TTL: ::flatbuffers::VOffsetT = 4;
+  pub const VT_ID: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    LeaseGrantRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args LeaseGrantRequestArgs
+  ) -> ::flatbuffers::WIPOffset<LeaseGrantRequest<'bldr>> {
+    let mut builder = LeaseGrantRequestBuilder::new(_fbb);
+    builder.add_id(args.id);
+    builder.add_ttl(args.ttl);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> LeaseGrantRequestT {
+    let ttl = self.ttl();
+    let id = self.id();
+    LeaseGrantRequestT {
+      ttl,
+      id,
+    }
+  }
+
+  #[inline]
+  pub fn ttl(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(LeaseGrantRequest::VT_TTL, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn id(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(LeaseGrantRequest::VT_ID, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for LeaseGrantRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<i64>("ttl", Self::VT_TTL, false)?
+     .visit_field::<i64>("id", Self::VT_ID, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct LeaseGrantRequestArgs {
+    pub ttl: i64,
+    pub id: i64,
+}
+impl<'a> Default for LeaseGrantRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    LeaseGrantRequestArgs {
+      ttl: 0,
+      id: 0,
+    }
+  }
+}
+
+pub struct LeaseGrantRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LeaseGrantRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_ttl(&mut self, ttl: i64) {
+    self.fbb_.push_slot::<i64>(LeaseGrantRequest::VT_TTL, ttl, 0);
+  }
+  #[inline]
+  pub fn add_id(&mut self, id: i64) {
+    self.fbb_.push_slot::<i64>(LeaseGrantRequest::VT_ID, id, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LeaseGrantRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    LeaseGrantRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<LeaseGrantRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for LeaseGrantRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("LeaseGrantRequest");
+      ds.field("ttl", &self.ttl());
+      ds.field("id", &self.id());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseGrantRequestT {
+  pub ttl: i64,
+  pub id: i64,
+}
+impl Default for LeaseGrantRequestT {
+  fn default() -> Self {
+    Self {
+      ttl: 0,
+      id: 0,
+    }
+  }
+}
+impl LeaseGrantRequestT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<LeaseGrantRequest<'b>> {
+    let ttl = self.ttl;
+    let id = self.id;
+    LeaseGrantRequest::create(_fbb, &LeaseGrantRequestArgs{
+      ttl,
+      id,
+    })
+  }
+}
+pub enum LeaseGrantResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct LeaseGrantResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for LeaseGrantResponse<'a> {
+  type Inner = LeaseGrantResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> LeaseGrantResponse<'a> {
+  pub const VT_HEADER: ::flatbuffers::VOffsetT = 4;
+  pub const VT_ID: ::flatbuffers::VOffsetT = 6;
+  pub const VT_TTL: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    LeaseGrantResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args LeaseGrantResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<LeaseGrantResponse<'bldr>> {
+    let mut builder = LeaseGrantResponseBuilder::new(_fbb);
+    builder.add_ttl(args.ttl);
+    builder.add_id(args.id);
+    if let Some(x) = args.header { builder.add_header(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> LeaseGrantResponseT {
+    let header = self.header().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    let id = self.id();
+    let ttl = self.ttl();
+    LeaseGrantResponseT {
+      header,
+      id,
+      ttl,
+    }
+  }
+
+  #[inline]
+  pub fn header(&self) -> Option<ResponseHeader<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<ResponseHeader>>(LeaseGrantResponse::VT_HEADER, None)}
+  }
+  #[inline]
+  pub fn id(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(LeaseGrantResponse::VT_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn ttl(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(LeaseGrantResponse::VT_TTL, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for LeaseGrantResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<ResponseHeader>>("header", Self::VT_HEADER, false)?
+     .visit_field::<i64>("id", Self::VT_ID, false)?
+     .visit_field::<i64>("ttl", Self::VT_TTL, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct LeaseGrantResponseArgs<'a> {
+    pub header: Option<::flatbuffers::WIPOffset<ResponseHeader<'a>>>,
+    pub id: i64,
+    pub ttl: i64,
+}
+impl<'a> Default for LeaseGrantResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    LeaseGrantResponseArgs {
+      header: None,
+      id: 0,
+      ttl: 0,
+    }
+  }
+}
+
+pub struct LeaseGrantResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LeaseGrantResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_header(&mut self, header: ::flatbuffers::WIPOffset<ResponseHeader<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<ResponseHeader>>(LeaseGrantResponse::VT_HEADER, header);
+  }
+  #[inline]
+  pub fn add_id(&mut self, id: i64) {
+    self.fbb_.push_slot::<i64>(LeaseGrantResponse::VT_ID, id, 0);
+  }
+  #[inline]
+  pub fn add_ttl(&mut self, ttl: i64) {
+    self.fbb_.push_slot::<i64>(LeaseGrantResponse::VT_TTL, ttl, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LeaseGrantResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    LeaseGrantResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<LeaseGrantResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for LeaseGrantResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("LeaseGrantResponse");
+      ds.field("header", &self.header());
+      ds.field("id", &self.id());
+      ds.field("ttl", &self.ttl());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseGrantResponseT {
+  pub header: Option<alloc::boxed::Box<ResponseHeaderT>>,
+  pub id: i64,
+  pub ttl: i64,
+}
+impl Default for LeaseGrantResponseT {
+  fn default() -> Self {
+    Self {
+      header: None,
+      id: 0,
+      ttl: 0,
+    }
+  }
+}
+impl LeaseGrantResponseT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<LeaseGrantResponse<'b>> {
+    let header = self.header.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    let id = self.id;
+    let ttl = self.ttl;
+    LeaseGrantResponse::create(_fbb, &LeaseGrantResponseArgs{
+      header,
+      id,
+      ttl,
+    })
+  }
+}
+pub enum LeaseRevokeRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct LeaseRevokeRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for LeaseRevokeRequest<'a> {
+  type Inner = LeaseRevokeRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> LeaseRevokeRequest<'a> {
+  pub const VT_ID: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    LeaseRevokeRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args LeaseRevokeRequestArgs
+  ) -> ::flatbuffers::WIPOffset<LeaseRevokeRequest<'bldr>> {
+    let mut builder = LeaseRevokeRequestBuilder::new(_fbb);
+    builder.add_id(args.id);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> LeaseRevokeRequestT {
+    let id = self.id();
+    LeaseRevokeRequestT {
+      id,
+    }
+  }
+
+  #[inline]
+  pub fn id(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(LeaseRevokeRequest::VT_ID, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for LeaseRevokeRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<i64>("id", Self::VT_ID, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct LeaseRevokeRequestArgs {
+    pub id: i64,
+}
+impl<'a> Default for LeaseRevokeRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    LeaseRevokeRequestArgs {
+      id: 0,
+    }
+  }
+}
+
+pub struct LeaseRevokeRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LeaseRevokeRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_id(&mut self, id: i64) {
+    self.fbb_.push_slot::<i64>(LeaseRevokeRequest::VT_ID, id, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LeaseRevokeRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    LeaseRevokeRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<LeaseRevokeRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for LeaseRevokeRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("LeaseRevokeRequest");
+      ds.field("id", &self.id());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseRevokeRequestT {
+  pub id: i64,
+}
+impl Default for LeaseRevokeRequestT {
+  fn default() -> Self {
+    Self {
+      id: 0,
+    }
+  }
+}
+impl LeaseRevokeRequestT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<LeaseRevokeRequest<'b>> {
+    let id = self.id;
+    LeaseRevokeRequest::create(_fbb, &LeaseRevokeRequestArgs{
+      id,
+    })
+  }
+}
+pub enum LeaseRevokeResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct LeaseRevokeResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for LeaseRevokeResponse<'a> {
+  type Inner = LeaseRevokeResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> LeaseRevokeResponse<'a> {
+  pub const VT_HEADER: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    LeaseRevokeResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args LeaseRevokeResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<LeaseRevokeResponse<'bldr>> {
+    let mut builder = LeaseRevokeResponseBuilder::new(_fbb);
+    if let Some(x) = args.header { builder.add_header(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> LeaseRevokeResponseT {
+    let header = self.header().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    LeaseRevokeResponseT {
+      header,
+    }
+  }
+
+  #[inline]
+  pub fn header(&self) -> Option<ResponseHeader<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<ResponseHeader>>(LeaseRevokeResponse::VT_HEADER, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for LeaseRevokeResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<ResponseHeader>>("header", Self::VT_HEADER, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct LeaseRevokeResponseArgs<'a> {
+    pub header: Option<::flatbuffers::WIPOffset<ResponseHeader<'a>>>,
+}
+impl<'a> Default for LeaseRevokeResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    LeaseRevokeResponseArgs {
+      header: None,
+    }
+  }
+}
+
+pub struct LeaseRevokeResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LeaseRevokeResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_header(&mut self, header: ::flatbuffers::WIPOffset<ResponseHeader<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<ResponseHeader>>(LeaseRevokeResponse::VT_HEADER, header);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LeaseRevokeResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    LeaseRevokeResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<LeaseRevokeResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for LeaseRevokeResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("LeaseRevokeResponse");
+      ds.field("header", &self.header());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseRevokeResponseT {
+  pub header: Option<alloc::boxed::Box<ResponseHeaderT>>,
+}
+impl Default for LeaseRevokeResponseT {
+  fn default() -> Self {
+    Self {
+      header: None,
+    }
+  }
+}
+impl LeaseRevokeResponseT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<LeaseRevokeResponse<'b>> {
+    let header = self.header.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    LeaseRevokeResponse::create(_fbb, &LeaseRevokeResponseArgs{
+      header,
+    })
+  }
+}
+pub enum LeaseKeepAliveRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct LeaseKeepAliveRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for LeaseKeepAliveRequest<'a> {
+  type Inner = LeaseKeepAliveRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> LeaseKeepAliveRequest<'a> {
+  pub const VT_ID: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    LeaseKeepAliveRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args LeaseKeepAliveRequestArgs
+  ) -> ::flatbuffers::WIPOffset<LeaseKeepAliveRequest<'bldr>> {
+    let mut builder = LeaseKeepAliveRequestBuilder::new(_fbb);
+    builder.add_id(args.id);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> LeaseKeepAliveRequestT {
+    let id = self.id();
+    LeaseKeepAliveRequestT {
+      id,
+    }
+  }
+
+  #[inline]
+  pub fn id(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(LeaseKeepAliveRequest::VT_ID, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for LeaseKeepAliveRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<i64>("id", Self::VT_ID, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct LeaseKeepAliveRequestArgs {
+    pub id: i64,
+}
+impl<'a> Default for LeaseKeepAliveRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    LeaseKeepAliveRequestArgs {
+      id: 0,
+    }
+  }
+}
+
+pub struct LeaseKeepAliveRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LeaseKeepAliveRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_id(&mut self, id: i64) {
+    self.fbb_.push_slot::<i64>(LeaseKeepAliveRequest::VT_ID, id, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LeaseKeepAliveRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    LeaseKeepAliveRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<LeaseKeepAliveRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for LeaseKeepAliveRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("LeaseKeepAliveRequest");
+      ds.field("id", &self.id());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseKeepAliveRequestT {
+  pub id: i64,
+}
+impl Default for LeaseKeepAliveRequestT {
+  fn default() -> Self {
+    Self {
+      id: 0,
+    }
+  }
+}
+impl LeaseKeepAliveRequestT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<LeaseKeepAliveRequest<'b>> {
+    let id = self.id;
+    LeaseKeepAliveRequest::create(_fbb, &LeaseKeepAliveRequestArgs{
+      id,
+    })
+  }
+}
+pub enum LeaseKeepAliveResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct LeaseKeepAliveResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for LeaseKeepAliveResponse<'a> {
+  type Inner = LeaseKeepAliveResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> LeaseKeepAliveResponse<'a> {
+  pub const VT_HEADER: ::flatbuffers::VOffsetT = 4;
+  pub const VT_ID: ::flatbuffers::VOffsetT = 6;
+  pub const VT_TTL: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    LeaseKeepAliveResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args LeaseKeepAliveResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<LeaseKeepAliveResponse<'bldr>> {
+    let mut builder = LeaseKeepAliveResponseBuilder::new(_fbb);
+    builder.add_ttl(args.ttl);
+    builder.add_id(args.id);
+    if let Some(x) = args.header { builder.add_header(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> LeaseKeepAliveResponseT {
+    let header = self.header().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    let id = self.id();
+    let ttl = self.ttl();
+    LeaseKeepAliveResponseT {
+      header,
+      id,
+      ttl,
+    }
+  }
+
+  #[inline]
+  pub fn header(&self) -> Option<ResponseHeader<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<ResponseHeader>>(LeaseKeepAliveResponse::VT_HEADER, None)}
+  }
+  #[inline]
+  pub fn id(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(LeaseKeepAliveResponse::VT_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn ttl(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(LeaseKeepAliveResponse::VT_TTL, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for LeaseKeepAliveResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<ResponseHeader>>("header", Self::VT_HEADER, false)?
+     .visit_field::<i64>("id", Self::VT_ID, false)?
+     .visit_field::<i64>("ttl", Self::VT_TTL, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct LeaseKeepAliveResponseArgs<'a> {
+    pub header: Option<::flatbuffers::WIPOffset<ResponseHeader<'a>>>,
+    pub id: i64,
+    pub ttl: i64,
+}
+impl<'a> Default for LeaseKeepAliveResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    LeaseKeepAliveResponseArgs {
+      header: None,
+      id: 0,
+      ttl: 0,
+    }
+  }
+}
+
+pub struct LeaseKeepAliveResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LeaseKeepAliveResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_header(&mut self, header: ::flatbuffers::WIPOffset<ResponseHeader<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<ResponseHeader>>(LeaseKeepAliveResponse::VT_HEADER, header);
+  }
+  #[inline]
+  pub fn add_id(&mut self, id: i64) {
+    self.fbb_.push_slot::<i64>(LeaseKeepAliveResponse::VT_ID, id, 0);
+  }
+  #[inline]
+  pub fn add_ttl(&mut self, ttl: i64) {
+    self.fbb_.push_slot::<i64>(LeaseKeepAliveResponse::VT_TTL, ttl, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LeaseKeepAliveResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    LeaseKeepAliveResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<LeaseKeepAliveResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for LeaseKeepAliveResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("LeaseKeepAliveResponse");
+      ds.field("header", &self.header());
+      ds.field("id", &self.id());
+      ds.field("ttl", &self.ttl());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseKeepAliveResponseT {
+  pub header: Option<alloc::boxed::Box<ResponseHeaderT>>,
+  pub id: i64,
+  pub ttl: i64,
+}
+impl Default for LeaseKeepAliveResponseT {
+  fn default() -> Self {
+    Self {
+      header: None,
+      id: 0,
+      ttl: 0,
+    }
+  }
+}
+impl LeaseKeepAliveResponseT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<LeaseKeepAliveResponse<'b>> {
+    let header = self.header.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    let id = self.id;
+    let ttl = self.ttl;
+    LeaseKeepAliveResponse::create(_fbb, &LeaseKeepAliveResponseArgs{
+      header,
+      id,
+      ttl,
+    })
+  }
+}
+pub enum LeaseTimeToLiveRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct LeaseTimeToLiveRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for LeaseTimeToLiveRequest<'a> {
+  type Inner = LeaseTimeToLiveRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> LeaseTimeToLiveRequest<'a> {
+  pub const VT_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_KEYS: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    LeaseTimeToLiveRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args LeaseTimeToLiveRequestArgs
+  ) -> ::flatbuffers::WIPOffset<LeaseTimeToLiveRequest<'bldr>> {
+    let mut builder = LeaseTimeToLiveRequestBuilder::new(_fbb);
+    builder.add_id(args.id);
+    builder.add_keys(args.keys);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> LeaseTimeToLiveRequestT {
+    let id = self.id();
+    let keys = self.keys();
+    LeaseTimeToLiveRequestT {
+      id,
+      keys,
+    }
+  }
+
+  #[inline]
+  pub fn id(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(LeaseTimeToLiveRequest::VT_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn keys(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(LeaseTimeToLiveRequest::VT_KEYS, Some(false)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for LeaseTimeToLiveRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<i64>("id", Self::VT_ID, false)?
+     .visit_field::<bool>("keys", Self::VT_KEYS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct LeaseTimeToLiveRequestArgs {
+    pub id: i64,
+    pub keys: bool,
+}
+impl<'a> Default for LeaseTimeToLiveRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    LeaseTimeToLiveRequestArgs {
+      id: 0,
+      keys: false,
+    }
+  }
+}
+
+pub struct LeaseTimeToLiveRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LeaseTimeToLiveRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_id(&mut self, id: i64) {
+    self.fbb_.push_slot::<i64>(LeaseTimeToLiveRequest::VT_ID, id, 0);
+  }
+  #[inline]
+  pub fn add_keys(&mut self, keys: bool) {
+    self.fbb_.push_slot::<bool>(LeaseTimeToLiveRequest::VT_KEYS, keys, false);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LeaseTimeToLiveRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    LeaseTimeToLiveRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<LeaseTimeToLiveRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for LeaseTimeToLiveRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("LeaseTimeToLiveRequest");
+      ds.field("id", &self.id());
+      ds.field("keys", &self.keys());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseTimeToLiveRequestT {
+  pub id: i64,
+  pub keys: bool,
+}
+impl Default for LeaseTimeToLiveRequestT {
+  fn default() -> Self {
+    Self {
+      id: 0,
+      keys: false,
+    }
+  }
+}
+impl LeaseTimeToLiveRequestT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<LeaseTimeToLiveRequest<'b>> {
+    let id = self.id;
+    let keys = self.keys;
+    LeaseTimeToLiveRequest::create(_fbb, &LeaseTimeToLiveRequestArgs{
+      id,
+      keys,
+    })
+  }
+}
+pub enum LeaseKeyOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct LeaseKey<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for LeaseKey<'a> {
+  type Inner = LeaseKey<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> LeaseKey<'a> {
+  pub const VT_KEY: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    LeaseKey { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args LeaseKeyArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<LeaseKey<'bldr>> {
+    let mut builder = LeaseKeyBuilder::new(_fbb);
+    if let Some(x) = args.key { builder.add_key(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> LeaseKeyT {
+    let key = self.key().map(|x| {
+      x.into_iter().collect()
+    });
+    LeaseKeyT {
+      key,
+    }
+  }
+
+  #[inline]
+  pub fn key(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(LeaseKey::VT_KEY, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for LeaseKey<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("key", Self::VT_KEY, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct LeaseKeyArgs<'a> {
+    pub key: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+}
+impl<'a> Default for LeaseKeyArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    LeaseKeyArgs {
+      key: None,
+    }
+  }
+}
+
+pub struct LeaseKeyBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LeaseKeyBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_key(&mut self, key: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(LeaseKey::VT_KEY, key);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LeaseKeyBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    LeaseKeyBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<LeaseKey<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for LeaseKey<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("LeaseKey");
+      ds.field("key", &self.key());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseKeyT {
+  pub key: Option<alloc::vec::Vec<u8>>,
+}
+impl Default for LeaseKeyT {
+  fn default() -> Self {
+    Self {
+      key: None,
+    }
+  }
+}
+impl LeaseKeyT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<LeaseKey<'b>> {
+    let key = self.key.as_ref().map(|x|{
+      _fbb.create_vector(x)
+    });
+    LeaseKey::create(_fbb, &LeaseKeyArgs{
+      key,
+    })
+  }
+}
+pub enum LeaseTimeToLiveResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct LeaseTimeToLiveResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for LeaseTimeToLiveResponse<'a> {
+  type Inner = LeaseTimeToLiveResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> LeaseTimeToLiveResponse<'a> {
+  pub const VT_HEADER: ::flatbuffers::VOffsetT = 4;
+  pub const VT_ID: ::flatbuffers::VOffsetT = 6;
+  pub const VT_TTL: ::flatbuffers::VOffsetT = 8;
+  pub const VT_GRANTED_TTL: ::flatbuffers::VOffsetT = 10;
+  pub const VT_KEYS: ::flatbuffers::VOffsetT = 12;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    LeaseTimeToLiveResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args LeaseTimeToLiveResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<LeaseTimeToLiveResponse<'bldr>> {
+    let mut builder = LeaseTimeToLiveResponseBuilder::new(_fbb);
+    builder.add_granted_ttl(args.granted_ttl);
+    builder.add_ttl(args.ttl);
+    builder.add_id(args.id);
+    if let Some(x) = args.keys { builder.add_keys(x); }
+    if let Some(x) = args.header { builder.add_header(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> LeaseTimeToLiveResponseT {
+    let header = self.header().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    let id = self.id();
+    let ttl = self.ttl();
+    let granted_ttl = self.granted_ttl();
+    let keys = self.keys().map(|x| {
+      x.iter().map(|t| t.unpack()).collect()
+    });
+    LeaseTimeToLiveResponseT {
+      header,
+      id,
+      ttl,
+      granted_ttl,
+      keys,
+    }
+  }
+
+  #[inline]
+  pub fn header(&self) -> Option<ResponseHeader<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<ResponseHeader>>(LeaseTimeToLiveResponse::VT_HEADER, None)}
+  }
+  #[inline]
+  pub fn id(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(LeaseTimeToLiveResponse::VT_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn ttl(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(LeaseTimeToLiveResponse::VT_TTL, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn granted_ttl(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(LeaseTimeToLiveResponse::VT_GRANTED_TTL, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn keys(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<LeaseKey<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<LeaseKey>>>>(LeaseTimeToLiveResponse::VT_KEYS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for LeaseTimeToLiveResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<ResponseHeader>>("header", Self::VT_HEADER, false)?
+     .visit_field::<i64>("id", Self::VT_ID, false)?
+     .visit_field::<i64>("ttl", Self::VT_TTL, false)?
+     .visit_field::<i64>("granted_ttl", Self::VT_GRANTED_TTL, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<LeaseKey>>>>("keys", Self::VT_KEYS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct LeaseTimeToLiveResponseArgs<'a> {
+    pub header: Option<::flatbuffers::WIPOffset<ResponseHeader<'a>>>,
+    pub id: i64,
+    pub ttl: i64,
+    pub granted_ttl: i64,
+    pub keys: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<LeaseKey<'a>>>>>,
+}
+impl<'a> Default for LeaseTimeToLiveResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    LeaseTimeToLiveResponseArgs {
+      header: None,
+      id: 0,
+      ttl: 0,
+      granted_ttl: 0,
+      keys: None,
+    }
+  }
+}
+
+pub struct LeaseTimeToLiveResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LeaseTimeToLiveResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_header(&mut self, header: ::flatbuffers::WIPOffset<ResponseHeader<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<ResponseHeader>>(LeaseTimeToLiveResponse::VT_HEADER, header);
+  }
+  #[inline]
+  pub fn add_id(&mut self, id: i64) {
+    self.fbb_.push_slot::<i64>(LeaseTimeToLiveResponse::VT_ID, id, 0);
+  }
+  #[inline]
+  pub fn add_ttl(&mut self, ttl: i64) {
+    self.fbb_.push_slot::<i64>(LeaseTimeToLiveResponse::VT_TTL, ttl, 0);
+  }
+  #[inline]
+  pub fn add_granted_ttl(&mut self, granted_ttl: i64) {
+    self.fbb_.push_slot::<i64>(LeaseTimeToLiveResponse::VT_GRANTED_TTL, granted_ttl, 0);
+  }
+  #[inline]
+  pub fn add_keys(&mut self, keys: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<LeaseKey<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(LeaseTimeToLiveResponse::VT_KEYS, keys);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LeaseTimeToLiveResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    LeaseTimeToLiveResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<LeaseTimeToLiveResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for LeaseTimeToLiveResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("LeaseTimeToLiveResponse");
+      ds.field("header", &self.header());
+      ds.field("id", &self.id());
+      ds.field("ttl", &self.ttl());
+      ds.field("granted_ttl", &self.granted_ttl());
+      ds.field("keys", &self.keys());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseTimeToLiveResponseT {
+  pub header: Option<alloc::boxed::Box<ResponseHeaderT>>,
+  pub id: i64,
+  pub ttl: i64,
+  pub granted_ttl: i64,
+  pub keys: Option<alloc::vec::Vec<LeaseKeyT>>,
+}
+impl Default for LeaseTimeToLiveResponseT {
+  fn default() -> Self {
+    Self {
+      header: None,
+      id: 0,
+      ttl: 0,
+      granted_ttl: 0,
+      keys: None,
+    }
+  }
+}
+impl LeaseTimeToLiveResponseT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<LeaseTimeToLiveResponse<'b>> {
+    let header = self.header.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    let id = self.id;
+    let ttl = self.ttl;
+    let granted_ttl = self.granted_ttl;
+    let keys = self.keys.as_ref().map(|x|{
+      let w: alloc::vec::Vec<_> = x.iter().map(|t| t.pack(_fbb)).collect();_fbb.create_vector(&w)
+    });
+    LeaseTimeToLiveResponse::create(_fbb, &LeaseTimeToLiveResponseArgs{
+      header,
+      id,
+      ttl,
+      granted_ttl,
+      keys,
+    })
+  }
+}
+pub enum LeaseLeasesRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct LeaseLeasesRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for LeaseLeasesRequest<'a> {
+  type Inner = LeaseLeasesRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> LeaseLeasesRequest<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    LeaseLeasesRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args LeaseLeasesRequestArgs
+  ) -> ::flatbuffers::WIPOffset<LeaseLeasesRequest<'bldr>> {
+    let mut builder = LeaseLeasesRequestBuilder::new(_fbb);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> LeaseLeasesRequestT {
+    LeaseLeasesRequestT {
+    }
+  }
+}
+
+impl ::flatbuffers::Verifiable for LeaseLeasesRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct LeaseLeasesRequestArgs {
+}
+impl<'a> Default for LeaseLeasesRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    LeaseLeasesRequestArgs {
+    }
+  }
+}
+
+pub struct LeaseLeasesRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LeaseLeasesRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LeaseLeasesRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    LeaseLeasesRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<LeaseLeasesRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for LeaseLeasesRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("LeaseLeasesRequest");
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseLeasesRequestT {
+}
+impl Default for LeaseLeasesRequestT {
+  fn default() -> Self {
+    Self {
+    }
+  }
+}
+impl LeaseLeasesRequestT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<LeaseLeasesRequest<'b>> {
+    LeaseLeasesRequest::create(_fbb, &LeaseLeasesRequestArgs{
+    })
+  }
+}
+pub enum LeaseLeasesResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct LeaseLeasesResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for LeaseLeasesResponse<'a> {
+  type Inner = LeaseLeasesResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> LeaseLeasesResponse<'a> {
+  pub const VT_HEADER: ::flatbuffers::VOffsetT = 4;
+  pub const VT_IDS: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    LeaseLeasesResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args LeaseLeasesResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<LeaseLeasesResponse<'bldr>> {
+    let mut builder = LeaseLeasesResponseBuilder::new(_fbb);
+    if let Some(x) = args.ids { builder.add_ids(x); }
+    if let Some(x) = args.header { builder.add_header(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> LeaseLeasesResponseT {
+    let header = self.header().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    let ids = self.ids().map(|x| {
+      x.into_iter().collect()
+    });
+    LeaseLeasesResponseT {
+      header,
+      ids,
+    }
+  }
+
+  #[inline]
+  pub fn header(&self) -> Option<ResponseHeader<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<ResponseHeader>>(LeaseLeasesResponse::VT_HEADER, None)}
+  }
+  #[inline]
+  pub fn ids(&self) -> Option<::flatbuffers::Vector<'a, i64>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, i64>>>(LeaseLeasesResponse::VT_IDS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for LeaseLeasesResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<ResponseHeader>>("header", Self::VT_HEADER, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, i64>>>("ids", Self::VT_IDS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct LeaseLeasesResponseArgs<'a> {
+    pub header: Option<::flatbuffers::WIPOffset<ResponseHeader<'a>>>,
+    pub ids: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, i64>>>,
+}
+impl<'a> Default for LeaseLeasesResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    LeaseLeasesResponseArgs {
+      header: None,
+      ids: None,
+    }
+  }
+}
+
+pub struct LeaseLeasesResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LeaseLeasesResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_header(&mut self, header: ::flatbuffers::WIPOffset<ResponseHeader<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<ResponseHeader>>(LeaseLeasesResponse::VT_HEADER, header);
+  }
+  #[inline]
+  pub fn add_ids(&mut self, ids: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , i64>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(LeaseLeasesResponse::VT_IDS, ids);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LeaseLeasesResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    LeaseLeasesResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<LeaseLeasesResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for LeaseLeasesResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("LeaseLeasesResponse");
+      ds.field("header", &self.header());
+      ds.field("ids", &self.ids());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseLeasesResponseT {
+  pub header: Option<alloc::boxed::Box<ResponseHeaderT>>,
+  pub ids: Option<alloc::vec::Vec<i64>>,
+}
+impl Default for LeaseLeasesResponseT {
+  fn default() -> Self {
+    Self {
+      header: None,
+      ids: None,
+    }
+  }
+}
+impl LeaseLeasesResponseT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<LeaseLeasesResponse<'b>> {
+    let header = self.header.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    let ids = self.ids.as_ref().map(|x|{
+      _fbb.create_vector(x)
+    });
+    LeaseLeasesResponse::create(_fbb, &LeaseLeasesResponseArgs{
+      header,
+      ids,
+    })
+  }
+}
+pub enum LeaseCheckpointOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct LeaseCheckpoint<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for LeaseCheckpoint<'a> {
+  type Inner = LeaseCheckpoint<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> LeaseCheckpoint<'a> {
+  pub const VT_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_REMAINING_TTL: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    LeaseCheckpoint { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args LeaseCheckpointArgs
+  ) -> ::flatbuffers::WIPOffset<LeaseCheckpoint<'bldr>> {
+    let mut builder = LeaseCheckpointBuilder::new(_fbb);
+    builder.add_remaining_ttl(args.remaining_ttl);
+    builder.add_id(args.id);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> LeaseCheckpointT {
+    let id = self.id();
+    let remaining_ttl = self.remaining_ttl();
+    LeaseCheckpointT {
+      id,
+      remaining_ttl,
+    }
+  }
+
+  #[inline]
+  pub fn id(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(LeaseCheckpoint::VT_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn remaining_ttl(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(LeaseCheckpoint::VT_REMAINING_TTL, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for LeaseCheckpoint<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<i64>("id", Self::VT_ID, false)?
+     .visit_field::<i64>("remaining_ttl", Self::VT_REMAINING_TTL, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct LeaseCheckpointArgs {
+    pub id: i64,
+    pub remaining_ttl: i64,
+}
+impl<'a> Default for LeaseCheckpointArgs {
+  #[inline]
+  fn default() -> Self {
+    LeaseCheckpointArgs {
+      id: 0,
+      remaining_ttl: 0,
+    }
+  }
+}
+
+pub struct LeaseCheckpointBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LeaseCheckpointBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_id(&mut self, id: i64) {
+    self.fbb_.push_slot::<i64>(LeaseCheckpoint::VT_ID, id, 0);
+  }
+  #[inline]
+  pub fn add_remaining_ttl(&mut self, remaining_ttl: i64) {
+    self.fbb_.push_slot::<i64>(LeaseCheckpoint::VT_REMAINING_TTL, remaining_ttl, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LeaseCheckpointBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    LeaseCheckpointBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<LeaseCheckpoint<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for LeaseCheckpoint<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("LeaseCheckpoint");
+      ds.field("id", &self.id());
+      ds.field("remaining_ttl", &self.remaining_ttl());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseCheckpointT {
+  pub id: i64,
+  pub remaining_ttl: i64,
+}
+impl Default for LeaseCheckpointT {
+  fn default() -> Self {
+    Self {
+      id: 0,
+      remaining_ttl: 0,
+    }
+  }
+}
+impl LeaseCheckpointT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<LeaseCheckpoint<'b>> {
+    let id = self.id;
+    let remaining_ttl = self.remaining_ttl;
+    LeaseCheckpoint::create(_fbb, &LeaseCheckpointArgs{
+      id,
+      remaining_ttl,
+    })
+  }
+}
+pub enum LeaseCheckpointRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct LeaseCheckpointRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for LeaseCheckpointRequest<'a> {
+  type Inner = LeaseCheckpointRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> LeaseCheckpointRequest<'a> {
+  pub const VT_CHECKPOINTS: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    LeaseCheckpointRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args LeaseCheckpointRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<LeaseCheckpointRequest<'bldr>> {
+    let mut builder = LeaseCheckpointRequestBuilder::new(_fbb);
+    if let Some(x) = args.checkpoints { builder.add_checkpoints(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> LeaseCheckpointRequestT {
+    let checkpoints = self.checkpoints().map(|x| {
+      x.iter().map(|t| t.unpack()).collect()
+    });
+    LeaseCheckpointRequestT {
+      checkpoints,
+    }
+  }
+
+  #[inline]
+  pub fn checkpoints(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<LeaseCheckpoint<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<LeaseCheckpoint>>>>(LeaseCheckpointRequest::VT_CHECKPOINTS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for LeaseCheckpointRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<LeaseCheckpoint>>>>("checkpoints", Self::VT_CHECKPOINTS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct LeaseCheckpointRequestArgs<'a> {
+    pub checkpoints: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<LeaseCheckpoint<'a>>>>>,
+}
+impl<'a> Default for LeaseCheckpointRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    LeaseCheckpointRequestArgs {
+      checkpoints: None,
+    }
+  }
+}
+
+pub struct LeaseCheckpointRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LeaseCheckpointRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_checkpoints(&mut self, checkpoints: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<LeaseCheckpoint<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(LeaseCheckpointRequest::VT_CHECKPOINTS, checkpoints);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LeaseCheckpointRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    LeaseCheckpointRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<LeaseCheckpointRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for LeaseCheckpointRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("LeaseCheckpointRequest");
+      ds.field("checkpoints", &self.checkpoints());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseCheckpointRequestT {
+  pub checkpoints: Option<alloc::vec::Vec<LeaseCheckpointT>>,
+}
+impl Default for LeaseCheckpointRequestT {
+  fn default() -> Self {
+    Self {
+      checkpoints: None,
+    }
+  }
+}
+impl LeaseCheckpointRequestT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<LeaseCheckpointRequest<'b>> {
+    let checkpoints = self.checkpoints.as_ref().map(|x|{
+      let w: alloc::vec::Vec<_> = x.iter().map(|t| t.pack(_fbb)).collect();_fbb.create_vector(&w)
+    });
+    LeaseCheckpointRequest::create(_fbb, &LeaseCheckpointRequestArgs{
+      checkpoints,
+    })
+  }
+}
+pub enum LeaseCheckpointResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct LeaseCheckpointResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for LeaseCheckpointResponse<'a> {
+  type Inner = LeaseCheckpointResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> LeaseCheckpointResponse<'a> {
+  pub const VT_HEADER: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    LeaseCheckpointResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args LeaseCheckpointResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<LeaseCheckpointResponse<'bldr>> {
+    let mut builder = LeaseCheckpointResponseBuilder::new(_fbb);
+    if let Some(x) = args.header { builder.add_header(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> LeaseCheckpointResponseT {
+    let header = self.header().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    LeaseCheckpointResponseT {
+      header,
+    }
+  }
+
+  #[inline]
+  pub fn header(&self) -> Option<ResponseHeader<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<ResponseHeader>>(LeaseCheckpointResponse::VT_HEADER, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for LeaseCheckpointResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<ResponseHeader>>("header", Self::VT_HEADER, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct LeaseCheckpointResponseArgs<'a> {
+    pub header: Option<::flatbuffers::WIPOffset<ResponseHeader<'a>>>,
+}
+impl<'a> Default for LeaseCheckpointResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    LeaseCheckpointResponseArgs {
+      header: None,
+    }
+  }
+}
+
+pub struct LeaseCheckpointResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LeaseCheckpointResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_header(&mut self, header: ::flatbuffers::WIPOffset<ResponseHeader<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<ResponseHeader>>(LeaseCheckpointResponse::VT_HEADER, header);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LeaseCheckpointResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    LeaseCheckpointResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<LeaseCheckpointResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for LeaseCheckpointResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("LeaseCheckpointResponse");
+      ds.field("header", &self.header());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseCheckpointResponseT {
+  pub header: Option<alloc::boxed::Box<ResponseHeaderT>>,
+}
+impl Default for LeaseCheckpointResponseT {
+  fn default() -> Self {
+    Self {
+      header: None,
+    }
+  }
+}
+impl LeaseCheckpointResponseT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<LeaseCheckpointResponse<'b>> {
+    let header = self.header.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    LeaseCheckpointResponse::create(_fbb, &LeaseCheckpointResponseArgs{
+      header,
+    })
+  }
+}
+pub enum WatchCreateRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct WatchCreateRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for WatchCreateRequest<'a> {
+  type Inner = WatchCreateRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> WatchCreateRequest<'a> {
+  pub const VT_KEY: ::flatbuffers::VOffsetT = 4;
+  pub const VT_RANGE_END: ::flatbuffers::VOffsetT = 6;
+  pub const VT_START_REVISION: ::flatbuffers::VOffsetT = 8;
+  pub const VT_PROGRESS_NOTIFY: ::flatbuffers::VOffsetT = 10;
+  pub const VT_FILTERS: ::flatbuffers::VOffsetT = 12;
+  pub const VT_PREV_KV: ::flatbuffers::VOffsetT = 14;
+  pub const VT_WATCH_ID: ::flatbuffers::VOffsetT = 16;
+  pub const VT_FRAGMENT: ::flatbuffers::VOffsetT = 18;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    WatchCreateRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args WatchCreateRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<WatchCreateRequest<'bldr>> {
+    let mut builder = WatchCreateRequestBuilder::new(_fbb);
+    builder.add_watch_id(args.watch_id);
+    builder.add_start_revision(args.start_revision);
+    if let Some(x) = args.filters { builder.add_filters(x); }
+    if let Some(x) = args.range_end { builder.add_range_end(x); }
+    if let Some(x) = args.key { builder.add_key(x); }
+    builder.add_fragment(args.fragment);
+    builder.add_prev_kv(args.prev_kv);
+    builder.add_progress_notify(args.progress_notify);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> WatchCreateRequestT {
+    let key = self.key().map(|x| {
+      x.into_iter().collect()
+    });
+    let range_end = self.range_end().map(|x| {
+      x.into_iter().collect()
+    });
+    let start_revision = self.start_revision();
+    let progress_notify = self.progress_notify();
+    let filters = self.filters().map(|x| {
+      x.into_iter().collect()
+    });
+    let prev_kv = self.prev_kv();
+    let watch_id = self.watch_id();
+    let fragment = self.fragment();
+    WatchCreateRequestT {
+      key,
+      range_end,
+      start_revision,
+      progress_notify,
+      filters,
+      prev_kv,
+      watch_id,
+      fragment,
+    }
+  }
+
+  #[inline]
+  pub fn key(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(WatchCreateRequest::VT_KEY, None)}
+  }
+  #[inline]
+  pub fn range_end(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(WatchCreateRequest::VT_RANGE_END, None)}
+  }
+  #[inline]
+  pub fn start_revision(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(WatchCreateRequest::VT_START_REVISION, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn progress_notify(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(WatchCreateRequest::VT_PROGRESS_NOTIFY, Some(false)).unwrap()}
+  }
+  #[inline]
+  pub fn filters(&self) -> Option<::flatbuffers::Vector<'a, WatchFilter>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, WatchFilter>>>(WatchCreateRequest::VT_FILTERS, None)}
+  }
+  #[inline]
+  pub fn prev_kv(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(WatchCreateRequest::VT_PREV_KV, Some(false)).unwrap()}
+  }
+  #[inline]
+  pub fn watch_id(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(WatchCreateRequest::VT_WATCH_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn fragment(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(WatchCreateRequest::VT_FRAGMENT, Some(false)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for WatchCreateRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("key", Self::VT_KEY, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("range_end", Self::VT_RANGE_END, false)?
+     .visit_field::<i64>("start_revision", Self::VT_START_REVISION, false)?
+     .visit_field::<bool>("progress_notify", Self::VT_PROGRESS_NOTIFY, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, WatchFilter>>>("filters", Self::VT_FILTERS, false)?
+     .visit_field::<bool>("prev_kv", Self::VT_PREV_KV, false)?
+     .visit_field::<i64>("watch_id", Self::VT_WATCH_ID, false)?
+     .visit_field::<bool>("fragment", Self::VT_FRAGMENT, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct WatchCreateRequestArgs<'a> {
+    pub key: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub range_end: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub start_revision: i64,
+    pub progress_notify: bool,
+    pub filters: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, WatchFilter>>>,
+    pub prev_kv: bool,
+    pub watch_id: i64,
+    pub fragment: bool,
+}
+impl<'a> Default for WatchCreateRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    WatchCreateRequestArgs {
+      key: None,
+      range_end: None,
+      start_revision: 0,
+      progress_notify: false,
+      filters: None,
+      prev_kv: false,
+      watch_id: 0,
+      fragment: false,
+    }
+  }
+}
+
+pub struct WatchCreateRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> WatchCreateRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_key(&mut self, key: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(WatchCreateRequest::VT_KEY, key);
+  }
+  #[inline]
+  pub fn add_range_end(&mut self, range_end: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(WatchCreateRequest::VT_RANGE_END, range_end);
+  }
+  #[inline]
+  pub fn add_start_revision(&mut self, start_revision: i64) {
+    self.fbb_.push_slot::<i64>(WatchCreateRequest::VT_START_REVISION, start_revision, 0);
+  }
+  #[inline]
+  pub fn add_progress_notify(&mut self, progress_notify: bool) {
+    self.fbb_.push_slot::<bool>(WatchCreateRequest::VT_PROGRESS_NOTIFY, progress_notify, false);
+  }
+  #[inline]
+  pub fn add_filters(&mut self, filters: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , WatchFilter>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(WatchCreateRequest::VT_FILTERS, filters);
+  }
+  #[inline]
+  pub fn add_prev_kv(&mut self, prev_kv: bool) {
+    self.fbb_.push_slot::<bool>(WatchCreateRequest::VT_PREV_KV, prev_kv, false);
+  }
+  #[inline]
+  pub fn add_watch_id(&mut self, watch_id: i64) {
+    self.fbb_.push_slot::<i64>(WatchCreateRequest::VT_WATCH_ID, watch_id, 0);
+  }
+  #[inline]
+  pub fn add_fragment(&mut self, fragment: bool) {
+    self.fbb_.push_slot::<bool>(WatchCreateRequest::VT_FRAGMENT, fragment, false);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> WatchCreateRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    WatchCreateRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<WatchCreateRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for WatchCreateRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("WatchCreateRequest");
+      ds.field("key", &self.key());
+      ds.field("range_end", &self.range_end());
+      ds.field("start_revision", &self.start_revision());
+      ds.field("progress_notify", &self.progress_notify());
+      ds.field("filters", &self.filters());
+      ds.field("prev_kv", &self.prev_kv());
+      ds.field("watch_id", &self.watch_id());
+      ds.field("fragment", &self.fragment());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchCreateRequestT {
+  pub key: Option<alloc::vec::Vec<u8>>,
+  pub range_end: Option<alloc::vec::Vec<u8>>,
+  pub start_revision: i64,
+  pub progress_notify: bool,
+  pub filters: Option<alloc::vec::Vec<WatchFilter>>,
+  pub prev_kv: bool,
+  pub watch_id: i64,
+  pub fragment: bool,
+}
+impl Default for WatchCreateRequestT {
+  fn default() -> Self {
+    Self {
+      key: None,
+      range_end: None,
+      start_revision: 0,
+      progress_notify: false,
+      filters: None,
+      prev_kv: false,
+      watch_id: 0,
+      fragment: false,
+    }
+  }
+}
+impl WatchCreateRequestT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<WatchCreateRequest<'b>> {
+    let key = self.key.as_ref().map(|x|{
+      _fbb.create_vector(x)
+    });
+    let range_end = self.range_end.as_ref().map(|x|{
+      _fbb.create_vector(x)
+    });
+    let start_revision = self.start_revision;
+    let progress_notify = self.progress_notify;
+    let filters = self.filters.as_ref().map(|x|{
+      _fbb.create_vector(x)
+    });
+    let prev_kv = self.prev_kv;
+    let watch_id = self.watch_id;
+    let fragment = self.fragment;
+    WatchCreateRequest::create(_fbb, &WatchCreateRequestArgs{
+      key,
+      range_end,
+      start_revision,
+      progress_notify,
+      filters,
+      prev_kv,
+      watch_id,
+      fragment,
+    })
+  }
+}
+pub enum WatchCancelRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct WatchCancelRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for WatchCancelRequest<'a> {
+  type Inner = WatchCancelRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> WatchCancelRequest<'a> {
+  pub const VT_WATCH_ID: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    WatchCancelRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args WatchCancelRequestArgs
+  ) -> ::flatbuffers::WIPOffset<WatchCancelRequest<'bldr>> {
+    let mut builder = WatchCancelRequestBuilder::new(_fbb);
+    builder.add_watch_id(args.watch_id);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> WatchCancelRequestT {
+    let watch_id = self.watch_id();
+    WatchCancelRequestT {
+      watch_id,
+    }
+  }
+
+  #[inline]
+  pub fn watch_id(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(WatchCancelRequest::VT_WATCH_ID, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for WatchCancelRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<i64>("watch_id", Self::VT_WATCH_ID, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct WatchCancelRequestArgs {
+    pub watch_id: i64,
+}
+impl<'a> Default for WatchCancelRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    WatchCancelRequestArgs {
+      watch_id: 0,
+    }
+  }
+}
+
+pub struct WatchCancelRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> WatchCancelRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_watch_id(&mut self, watch_id: i64) {
+    self.fbb_.push_slot::<i64>(WatchCancelRequest::VT_WATCH_ID, watch_id, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> WatchCancelRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    WatchCancelRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<WatchCancelRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for WatchCancelRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("WatchCancelRequest");
+      ds.field("watch_id", &self.watch_id());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchCancelRequestT {
+  pub watch_id: i64,
+}
+impl Default for WatchCancelRequestT {
+  fn default() -> Self {
+    Self {
+      watch_id: 0,
+    }
+  }
+}
+impl WatchCancelRequestT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<WatchCancelRequest<'b>> {
+    let watch_id = self.watch_id;
+    WatchCancelRequest::create(_fbb, &WatchCancelRequestArgs{
+      watch_id,
+    })
+  }
+}
+pub enum WatchProgressRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct WatchProgressRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for WatchProgressRequest<'a> {
+  type Inner = WatchProgressRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> WatchProgressRequest<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    WatchProgressRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args WatchProgressRequestArgs
+  ) -> ::flatbuffers::WIPOffset<WatchProgressRequest<'bldr>> {
+    let mut builder = WatchProgressRequestBuilder::new(_fbb);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> WatchProgressRequestT {
+    WatchProgressRequestT {
+    }
+  }
+}
+
+impl ::flatbuffers::Verifiable for WatchProgressRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct WatchProgressRequestArgs {
+}
+impl<'a> Default for WatchProgressRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    WatchProgressRequestArgs {
+    }
+  }
+}
+
+pub struct WatchProgressRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> WatchProgressRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> WatchProgressRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    WatchProgressRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<WatchProgressRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for WatchProgressRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("WatchProgressRequest");
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchProgressRequestT {
+}
+impl Default for WatchProgressRequestT {
+  fn default() -> Self {
+    Self {
+    }
+  }
+}
+impl WatchProgressRequestT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<WatchProgressRequest<'b>> {
+    WatchProgressRequest::create(_fbb, &WatchProgressRequestArgs{
+    })
+  }
+}
+pub enum EventOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct Event<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Event<'a> {
+  type Inner = Event<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Event<'a> {
+  pub const VT_TYPE_: ::flatbuffers::VOffsetT = 4;
+  pub const VT_KV: ::flatbuffers::VOffsetT = 6;
+  pub const VT_PREV_KV: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Event { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args EventArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Event<'bldr>> {
+    let mut builder = EventBuilder::new(_fbb);
+    if let Some(x) = args.prev_kv { builder.add_prev_kv(x); }
+    if let Some(x) = args.kv { builder.add_kv(x); }
+    builder.add_type_(args.type_);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> EventT {
+    let type_ = self.type_();
+    let kv = self.kv().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    let prev_kv = self.prev_kv().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    EventT {
+      type_,
+      kv,
+      prev_kv,
+    }
+  }
+
+  #[inline]
+  pub fn type_(&self) -> EventType {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<EventType>(Event::VT_TYPE_, Some(EventType::Put)).unwrap()}
+  }
+  #[inline]
+  pub fn kv(&self) -> Option<KeyValue<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<KeyValue>>(Event::VT_KV, None)}
+  }
+  #[inline]
+  pub fn prev_kv(&self) -> Option<KeyValue<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<KeyValue>>(Event::VT_PREV_KV, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Event<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<EventType>("type_", Self::VT_TYPE_, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<KeyValue>>("kv", Self::VT_KV, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<KeyValue>>("prev_kv", Self::VT_PREV_KV, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct EventArgs<'a> {
+    pub type_: EventType,
+    pub kv: Option<::flatbuffers::WIPOffset<KeyValue<'a>>>,
+    pub prev_kv: Option<::flatbuffers::WIPOffset<KeyValue<'a>>>,
+}
+impl<'a> Default for EventArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    EventArgs {
+      type_: EventType::Put,
+      kv: None,
+      prev_kv: None,
+    }
+  }
+}
+
+pub struct EventBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> EventBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_type_(&mut self, type_: EventType) {
+    self.fbb_.push_slot::<EventType>(Event::VT_TYPE_, type_, EventType::Put);
+  }
+  #[inline]
+  pub fn add_kv(&mut self, kv: ::flatbuffers::WIPOffset<KeyValue<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<KeyValue>>(Event::VT_KV, kv);
+  }
+  #[inline]
+  pub fn add_prev_kv(&mut self, prev_kv: ::flatbuffers::WIPOffset<KeyValue<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<KeyValue>>(Event::VT_PREV_KV, prev_kv);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> EventBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    EventBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Event<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Event<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Event");
+      ds.field("type_", &self.type_());
+      ds.field("kv", &self.kv());
+      ds.field("prev_kv", &self.prev_kv());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventT {
+  pub type_: EventType,
+  pub kv: Option<alloc::boxed::Box<KeyValueT>>,
+  pub prev_kv: Option<alloc::boxed::Box<KeyValueT>>,
+}
+impl Default for EventT {
+  fn default() -> Self {
+    Self {
+      type_: EventType::Put,
+      kv: None,
+      prev_kv: None,
+    }
+  }
+}
+impl EventT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<Event<'b>> {
+    let type_ = self.type_;
+    let kv = self.kv.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    let prev_kv = self.prev_kv.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    Event::create(_fbb, &EventArgs{
+      type_,
+      kv,
+      prev_kv,
+    })
+  }
+}
+pub enum WatchResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct WatchResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for WatchResponse<'a> {
+  type Inner = WatchResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> WatchResponse<'a> {
+  pub const VT_HEADER: ::flatbuffers::VOffsetT = 4;
+  pub const VT_WATCH_ID: ::flatbuffers::VOffsetT = 6;
+  pub const VT_CREATED: ::flatbuffers::VOffsetT = 8;
+  pub const VT_CANCELED: ::flatbuffers::VOffsetT = 10;
+  pub const VT_COMPACT_REVISION: ::flatbuffers::VOffsetT = 12;
+  pub const VT_CANCEL_REASON: ::flatbuffers::VOffsetT = 14;
+  pub const VT_FRAGMENT: ::flatbuffers::VOffsetT = 16;
+  pub const VT_EVENTS: ::flatbuffers::VOffsetT = 18;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    WatchResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args WatchResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<WatchResponse<'bldr>> {
+    let mut builder = WatchResponseBuilder::new(_fbb);
+    builder.add_compact_revision(args.compact_revision);
+    builder.add_watch_id(args.watch_id);
+    if let Some(x) = args.events { builder.add_events(x); }
+    if let Some(x) = args.cancel_reason { builder.add_cancel_reason(x); }
+    if let Some(x) = args.header { builder.add_header(x); }
+    builder.add_fragment(args.fragment);
+    builder.add_canceled(args.canceled);
+    builder.add_created(args.created);
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> WatchResponseT {
+    let header = self.header().map(|x| {
+      alloc::boxed::Box::new(x.unpack())
+    });
+    let watch_id = self.watch_id();
+    let created = self.created();
+    let canceled = self.canceled();
+    let compact_revision = self.compact_revision();
+    let cancel_reason = self.cancel_reason().map(|x| {
+      alloc::string::ToString::to_string(x)
+    });
+    let fragment = self.fragment();
+    let events = self.events().map(|x| {
+      x.iter().map(|t| t.unpack()).collect()
+    });
+    WatchResponseT {
+      header,
+      watch_id,
+      created,
+      canceled,
+      compact_revision,
+      cancel_reason,
+      fragment,
+      events,
+    }
+  }
+
+  #[inline]
+  pub fn header(&self) -> Option<ResponseHeader<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<ResponseHeader>>(WatchResponse::VT_HEADER, None)}
+  }
+  #[inline]
+  pub fn watch_id(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(WatchResponse::VT_WATCH_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn created(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(WatchResponse::VT_CREATED, Some(false)).unwrap()}
+  }
+  #[inline]
+  pub fn canceled(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(WatchResponse::VT_CANCELED, Some(false)).unwrap()}
+  }
+  #[inline]
+  pub fn compact_revision(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(WatchResponse::VT_COMPACT_REVISION, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn cancel_reason(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(WatchResponse::VT_CANCEL_REASON, None)}
+  }
+  #[inline]
+  pub fn fragment(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(WatchResponse::VT_FRAGMENT, Some(false)).unwrap()}
+  }
+  #[inline]
+  pub fn events(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Event<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Event>>>>(WatchResponse::VT_EVENTS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for WatchResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<ResponseHeader>>("header", Self::VT_HEADER, false)?
+     .visit_field::<i64>("watch_id", Self::VT_WATCH_ID, false)?
+     .visit_field::<bool>("created", Self::VT_CREATED, false)?
+     .visit_field::<bool>("canceled", Self::VT_CANCELED, false)?
+     .visit_field::<i64>("compact_revision", Self::VT_COMPACT_REVISION, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("cancel_reason", Self::VT_CANCEL_REASON, false)?
+     .visit_field::<bool>("fragment", Self::VT_FRAGMENT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Event>>>>("events", Self::VT_EVENTS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct WatchResponseArgs<'a> {
+    pub header: Option<::flatbuffers::WIPOffset<ResponseHeader<'a>>>,
+    pub watch_id: i64,
+    pub created: bool,
+    pub canceled: bool,
+    pub compact_revision: i64,
+    pub cancel_reason: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub fragment: bool,
+    pub events: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Event<'a>>>>>,
+}
+impl<'a> Default for WatchResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    WatchResponseArgs {
+      header: None,
+      watch_id: 0,
+      created: false,
+      canceled: false,
+      compact_revision: 0,
+      cancel_reason: None,
+      fragment: false,
+      events: None,
+    }
+  }
+}
+
+pub struct WatchResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> WatchResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_header(&mut self, header: ::flatbuffers::WIPOffset<ResponseHeader<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<ResponseHeader>>(WatchResponse::VT_HEADER, header);
+  }
+  #[inline]
+  pub fn add_watch_id(&mut self, watch_id: i64) {
+    self.fbb_.push_slot::<i64>(WatchResponse::VT_WATCH_ID, watch_id, 0);
+  }
+  #[inline]
+  pub fn add_created(&mut self, created: bool) {
+    self.fbb_.push_slot::<bool>(WatchResponse::VT_CREATED, created, false);
+  }
+  #[inline]
+  pub fn add_canceled(&mut self, canceled: bool) {
+    self.fbb_.push_slot::<bool>(WatchResponse::VT_CANCELED, canceled, false);
+  }
+  #[inline]
+  pub fn add_compact_revision(&mut self, compact_revision: i64) {
+    self.fbb_.push_slot::<i64>(WatchResponse::VT_COMPACT_REVISION, compact_revision, 0);
+  }
+  #[inline]
+  pub fn add_cancel_reason(&mut self, cancel_reason: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(WatchResponse::VT_CANCEL_REASON, cancel_reason);
+  }
+  #[inline]
+  pub fn add_fragment(&mut self, fragment: bool) {
+    self.fbb_.push_slot::<bool>(WatchResponse::VT_FRAGMENT, fragment, false);
+  }
+  #[inline]
+  pub fn add_events(&mut self, events: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<Event<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(WatchResponse::VT_EVENTS, events);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> WatchResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    WatchResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<WatchResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for WatchResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("WatchResponse");
+      ds.field("header", &self.header());
+      ds.field("watch_id", &self.watch_id());
+      ds.field("created", &self.created());
+      ds.field("canceled", &self.canceled());
+      ds.field("compact_revision", &self.compact_revision());
+      ds.field("cancel_reason", &self.cancel_reason());
+      ds.field("fragment", &self.fragment());
+      ds.field("events", &self.events());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchResponseT {
+  pub header: Option<alloc::boxed::Box<ResponseHeaderT>>,
+  pub watch_id: i64,
+  pub created: bool,
+  pub canceled: bool,
+  pub compact_revision: i64,
+  pub cancel_reason: Option<alloc::string::String>,
+  pub fragment: bool,
+  pub events: Option<alloc::vec::Vec<EventT>>,
+}
+impl Default for WatchResponseT {
+  fn default() -> Self {
+    Self {
+      header: None,
+      watch_id: 0,
+      created: false,
+      canceled: false,
+      compact_revision: 0,
+      cancel_reason: None,
+      fragment: false,
+      events: None,
+    }
+  }
+}
+impl WatchResponseT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<WatchResponse<'b>> {
+    let header = self.header.as_ref().map(|x|{
+      x.pack(_fbb)
+    });
+    let watch_id = self.watch_id;
+    let created = self.created;
+    let canceled = self.canceled;
+    let compact_revision = self.compact_revision;
+    let cancel_reason = self.cancel_reason.as_ref().map(|x|{
+      _fbb.create_string(x)
+    });
+    let fragment = self.fragment;
+    let events = self.events.as_ref().map(|x|{
+      let w: alloc::vec::Vec<_> = x.iter().map(|t| t.pack(_fbb)).collect();_fbb.create_vector(&w)
+    });
+    WatchResponse::create(_fbb, &WatchResponseArgs{
+      header,
+      watch_id,
+      created,
+      canceled,
+      compact_revision,
+      cancel_reason,
+      fragment,
+      events,
+    })
+  }
+}
 pub enum RequestOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -9343,6 +12995,51 @@ impl<'a> Request<'a> {
       RequestBody::MoveLeaderRequest => RequestBodyT::MoveLeaderRequest(alloc::boxed::Box::new(
         self.body_as_move_leader_request()
             .expect("Invalid union table, expected `RequestBody::MoveLeaderRequest`.")
+            .unpack()
+      )),
+      RequestBody::LeaseGrantRequest => RequestBodyT::LeaseGrantRequest(alloc::boxed::Box::new(
+        self.body_as_lease_grant_request()
+            .expect("Invalid union table, expected `RequestBody::LeaseGrantRequest`.")
+            .unpack()
+      )),
+      RequestBody::LeaseRevokeRequest => RequestBodyT::LeaseRevokeRequest(alloc::boxed::Box::new(
+        self.body_as_lease_revoke_request()
+            .expect("Invalid union table, expected `RequestBody::LeaseRevokeRequest`.")
+            .unpack()
+      )),
+      RequestBody::LeaseKeepAliveRequest => RequestBodyT::LeaseKeepAliveRequest(alloc::boxed::Box::new(
+        self.body_as_lease_keep_alive_request()
+            .expect("Invalid union table, expected `RequestBody::LeaseKeepAliveRequest`.")
+            .unpack()
+      )),
+      RequestBody::LeaseTimeToLiveRequest => RequestBodyT::LeaseTimeToLiveRequest(alloc::boxed::Box::new(
+        self.body_as_lease_time_to_live_request()
+            .expect("Invalid union table, expected `RequestBody::LeaseTimeToLiveRequest`.")
+            .unpack()
+      )),
+      RequestBody::LeaseLeasesRequest => RequestBodyT::LeaseLeasesRequest(alloc::boxed::Box::new(
+        self.body_as_lease_leases_request()
+            .expect("Invalid union table, expected `RequestBody::LeaseLeasesRequest`.")
+            .unpack()
+      )),
+      RequestBody::LeaseCheckpointRequest => RequestBodyT::LeaseCheckpointRequest(alloc::boxed::Box::new(
+        self.body_as_lease_checkpoint_request()
+            .expect("Invalid union table, expected `RequestBody::LeaseCheckpointRequest`.")
+            .unpack()
+      )),
+      RequestBody::WatchCreateRequest => RequestBodyT::WatchCreateRequest(alloc::boxed::Box::new(
+        self.body_as_watch_create_request()
+            .expect("Invalid union table, expected `RequestBody::WatchCreateRequest`.")
+            .unpack()
+      )),
+      RequestBody::WatchCancelRequest => RequestBodyT::WatchCancelRequest(alloc::boxed::Box::new(
+        self.body_as_watch_cancel_request()
+            .expect("Invalid union table, expected `RequestBody::WatchCancelRequest`.")
+            .unpack()
+      )),
+      RequestBody::WatchProgressRequest => RequestBodyT::WatchProgressRequest(alloc::boxed::Box::new(
+        self.body_as_watch_progress_request()
+            .expect("Invalid union table, expected `RequestBody::WatchProgressRequest`.")
             .unpack()
       )),
       _ => RequestBodyT::NONE,
@@ -9591,6 +13288,141 @@ impl<'a> Request<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_lease_grant_request(&self) -> Option<LeaseGrantRequest<'a>> {
+    if self.body_type() == RequestBody::LeaseGrantRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { LeaseGrantRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_lease_revoke_request(&self) -> Option<LeaseRevokeRequest<'a>> {
+    if self.body_type() == RequestBody::LeaseRevokeRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { LeaseRevokeRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_lease_keep_alive_request(&self) -> Option<LeaseKeepAliveRequest<'a>> {
+    if self.body_type() == RequestBody::LeaseKeepAliveRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { LeaseKeepAliveRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_lease_time_to_live_request(&self) -> Option<LeaseTimeToLiveRequest<'a>> {
+    if self.body_type() == RequestBody::LeaseTimeToLiveRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { LeaseTimeToLiveRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_lease_leases_request(&self) -> Option<LeaseLeasesRequest<'a>> {
+    if self.body_type() == RequestBody::LeaseLeasesRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { LeaseLeasesRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_lease_checkpoint_request(&self) -> Option<LeaseCheckpointRequest<'a>> {
+    if self.body_type() == RequestBody::LeaseCheckpointRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { LeaseCheckpointRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_watch_create_request(&self) -> Option<WatchCreateRequest<'a>> {
+    if self.body_type() == RequestBody::WatchCreateRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { WatchCreateRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_watch_cancel_request(&self) -> Option<WatchCancelRequest<'a>> {
+    if self.body_type() == RequestBody::WatchCancelRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { WatchCancelRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_watch_progress_request(&self) -> Option<WatchProgressRequest<'a>> {
+    if self.body_type() == RequestBody::WatchProgressRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { WatchProgressRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Request<'_> {
@@ -9616,6 +13448,15 @@ impl ::flatbuffers::Verifiable for Request<'_> {
           RequestBody::MemberUpdateRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MemberUpdateRequest>>("RequestBody::MemberUpdateRequest", pos),
           RequestBody::MemberPromoteRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MemberPromoteRequest>>("RequestBody::MemberPromoteRequest", pos),
           RequestBody::MoveLeaderRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MoveLeaderRequest>>("RequestBody::MoveLeaderRequest", pos),
+          RequestBody::LeaseGrantRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<LeaseGrantRequest>>("RequestBody::LeaseGrantRequest", pos),
+          RequestBody::LeaseRevokeRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<LeaseRevokeRequest>>("RequestBody::LeaseRevokeRequest", pos),
+          RequestBody::LeaseKeepAliveRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<LeaseKeepAliveRequest>>("RequestBody::LeaseKeepAliveRequest", pos),
+          RequestBody::LeaseTimeToLiveRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<LeaseTimeToLiveRequest>>("RequestBody::LeaseTimeToLiveRequest", pos),
+          RequestBody::LeaseLeasesRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<LeaseLeasesRequest>>("RequestBody::LeaseLeasesRequest", pos),
+          RequestBody::LeaseCheckpointRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<LeaseCheckpointRequest>>("RequestBody::LeaseCheckpointRequest", pos),
+          RequestBody::WatchCreateRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<WatchCreateRequest>>("RequestBody::WatchCreateRequest", pos),
+          RequestBody::WatchCancelRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<WatchCancelRequest>>("RequestBody::WatchCancelRequest", pos),
+          RequestBody::WatchProgressRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<WatchProgressRequest>>("RequestBody::WatchProgressRequest", pos),
           _ => Ok(()),
         }
      })?
@@ -9775,6 +13616,69 @@ impl ::core::fmt::Debug for Request<'_> {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
           }
         },
+        RequestBody::LeaseGrantRequest => {
+          if let Some(x) = self.body_as_lease_grant_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::LeaseRevokeRequest => {
+          if let Some(x) = self.body_as_lease_revoke_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::LeaseKeepAliveRequest => {
+          if let Some(x) = self.body_as_lease_keep_alive_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::LeaseTimeToLiveRequest => {
+          if let Some(x) = self.body_as_lease_time_to_live_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::LeaseLeasesRequest => {
+          if let Some(x) = self.body_as_lease_leases_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::LeaseCheckpointRequest => {
+          if let Some(x) = self.body_as_lease_checkpoint_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::WatchCreateRequest => {
+          if let Some(x) = self.body_as_watch_create_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::WatchCancelRequest => {
+          if let Some(x) = self.body_as_watch_cancel_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::WatchProgressRequest => {
+          if let Some(x) = self.body_as_watch_progress_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
         _ => {
           let x: Option<()> = None;
           ds.field("body", &x)
@@ -9922,6 +13826,41 @@ impl<'a> Response<'a> {
       ResponseBody::MoveLeaderResponse => ResponseBodyT::MoveLeaderResponse(alloc::boxed::Box::new(
         self.body_as_move_leader_response()
             .expect("Invalid union table, expected `ResponseBody::MoveLeaderResponse`.")
+            .unpack()
+      )),
+      ResponseBody::LeaseGrantResponse => ResponseBodyT::LeaseGrantResponse(alloc::boxed::Box::new(
+        self.body_as_lease_grant_response()
+            .expect("Invalid union table, expected `ResponseBody::LeaseGrantResponse`.")
+            .unpack()
+      )),
+      ResponseBody::LeaseRevokeResponse => ResponseBodyT::LeaseRevokeResponse(alloc::boxed::Box::new(
+        self.body_as_lease_revoke_response()
+            .expect("Invalid union table, expected `ResponseBody::LeaseRevokeResponse`.")
+            .unpack()
+      )),
+      ResponseBody::LeaseKeepAliveResponse => ResponseBodyT::LeaseKeepAliveResponse(alloc::boxed::Box::new(
+        self.body_as_lease_keep_alive_response()
+            .expect("Invalid union table, expected `ResponseBody::LeaseKeepAliveResponse`.")
+            .unpack()
+      )),
+      ResponseBody::LeaseTimeToLiveResponse => ResponseBodyT::LeaseTimeToLiveResponse(alloc::boxed::Box::new(
+        self.body_as_lease_time_to_live_response()
+            .expect("Invalid union table, expected `ResponseBody::LeaseTimeToLiveResponse`.")
+            .unpack()
+      )),
+      ResponseBody::LeaseLeasesResponse => ResponseBodyT::LeaseLeasesResponse(alloc::boxed::Box::new(
+        self.body_as_lease_leases_response()
+            .expect("Invalid union table, expected `ResponseBody::LeaseLeasesResponse`.")
+            .unpack()
+      )),
+      ResponseBody::LeaseCheckpointResponse => ResponseBodyT::LeaseCheckpointResponse(alloc::boxed::Box::new(
+        self.body_as_lease_checkpoint_response()
+            .expect("Invalid union table, expected `ResponseBody::LeaseCheckpointResponse`.")
+            .unpack()
+      )),
+      ResponseBody::WatchResponse => ResponseBodyT::WatchResponse(alloc::boxed::Box::new(
+        self.body_as_watch_response()
+            .expect("Invalid union table, expected `ResponseBody::WatchResponse`.")
             .unpack()
       )),
       _ => ResponseBodyT::NONE,
@@ -10185,6 +14124,111 @@ impl<'a> Response<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_lease_grant_response(&self) -> Option<LeaseGrantResponse<'a>> {
+    if self.body_type() == ResponseBody::LeaseGrantResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { LeaseGrantResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_lease_revoke_response(&self) -> Option<LeaseRevokeResponse<'a>> {
+    if self.body_type() == ResponseBody::LeaseRevokeResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { LeaseRevokeResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_lease_keep_alive_response(&self) -> Option<LeaseKeepAliveResponse<'a>> {
+    if self.body_type() == ResponseBody::LeaseKeepAliveResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { LeaseKeepAliveResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_lease_time_to_live_response(&self) -> Option<LeaseTimeToLiveResponse<'a>> {
+    if self.body_type() == ResponseBody::LeaseTimeToLiveResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { LeaseTimeToLiveResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_lease_leases_response(&self) -> Option<LeaseLeasesResponse<'a>> {
+    if self.body_type() == ResponseBody::LeaseLeasesResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { LeaseLeasesResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_lease_checkpoint_response(&self) -> Option<LeaseCheckpointResponse<'a>> {
+    if self.body_type() == ResponseBody::LeaseCheckpointResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { LeaseCheckpointResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_watch_response(&self) -> Option<WatchResponse<'a>> {
+    if self.body_type() == ResponseBody::WatchResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { WatchResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Response<'_> {
@@ -10211,6 +14255,13 @@ impl ::flatbuffers::Verifiable for Response<'_> {
           ResponseBody::MemberUpdateResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MemberUpdateResponse>>("ResponseBody::MemberUpdateResponse", pos),
           ResponseBody::MemberPromoteResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MemberPromoteResponse>>("ResponseBody::MemberPromoteResponse", pos),
           ResponseBody::MoveLeaderResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MoveLeaderResponse>>("ResponseBody::MoveLeaderResponse", pos),
+          ResponseBody::LeaseGrantResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<LeaseGrantResponse>>("ResponseBody::LeaseGrantResponse", pos),
+          ResponseBody::LeaseRevokeResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<LeaseRevokeResponse>>("ResponseBody::LeaseRevokeResponse", pos),
+          ResponseBody::LeaseKeepAliveResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<LeaseKeepAliveResponse>>("ResponseBody::LeaseKeepAliveResponse", pos),
+          ResponseBody::LeaseTimeToLiveResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<LeaseTimeToLiveResponse>>("ResponseBody::LeaseTimeToLiveResponse", pos),
+          ResponseBody::LeaseLeasesResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<LeaseLeasesResponse>>("ResponseBody::LeaseLeasesResponse", pos),
+          ResponseBody::LeaseCheckpointResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<LeaseCheckpointResponse>>("ResponseBody::LeaseCheckpointResponse", pos),
+          ResponseBody::WatchResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<WatchResponse>>("ResponseBody::WatchResponse", pos),
           _ => Ok(()),
         }
      })?
@@ -10372,6 +14423,55 @@ impl ::core::fmt::Debug for Response<'_> {
         },
         ResponseBody::MoveLeaderResponse => {
           if let Some(x) = self.body_as_move_leader_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::LeaseGrantResponse => {
+          if let Some(x) = self.body_as_lease_grant_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::LeaseRevokeResponse => {
+          if let Some(x) = self.body_as_lease_revoke_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::LeaseKeepAliveResponse => {
+          if let Some(x) = self.body_as_lease_keep_alive_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::LeaseTimeToLiveResponse => {
+          if let Some(x) = self.body_as_lease_time_to_live_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::LeaseLeasesResponse => {
+          if let Some(x) = self.body_as_lease_leases_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::LeaseCheckpointResponse => {
+          if let Some(x) = self.body_as_lease_checkpoint_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::WatchResponse => {
+          if let Some(x) = self.body_as_watch_response() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
