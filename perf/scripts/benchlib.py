@@ -4,7 +4,7 @@ server processes, the machine's fingerprint, running cairn-bench with the
 servers' CPU time measured around it, and the checks every script makes
 before it starts (binaries present, data dirs on a real file system).
 """
-import json, os, platform, re, shutil, signal, socket, subprocess, sys, tempfile, time
+import json, os, platform, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 R = os.path.join(REPO, "target", "release")
@@ -167,3 +167,65 @@ def log_findings(path):
         return [l.rstrip() for l in open(path, errors="replace") if pat.search(l)]
     except OSError:
         return []
+
+
+class ServerProcess:
+    """One server process started by a script, its output appended to
+    `log_path`. Subclasses say how it is started (`cmd()`) and probed
+    (`health_args()`, `ctl_env`)."""
+    ctl_env = dict(os.environ, ETCDCTL_API="3")
+    health_timeout = 30
+
+    def __init__(self, log_path):
+        self.log_path = log_path
+        self.proc = None
+
+    def cmd(self):
+        raise NotImplementedError
+
+    def health_args(self):
+        raise NotImplementedError
+
+    def spawn(self):
+        """Starts the server; returns the log offset where this start's lines begin."""
+        with open(self.log_path, "a") as logf:
+            offset = logf.tell()
+            self.proc = subprocess.Popen(self.cmd(), stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
+        return offset
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self):
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait()
+
+    def log_tail(self, n=30):
+        try:
+            return "".join(open(self.log_path, errors="replace").readlines()[-n:])
+        except OSError:
+            return ""
+
+    def healthy(self, port):
+        """One probe: the client port accepts, then `ctl endpoint health` exits 0."""
+        if not port_open(port):
+            return False
+        try:
+            out = subprocess.run(self.health_args(), capture_output=True, timeout=self.health_timeout,
+                                 env=self.ctl_env)
+        except subprocess.TimeoutExpired:
+            return False
+        return out.returncode == 0
+
+
+def median_secs(n, once, failure):
+    """Median seconds `once()` takes over n calls; exits with `failure` if a call returns False."""
+    t = []
+    for i in range(n):
+        t0 = time.monotonic()
+        if not once(i):
+            raise SystemExit(failure)
+        t.append(time.monotonic() - t0)
+    return statistics.median(t)

@@ -37,26 +37,27 @@ its pid, also on errors and signals; the data dirs are removed at exit.
 """
 import argparse, json, os, re, shutil, signal, statistics, subprocess, time
 
-from benchlib import DRIVER, R, cairn_bench, etcd_version, exit_on_signals, fingerprint, free_port, log, \
-    port_open, real_fs_dir, require
+from benchlib import DRIVER, R, ServerProcess, cairn_bench, etcd_version, exit_on_signals, fingerprint, \
+    free_port, log, median_secs, real_fs_dir, require
 
 NAMES = ("n1", "n2", "n3")
 KEY_BYTES, VALUE_BYTES, KEY_SPACE = 32, 256, 100_000
 POLL_SECS = 0.05
 # A load generator above this share of its one thread may be what limits a step.
 BENCH_SATURATED_PCT = 90
-CTL_ENV = dict(os.environ, ETCDCTL_API="3")
+CTL_ENV = ServerProcess.ctl_env
 LABEL = {"cairn": "Cairn", "etcd": "etcd"}
 
 
-class Member:
+class Member(ServerProcess):
+    health_timeout = 10
+
     def __init__(self, kind, name, root, cluster, port, peer):
+        super().__init__(os.path.join(root, f"{name}.log"))
         self.kind, self.name = kind, name
         self.port, self.peer = port, peer
         self.dir = os.path.join(root, name)
-        self.log_path = os.path.join(root, f"{name}.log")
         self.cluster = cluster
-        self.proc = None
 
     @property
     def endpoint(self):
@@ -66,7 +67,8 @@ class Member:
     def peer_url(self):
         return f"http://127.0.0.1:{self.peer}"
 
-    def cmd(self, initial_cluster, token):
+    def cmd(self):
+        initial_cluster, token = self.cluster.initial_cluster, self.cluster.token
         c = f"http://127.0.0.1:{self.port}"
         exe = "etcd" if self.kind == "etcd" else os.path.join(R, "cairnd")
         extra = ["--logger", "zap"] if self.kind == "etcd" else []
@@ -76,36 +78,11 @@ class Member:
                 "--initial-cluster-state", "new", "--initial-cluster-token", token,
                 "--log-level", "warn"] + extra
 
-    def spawn(self):
-        with open(self.log_path, "a") as logf:
-            self.proc = subprocess.Popen(self.cmd(self.cluster.initial_cluster, self.cluster.token),
-                                         stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill9(self):
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait()
-
-    def log_tail(self, n=20):
-        try:
-            return "".join(open(self.log_path, errors="replace").readlines()[-n:])
-        except OSError:
-            return ""
+    def health_args(self):
+        return self.cluster.ctl_args([self], "endpoint", "health")
 
     def healthy(self):
-        """One probe: the client port accepts, then `ctl endpoint health` exits 0."""
-        if not port_open(self.port):
-            return False
-        try:
-            out = subprocess.run(self.cluster.ctl_args([self], "endpoint", "health"), capture_output=True,
-                                 timeout=10, env=CTL_ENV)
-        except subprocess.TimeoutExpired:
-            return False
-        return out.returncode == 0
+        return super().healthy(self.port)
 
 
 class Cluster:
@@ -204,14 +181,8 @@ def attempt(kind, members, timeout):
 
 def attempt_cost(cluster, timeout, n=5):
     """Median seconds one acknowledged write attempt takes on the healthy cluster."""
-    t = []
-    for i in range(n):
-        t0 = time.monotonic()
-        if not attempt(cluster.kind, cluster.members[i % 3:] + cluster.members[:i % 3], timeout):
-            raise SystemExit(f"{cluster.kind}: a write attempt failed on a healthy cluster "
-                             f"(raise --attempt-timeout?)")
-        t.append(time.monotonic() - t0)
-    return statistics.median(t)
+    return median_secs(n, lambda i: attempt(cluster.kind, cluster.members[i % 3:] + cluster.members[:i % 3], timeout),
+                       f"{cluster.kind}: a write attempt failed on a healthy cluster (raise --attempt-timeout?)")
 
 
 def failover(cluster, a):

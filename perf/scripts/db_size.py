@@ -29,11 +29,11 @@ them).
     perf/scripts/db_size.py > db_size.md        # 1M keys; etcd's loads dominate
     perf/scripts/db_size.py --keys 100000       # a quick run
 """
-import argparse, json, os, platform, re, shutil, signal, statistics, subprocess, time
+import argparse, json, os, platform, re, shutil, statistics, time
 
 import benchlib
-from benchlib import DRIVER, etcd_version, exit_on_signals, log, port_busy, port_open, proc_mem_mib, real_fs_dir, \
-    require, run
+from benchlib import DRIVER, ServerProcess, etcd_version, exit_on_signals, log, median_secs, port_busy, \
+    proc_mem_mib, real_fs_dir, require, run
 
 REPO, R = benchlib.REPO, benchlib.R
 KEY_BYTES, VALUE_BYTES, CLIENTS = 32, 256, 64
@@ -60,16 +60,15 @@ def tree_bytes(root):
     return total, alloc
 
 
-class Server:
+class Server(ServerProcess):
     def __init__(self, kind, root, port, quota):
+        super().__init__(os.path.join(root, f"{kind}.log"))
         self.kind, self.port, self.peer, self.quota = kind, port, port + 1, quota
         self.dir = os.path.join(root, kind)
-        self.log_path = os.path.join(root, f"{kind}.log")
         self.db = os.path.join(self.dir, "member", "snap", "db") if kind == "etcd" else \
             os.path.join(self.dir, "member", "db")
         self.ctl = shutil.which("etcdctl") if kind == "etcd" else os.path.join(R, "cairnctl")
-        self.env = dict(os.environ, ETCDCTL_API="3")
-        self.proc = None
+        self.env = self.ctl_env
 
     def cmd(self):
         c, p = f"http://127.0.0.1:{self.port}", f"http://127.0.0.1:{self.peer}"
@@ -80,44 +79,15 @@ class Server:
             return ["etcd", "--name", "e", "--initial-cluster", f"e={p}", "--logger", "zap"] + common
         return [os.path.join(R, "cairnd"), "--name", "c", "--initial-cluster", f"c={p}"] + common
 
-    def spawn(self):
-        """Starts the server; returns the log offset where this start's lines begin."""
-        with open(self.log_path, "a") as f:
-            offset = f.tell()
-        logf = open(self.log_path, "a")
-        self.proc = subprocess.Popen(self.cmd(), stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
-        logf.close()
-        return offset
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill9(self):
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait()
-
-    def log_tail(self, n=30):
-        try:
-            return "".join(open(self.log_path, errors="replace").readlines()[-n:])
-        except OSError:
-            return ""
-
     def ctl_args(self, *args, command_timeout="10s", dial_timeout="2s"):
         return [self.ctl, f"--endpoints=127.0.0.1:{self.port}", f"--dial-timeout={dial_timeout}",
                 f"--command-timeout={command_timeout}"] + list(args)
 
+    def health_args(self):
+        return self.ctl_args("endpoint", "health")
+
     def healthy(self):
-        """One probe: the client port accepts, then `ctl endpoint health` exits 0."""
-        if not port_open(self.port):
-            return False
-        try:
-            out = subprocess.run(self.ctl_args("endpoint", "health"), capture_output=True,
-                                 timeout=30, env=self.env)
-        except subprocess.TimeoutExpired:
-            return False
-        return out.returncode == 0
+        return super().healthy(self.port)
 
     def wait_healthy(self, secs):
         """Seconds from now until healthy (polling every 20 ms); exits if the server dies."""
@@ -192,13 +162,7 @@ def restart(server, stage, timeout):
 
 def probe_cost(server, n=5):
     """Median seconds one `ctl endpoint health` takes against the running server."""
-    t = []
-    for _ in range(n):
-        t0 = time.monotonic()
-        if not server.healthy():
-            raise SystemExit(f"{server.kind}: endpoint health failed on a running server")
-        t.append(time.monotonic() - t0)
-    return statistics.median(t)
+    return median_secs(n, lambda _: server.healthy(), f"{server.kind}: endpoint health failed on a running server")
 
 
 CAIRN_DEFRAG = re.compile(r"defragmented the page file before_bytes=(\d+) after_bytes=(\d+) elapsed_ms=(\d+)")
