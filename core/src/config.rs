@@ -100,6 +100,11 @@ pub struct Flags {
           value_parser = clap::builder::BoolishValueParser::new())]
     pub strict_reconfig_check: bool,
 
+    /// How often the leader checkpoints the remaining TTLs of long leases
+    /// through the log (a Go duration; 0 turns checkpoints off).
+    #[arg(long, default_value = "5m")]
+    pub lease_checkpoint_interval: String,
+
     /// Bytes of page-file pages the read cache holds (Cairn's own flag).
     #[arg(long, default_value_t = 64 << 20)]
     pub backend_cache_bytes: u64,
@@ -147,6 +152,7 @@ pub struct Config {
     /// Election timeout in ticks (`--election-timeout / --heartbeat-interval`).
     pub election_ticks: u32,
     pub strict_reconfig_check: bool,
+    pub lease_checkpoint_interval: std::time::Duration,
 }
 
 /// Parses a Go duration (`100ms`, `1.5s`, `1m30s`; `0` alone is zero) for
@@ -404,6 +410,10 @@ impl Flags {
             heartbeat_interval: std::time::Duration::from_millis(self.heartbeat_interval),
             election_ticks: (self.election_timeout / self.heartbeat_interval) as u32,
             strict_reconfig_check: self.strict_reconfig_check,
+            lease_checkpoint_interval: parse_duration(
+                "lease-checkpoint-interval",
+                &self.lease_checkpoint_interval,
+            )?,
             backend_batch_interval,
             backend_batch_limit,
             snapshot_count: self.snapshot_count,

@@ -327,6 +327,19 @@ pub fn encode_forward_refused(
     finish_frame(b, peer::Body::ForwardRefused, refused.as_union_value())
 }
 
+pub fn encode_forward_reply(b: &mut FlatBufferBuilder<'_>, seq: u64, response: &[u8]) -> Vec<u8> {
+    b.reset();
+    let response = b.create_vector(response);
+    let reply = peer::ForwardReply::create(
+        b,
+        &peer::ForwardReplyArgs {
+            seq,
+            response: Some(response),
+        },
+    );
+    finish_frame(b, peer::Body::ForwardReply, reply.as_union_value())
+}
+
 /// One member as the cluster knows it (the node's own type).
 pub use crate::node::members::MemberInfo;
 

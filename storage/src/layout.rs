@@ -37,6 +37,9 @@
 pub const KEYSPACE_KEY: &str = "key";
 /// The node's metadata keyspace.
 pub const KEYSPACE_META: &str = "meta";
+/// Leases: key the lease id (i64 LE), value [`encode_lease`]. Created on
+/// open when a file from before leases lacks it.
+pub const KEYSPACE_LEASE: &str = "lease";
 
 /// Meta entry: u64, the last applied log index the file reflects.
 pub const META_APPLIED_INDEX: &[u8] = b"applied_index";
@@ -172,6 +175,24 @@ pub fn encode_i64(v: i64) -> [u8; 8] {
 /// Decodes an i64 meta value.
 pub fn decode_i64(b: &[u8]) -> Option<i64> {
     Some(i64::from_le_bytes(b.try_into().ok()?))
+}
+
+/// A lease record: granted TTL i64 LE | checkpointed remaining TTL i64 LE
+/// (seconds; 0: none).
+pub fn encode_lease(ttl_secs: i64, remaining_ttl_secs: i64) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&ttl_secs.to_le_bytes());
+    b[8..].copy_from_slice(&remaining_ttl_secs.to_le_bytes());
+    b
+}
+
+/// (granted TTL, remaining TTL) of a lease record; `None` if it is not 16
+/// bytes.
+pub fn decode_lease(b: &[u8]) -> Option<(i64, i64)> {
+    let b: &[u8; 16] = b.try_into().ok()?;
+    let ttl = i64::from_le_bytes(b[..8].try_into().ok()?);
+    let remaining = i64::from_le_bytes(b[8..].try_into().ok()?);
+    Some((ttl, remaining))
 }
 
 /// Encodes the alarm list: 9 bytes per alarm (member u64, alarm u8).

@@ -75,6 +75,21 @@ impl Lessor {
         }
     }
 
+    /// An empty lessor with this one's minimum TTL.
+    pub fn emptied(&self) -> Lessor {
+        Lessor {
+            leases: BTreeMap::new(),
+            key_lease: BTreeMap::new(),
+            min_ttl_secs: self.min_ttl_secs,
+            primary: false,
+        }
+    }
+
+    /// Changes the minimum TTL (for grants from now on).
+    pub fn set_min_ttl(&mut self, min_ttl: Duration) {
+        self.min_ttl_secs = min_ttl.as_secs_f64().ceil() as i64;
+    }
+
     pub fn is_primary(&self) -> bool {
         self.primary
     }

@@ -139,6 +139,16 @@ impl Store {
         self.live_keys
     }
 
+    /// Every live key with a lease, and the lease (to rebuild a lessor's
+    /// attachments at start).
+    pub fn leased_keys(&self) -> impl Iterator<Item = (&[u8], i64)> + '_ {
+        self.index.iter().filter_map(|(k, ki)| {
+            ki.latest()
+                .filter(|(_, e)| e.lease != 0)
+                .map(|(_, e)| (&k[..], e.lease))
+        })
+    }
+
     /// Approximate memory held by keys, values and history bookkeeping.
     pub fn approx_size_bytes(&self) -> u64 {
         self.size_bytes

@@ -112,6 +112,8 @@ pub struct Loaded {
     /// The encoded membership (None in a file written before Raft).
     pub members: Option<Vec<u8>>,
     pub alarms: Vec<(u64, u8)>,
+    /// (id, granted TTL, remaining TTL) of every lease.
+    pub leases: Vec<super::lease_state::StoredLease>,
     /// History records read.
     pub records: u64,
 }
@@ -175,6 +177,14 @@ fn ensure_layout(db: &Db, path: &Path) -> Result<(), BackendError> {
     let names = r.keyspaces()?;
     let has = |n: &str| names.iter().any(|x| x == n);
     if has(layout::KEYSPACE_KEY) && has(layout::KEYSPACE_META) {
+        if !has(layout::KEYSPACE_LEASE) {
+            // A file written before leases: it gains the (empty) keyspace.
+            drop(r);
+            let mut w = db.begin_write()?;
+            w.create_keyspace(layout::KEYSPACE_LEASE)?;
+            w.commit()?;
+            return ensure_layout(db, path);
+        }
         let v = r.get(layout::KEYSPACE_META, layout::META_LAYOUT_VERSION)?;
         let v = v
             .as_deref()
@@ -195,6 +205,7 @@ fn ensure_layout(db: &Db, path: &Path) -> Result<(), BackendError> {
     let mut w = db.begin_write()?;
     w.create_keyspace(layout::KEYSPACE_KEY)?;
     w.create_keyspace(layout::KEYSPACE_META)?;
+    w.create_keyspace(layout::KEYSPACE_LEASE)?;
     w.put(
         layout::KEYSPACE_META,
         layout::META_LAYOUT_VERSION,
@@ -230,6 +241,14 @@ fn load(db: &Db, path: &Path) -> Result<Loaded, BackendError> {
         None => Vec::new(),
         Some(v) => layout::decode_alarms(&v).ok_or_else(|| invalid(path, "bad alarm list"))?,
     };
+    let mut leases = Vec::new();
+    r.scan(layout::KEYSPACE_LEASE, |k, v| -> Result<(), BackendError> {
+        let id = layout::decode_i64(k).ok_or_else(|| invalid(path, "lease id is not 8 bytes"))?;
+        let (ttl, remaining) = layout::decode_lease(v)
+            .ok_or_else(|| invalid(path, format!("lease {id:x}: record is not 16 bytes")))?;
+        leases.push((id, ttl, remaining));
+        Ok(())
+    })?;
     let mut store = Store::new();
     let mut loaded = Vec::new();
     r.scan(layout::KEYSPACE_KEY, |k, v| -> Result<(), BackendError> {
@@ -279,6 +298,7 @@ fn load(db: &Db, path: &Path) -> Result<Loaded, BackendError> {
         applied_term,
         members,
         alarms,
+        leases,
         records,
     })
 }
@@ -293,6 +313,9 @@ pub struct Batch {
     pub alarms: Vec<(u64, u8)>,
     pub applied_term: u64,
     pub members: Vec<u8>,
+    /// Leases granted, checkpointed (`Some((ttl, remaining))`) or revoked
+    /// (`None`) since the last batch.
+    pub leases: Vec<(i64, Option<(i64, i64)>)>,
 }
 
 /// A snapshot file the backend wrote.
@@ -498,6 +521,17 @@ impl BackendThread {
         for b in &batches {
             changes += b.changes.len();
             apply_changes(&mut w, &b.changes, &mut drops)?;
+            for (id, rec) in &b.leases {
+                let k = layout::encode_i64(*id);
+                match rec {
+                    Some((ttl, remaining)) => w.put(
+                        layout::KEYSPACE_LEASE,
+                        &k,
+                        &layout::encode_lease(*ttl, *remaining),
+                    )?,
+                    None => w.delete(layout::KEYSPACE_LEASE, &k)?,
+                };
+            }
         }
         let last = batches.last().expect("invariant: at least one batch");
         let meta = layout::KEYSPACE_META;

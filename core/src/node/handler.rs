@@ -100,6 +100,10 @@ pub struct Node {
     pub db_path: std::path::PathBuf,
     /// `--backend-value-cache-bytes`.
     pub value_cache_bytes: usize,
+    /// The leader's lease bookkeeping.
+    pub lease_duties: RefCell<super::lease_leader::LeaseDuties>,
+    /// `--lease-checkpoint-interval` (0: no checkpoints).
+    pub lease_checkpoint_interval: Duration,
     /// `--strict-reconfig-check`.
     pub strict_reconfig_check: bool,
     /// When each peer last sent a Raft message (what the strict
@@ -170,6 +174,8 @@ enum Route {
     Linearizable,
     /// Proposed through the log.
     Write,
+    /// Answered by the leader (lease keep-alive and time-to-live).
+    Leader,
 }
 
 fn route(req: &rpc::Request<'_>) -> Option<Route> {
@@ -178,7 +184,12 @@ fn route(req: &rpc::Request<'_>) -> Option<Route> {
             Some(r) if r.serializable() => Route::Local,
             _ => Route::Linearizable,
         },
-        rpc::RequestBody::StatusRequest | rpc::RequestBody::MemberListRequest => Route::Local,
+        rpc::RequestBody::StatusRequest
+        | rpc::RequestBody::MemberListRequest
+        | rpc::RequestBody::LeaseLeasesRequest => Route::Local,
+        rpc::RequestBody::LeaseKeepAliveRequest | rpc::RequestBody::LeaseTimeToLiveRequest => {
+            Route::Leader
+        }
         rpc::RequestBody::AlarmRequest => match req.body_as_alarm_request().map(|a| a.action()) {
             Some(rpc::AlarmAction::Get) => Route::Local,
             _ => Route::Write,
@@ -193,7 +204,9 @@ fn route(req: &rpc::Request<'_>) -> Option<Route> {
         | rpc::RequestBody::MemberAddRequest
         | rpc::RequestBody::MemberRemoveRequest
         | rpc::RequestBody::MemberUpdateRequest
-        | rpc::RequestBody::MemberPromoteRequest => Route::Write,
+        | rpc::RequestBody::MemberPromoteRequest
+        | rpc::RequestBody::LeaseGrantRequest
+        | rpc::RequestBody::LeaseRevokeRequest => Route::Write,
         _ => return None,
     })
 }
@@ -245,6 +258,7 @@ impl Handler for Node {
             Route::Local => self.serve_local(request_id, &req, sink),
             Route::Linearizable => self.read_linearizable(request_id, payload, sink),
             Route::Write => self.write(request_id, &req, payload, sink),
+            Route::Leader => self.leader_only(request_id, payload, sink),
         }
     }
 }
@@ -282,6 +296,16 @@ impl Node {
         let physical = req
             .body_as_compaction_request()
             .is_some_and(|c| c.physical());
+        // A grant without an id gets one here (etcd: the member the client
+        // talks to picks it), so every member applies the same id.
+        let assigned = match req.body_as_lease_grant_request() {
+            Some(g) if g.id() == 0 => Some(super::lease_leader::grant_with_id(
+                g.ttl(),
+                self.new_lease_id(),
+            )),
+            _ => None,
+        };
+        let payload = assigned.as_deref().unwrap_or(payload);
         let seq = self.seq();
         self.waiters.borrow_mut().insert(
             seq,

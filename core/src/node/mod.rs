@@ -35,6 +35,8 @@ mod entry;
 mod error;
 mod handler;
 mod identity;
+mod lease_leader;
+mod lease_state;
 pub mod members;
 mod peers;
 mod propose;
@@ -258,7 +260,7 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
             "dropping compacted history an interrupted commit left in the page file"
         );
     }
-    let state = NodeState::restored(
+    let mut state = NodeState::restored(
         ids,
         boot.persisted.hard_state.term,
         cfg.max_txn_ops,
@@ -267,7 +269,14 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
         (applied, loaded.applied_term),
         alarms,
         boot.members.clone(),
+        &loaded.leases,
     );
+    // etcd's minimum lease TTL: 1.5 election timeouts, so that a lease
+    // survives a leader change.
+    state
+        .leases_mut()
+        .lessor
+        .set_min_ttl(cfg.heartbeat_interval * cfg.election_ticks * 3 / 2);
     if tail.last_index.is_none() && applied > 0 {
         // An empty WAL (e.g. a restored member) continues after the file.
         tail.last_index = Some(applied);
@@ -589,6 +598,8 @@ async fn main_executor(setup: Setup, wal_writes: Tx<WalWrite>, wal_events: Rx<Wa
         db_path: setup.cfg.data_dir.join("member").join("db"),
         value_cache_bytes: setup.cfg.backend_value_cache_bytes as usize,
         strict_reconfig_check: setup.cfg.strict_reconfig_check,
+        lease_duties: RefCell::new(Default::default()),
+        lease_checkpoint_interval: setup.cfg.lease_checkpoint_interval,
         peer_heard: RefCell::new(Default::default()),
     });
     Node::register(&node);

@@ -79,6 +79,12 @@ impl Transport for Peers {
         self.send(origin, payload);
     }
 
+    fn forward_reply(&self, origin: u64, seq: u64, response: &[u8]) {
+        let payload =
+            peer_codec::encode_forward_reply(&mut self.builder.borrow_mut(), seq, response);
+        self.send(origin, payload);
+    }
+
     fn publish(&self, to: u64, me: &MemberInfo) {
         let payload = peer_codec::encode_publish(&mut self.builder.borrow_mut(), me);
         self.send(to, payload);
@@ -188,6 +194,14 @@ impl PeerHandler for Inbound {
             peer::Body::ForwardRefused => {
                 if let Some(f) = frame.body_as_forward_refused() {
                     node.on_forward_refused(f.seq(), f.code(), f.message().unwrap_or_default());
+                }
+            }
+            peer::Body::ForwardReply => {
+                if let Some(r) = frame.body_as_forward_reply() {
+                    let response = r.response().map_or(&[][..], |v| v.bytes());
+                    if cairn_schemas::verify_response(response).is_ok() {
+                        node.on_forward_reply(from, r.seq(), response);
+                    }
                 }
             }
             peer::Body::Publish => {

@@ -182,6 +182,12 @@ impl Node {
 
     /// Leader: a follower forwarded a request.
     pub fn on_forward(&self, origin: u64, seq: u64, request: &[u8]) {
+        if cairn_schemas::verify_request(request)
+            .is_ok_and(|r| super::lease_leader::is_leader_only(&r))
+        {
+            self.on_forwarded_leader_only(origin, seq, request);
+            return;
+        }
         let origin = Origin {
             member: origin,
             seq,

@@ -64,6 +64,7 @@ pub async fn tick(node: Rc<Node>, interval: Duration, election_timeout: Duration
         node.retry_pending(now);
         node.retry_reads(now, election_timeout);
         node.check_move_leader(now);
+        node.lease_tick(now);
         if ticks.is_multiple_of(PUBLISH_EVERY_TICKS) {
             node.maybe_publish();
         }
@@ -227,6 +228,7 @@ impl Node {
             // A heartbeat's grace: what the old leader sent just before
             // (the commit of its own removal, say) is still on its way.
             self.shorten_forwarded_elsewhere(leader, self.election_timeout / 10);
+            self.lease_leadership(role == Role::Leader);
             // Queued proposals can go now.
             if leader.is_some() {
                 self.retry_pending(Instant::now());

@@ -19,10 +19,23 @@ use crate::raft::ReadState;
 /// Most linearizable reads waiting at once on one member.
 const MAX_READS: usize = 65_536;
 
+/// Who gets a read's answer.
+enum ReplyTo {
+    Client {
+        request_id: u64,
+        sink: ResponseSink,
+    },
+    /// A follower forwarded it (lease keep-alive, time-to-live): its
+    /// waiter `seq`.
+    Peer {
+        member: u64,
+        seq: u64,
+    },
+}
+
 struct PendingRead {
     request: Vec<u8>,
-    request_id: u64,
-    sink: ResponseSink,
+    reply_to: ReplyTo,
     deadline: Instant,
     /// The read index, once Raft gave it.
     index: Option<u64>,
@@ -38,6 +51,19 @@ pub struct Reads {
 
 impl Node {
     pub fn read_linearizable(&self, request_id: u64, payload: &[u8], sink: &ResponseSink) {
+        let reply_to = ReplyTo::Client {
+            request_id,
+            sink: sink.clone(),
+        };
+        self.read_for(reply_to, payload.to_vec());
+    }
+
+    /// Leader: serves a follower's forwarded leader-only read.
+    pub fn read_for_peer(&self, member: u64, seq: u64, request: Vec<u8>) {
+        self.read_for(ReplyTo::Peer { member, seq }, request);
+    }
+
+    fn read_for(&self, reply_to: ReplyTo, request: Vec<u8>) {
         let ctx = {
             let mut reads = self.reads.borrow_mut();
             if reads.pending.len() >= MAX_READS {
@@ -46,7 +72,7 @@ impl Node {
                     cairn_schemas::rpc::ErrorCode::Unavailable,
                     "etcdserver: too many requests",
                 );
-                sink.send_error(request_id, e.code, &e.message, 0);
+                self.reply_error(reply_to, &e);
                 return;
             }
             reads.next_ctx += 1;
@@ -54,9 +80,8 @@ impl Node {
             reads.pending.insert(
                 ctx,
                 PendingRead {
-                    request: payload.to_vec(),
-                    request_id,
-                    sink: sink.clone(),
+                    request,
+                    reply_to,
                     deadline: self.deadline(),
                     index: None,
                     asked: None,
@@ -65,6 +90,22 @@ impl Node {
             ctx
         };
         self.ask_read(ctx, Instant::now());
+    }
+
+    fn reply(&self, to: ReplyTo, response: &[u8]) {
+        match to {
+            ReplyTo::Client { request_id, sink } => sink.send(request_id, response),
+            ReplyTo::Peer { member, seq } => self.transport.forward_reply(member, seq, response),
+        }
+    }
+
+    fn reply_error(&self, to: ReplyTo, e: &RequestError) {
+        match to {
+            ReplyTo::Client { request_id, sink } => {
+                sink.send_error(request_id, e.code, &e.message, e.compact_revision)
+            }
+            ReplyTo::Peer { member, seq } => self.transport.forward_refused(member, seq, e),
+        }
     }
 
     fn ask_read(&self, ctx: u64, now: Instant) {
@@ -117,14 +158,9 @@ impl Node {
             match cairn_schemas::verify_request(&r.request) {
                 Ok(req) => {
                     state.read(&req);
-                    r.sink.send(r.request_id, state.response());
+                    self.reply(r.reply_to, state.response());
                 }
-                Err(e) => r.sink.send_error(
-                    r.request_id,
-                    cairn_schemas::rpc::ErrorCode::InvalidArgument,
-                    &e.to_string(),
-                    0,
-                ),
+                Err(e) => self.reply_error(r.reply_to, &RequestError::invalid(e.to_string())),
             }
         }
     }
@@ -154,9 +190,9 @@ impl Node {
             (expired, again)
         };
         for ctx in expired {
-            if let Some(r) = self.reads.borrow_mut().pending.remove(&ctx) {
-                let e = RequestError::timeout();
-                r.sink.send_error(r.request_id, e.code, &e.message, 0);
+            let r = self.reads.borrow_mut().pending.remove(&ctx);
+            if let Some(r) = r {
+                self.reply_error(r.reply_to, &RequestError::timeout());
             }
         }
         for ctx in again {

@@ -18,7 +18,7 @@ pub struct HeaderInfo {
 
 pub type Fbb = FlatBufferBuilder<'static>;
 
-fn header<'b>(b: &mut Fbb, h: &HeaderInfo) -> WIPOffset<rpc::ResponseHeader<'b>> {
+pub(super) fn header<'b>(b: &mut Fbb, h: &HeaderInfo) -> WIPOffset<rpc::ResponseHeader<'b>> {
     rpc::ResponseHeader::create(
         b,
         &rpc::ResponseHeaderArgs {
@@ -79,7 +79,11 @@ fn kv<'b>(b: &mut Fbb, kv: &impl KvView, keys_only: bool) -> WIPOffset<rpc::KeyV
     )
 }
 
-fn finish(b: &mut Fbb, body_type: rpc::ResponseBody, body: WIPOffset<flatbuffers::UnionWIPOffset>) {
+pub(super) fn finish(
+    b: &mut Fbb,
+    body_type: rpc::ResponseBody,
+    body: WIPOffset<flatbuffers::UnionWIPOffset>,
+) {
     let resp = rpc::Response::create(
         b,
         &rpc::ResponseArgs {

@@ -148,6 +148,7 @@ impl Node {
             (loaded.applied_index, loaded.applied_term),
             alarms,
             members,
+            &loaded.leases,
         );
         self.flushed_index.set(loaded.applied_index);
         self.transport.set_members(self.state.borrow().members());

@@ -11,6 +11,7 @@ use crate::mvcc;
 use super::convert;
 use super::entry::{self, Origin};
 use super::error::RequestError;
+use super::lease_state::{self, Leases, StoredLease};
 use super::members::{MemberInfo, Membership};
 use super::respond::{self, Fbb, HeaderInfo, MembersKind, StatusInfo};
 use crate::raft::{ConfChange, Entry, EntryKind};
@@ -35,6 +36,7 @@ pub struct NodeState {
     /// raises NOSPACE.
     quota_bytes: u64,
     alarms: AlarmSet,
+    leases: Leases,
     builder: Fbb,
 }
 
@@ -110,6 +112,7 @@ impl NodeState {
             max_txn_ops,
             quota_bytes,
             alarms: AlarmSet::default(),
+            leases: Leases::new(std::time::Duration::ZERO),
             builder: Fbb::with_capacity(64 << 10),
         }
     }
@@ -126,15 +129,18 @@ impl NodeState {
         applied: (u64, u64),
         alarms: AlarmSet,
         members: Membership,
+        leases: &[StoredLease],
     ) -> NodeState {
-        NodeState {
+        let mut s = NodeState {
             store,
             applied_index: applied.0,
             applied_term: applied.1,
             alarms,
             members,
             ..NodeState::new(ids, term, max_txn_ops, quota_bytes)
-        }
+        };
+        s.leases.restore(leases, &s.store);
+        s
     }
 
     /// Replaces the state with a snapshot's (installed from the leader):
@@ -145,12 +151,31 @@ impl NodeState {
         applied: (u64, u64),
         alarms: AlarmSet,
         members: Membership,
+        leases: &[StoredLease],
     ) {
         self.store = store;
         self.applied_index = applied.0;
         self.applied_term = applied.1;
         self.alarms = alarms;
         self.members = members;
+        let primary = self.leases.lessor.is_primary();
+        let mut fresh = Leases::new(std::time::Duration::ZERO);
+        fresh.lessor = self.leases.lessor.emptied();
+        fresh.restore(leases, &self.store);
+        self.leases = fresh;
+        if primary {
+            // (Only followers install snapshots; kept for completeness.)
+            let now = self.leases.now();
+            self.leases.lessor.promote(now, std::time::Duration::ZERO);
+        }
+    }
+
+    pub fn leases(&self) -> &Leases {
+        &self.leases
+    }
+
+    pub fn leases_mut(&mut self) -> &mut Leases {
+        &mut self.leases
     }
 
     pub fn members(&self) -> &Membership {
@@ -182,6 +207,7 @@ impl NodeState {
             alarms: self.alarms.to_codes(),
             applied_term: self.applied_term,
             members: self.members.encode(),
+            leases: self.leases.take_dirty(),
         }
     }
 
@@ -305,7 +331,14 @@ impl NodeState {
                 // Only txns that write get here (read-only ones are reads).
                 self.refuse_if_no_space()
             }
-            rpc::RequestBody::AlarmRequest => Ok(()),
+            rpc::RequestBody::AlarmRequest | rpc::RequestBody::LeaseRevokeRequest => Ok(()),
+            rpc::RequestBody::LeaseGrantRequest => {
+                let ttl = req.body_as_lease_grant_request().map_or(0, |g| g.ttl());
+                if ttl > crate::lease::MAX_LEASE_TTL_SECS {
+                    return Err(crate::lease::LeaseError::TtlTooLarge.into());
+                }
+                Ok(())
+            }
             rpc::RequestBody::CompactionRequest => {
                 let c = req
                     .body_as_compaction_request()
@@ -431,6 +464,15 @@ impl NodeState {
     }
 
     fn apply_request(&mut self, req: &rpc::Request<'_>) -> Result<(), RequestError> {
+        let mark = self.store.pending_changes();
+        let result = self.apply_write(req);
+        // Keys follow their leases whatever the write was (a revoke's
+        // deletes detach nothing that is still attached).
+        self.leases.follow(self.store.changes_since(mark));
+        result
+    }
+
+    fn apply_write(&mut self, req: &rpc::Request<'_>) -> Result<(), RequestError> {
         match req.body_type() {
             rpc::RequestBody::PutRequest => {
                 let p = req
@@ -438,6 +480,7 @@ impl NodeState {
                     .ok_or_else(|| RequestError::invalid("malformed put"))?;
                 let put = convert::put(&p);
                 self.check_space()?;
+                self.leases.check_put(put.lease)?;
                 let r = self.store.put(&put)?;
                 let h = self.header();
                 respond::put(&mut self.builder, &h, &r);
@@ -458,6 +501,7 @@ impl NodeState {
                 let t = convert::txn(&fb)?;
                 if !convert::txn_is_read_only(&fb) {
                     self.check_space()?;
+                    lease_state::check_txn_leases(&self.leases, &t)?;
                 }
                 // --max-txn-ops was checked before proposing; apply must not
                 // depend on this member's flags (a replay after a restart
@@ -498,6 +542,34 @@ impl NodeState {
                 self.store.compact(c.revision())?;
                 let h = self.header();
                 respond::compaction(&mut self.builder, &h);
+            }
+            rpc::RequestBody::LeaseGrantRequest => {
+                let g = req
+                    .body_as_lease_grant_request()
+                    .ok_or_else(|| RequestError::invalid("malformed lease grant"))?;
+                let ttl = self.leases.grant(g.id(), g.ttl())?;
+                let h = self.header();
+                lease_state::grant_response(&mut self.builder, &h, g.id(), ttl);
+            }
+            rpc::RequestBody::LeaseRevokeRequest => {
+                let id = req.body_as_lease_revoke_request().map_or(0, |r| r.id());
+                let keys = self.leases.revoke(id)?;
+                if !keys.is_empty() {
+                    self.store
+                        .txn(&lease_state::revoke_txn(&keys), usize::MAX)?;
+                }
+                let h = self.header();
+                lease_state::revoke_response(&mut self.builder, &h);
+            }
+            rpc::RequestBody::LeaseCheckpointRequest => {
+                let c = req
+                    .body_as_lease_checkpoint_request()
+                    .ok_or_else(|| RequestError::invalid("malformed lease checkpoint"))?;
+                for cp in c.checkpoints().iter().flatten() {
+                    self.leases.checkpoint(cp.id(), cp.remaining_ttl());
+                }
+                let h = self.header();
+                lease_state::checkpoint_response(&mut self.builder, &h);
             }
             _ => return Err(RequestError::invalid("etcdserver: not a write request")),
         }
@@ -549,6 +621,30 @@ impl NodeState {
                     .collect();
                 respond::alarms(&mut self.builder, &h, &list);
             }
+            rpc::RequestBody::LeaseLeasesRequest => {
+                lease_state::leases_response(&mut self.builder, &h, &self.leases);
+            }
+            rpc::RequestBody::LeaseTimeToLiveRequest => {
+                let r = req
+                    .body_as_lease_time_to_live_request()
+                    .ok_or_else(|| RequestError::invalid("malformed lease time-to-live"))?;
+                self.require_primary()?;
+                lease_state::time_to_live_response(
+                    &mut self.builder,
+                    &h,
+                    &self.leases,
+                    r.id(),
+                    r.keys(),
+                );
+            }
+            rpc::RequestBody::LeaseKeepAliveRequest => {
+                let id = req.body_as_lease_keep_alive_request().map_or(0, |r| r.id());
+                self.require_primary()?;
+                let now = self.leases.now();
+                // etcd answers an unknown lease with TTL 0.
+                let ttl = self.leases.lessor.renew(id, now).unwrap_or(0);
+                lease_state::keep_alive_response(&mut self.builder, &h, id, ttl);
+            }
             _ => return Err(RequestError::invalid("etcdserver: not a read request")),
         }
         Ok(())
@@ -556,6 +652,15 @@ impl NodeState {
 
     pub fn ids(&self) -> Ids {
         self.ids
+    }
+
+    /// Keep-alive and time-to-live are the leader's: it alone knows expiries.
+    fn require_primary(&self) -> Result<(), RequestError> {
+        if self.leases.lessor.is_primary() {
+            Ok(())
+        } else {
+            Err(RequestError::leader_changed())
+        }
     }
 
     pub fn term(&self) -> u64 {

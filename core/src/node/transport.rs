@@ -14,6 +14,9 @@ pub trait Transport {
     fn forward(&self, to: u64, origin: u64, seq: u64, request: &[u8]);
     /// Tells `origin` that the leader could not propose its request `seq`.
     fn forward_refused(&self, origin: u64, seq: u64, e: &RequestError);
+    /// Answers `origin`'s forwarded request `seq` with `response` (an
+    /// encoded Response) that the leader served itself.
+    fn forward_reply(&self, origin: u64, seq: u64, response: &[u8]);
     /// Asks the leader `to` to publish this member's name and client URLs.
     fn publish(&self, to: u64, me: &MemberInfo);
     /// The membership changed: dial the members it lists, stop dialing

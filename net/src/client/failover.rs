@@ -8,7 +8,9 @@
 //!   request whose connection could not be established was never sent, so
 //!   any request — a write too — goes to the next endpoint.
 //! - Once sent, only reads are resent ([`may_resend`]): `Range`, `Status`,
-//!   `MemberList` and `Alarm` with action `Get`. They are resent after a
+//!   `MemberList`, `Alarm` with action `Get`, and the lease calls that
+//!   grant and revoke nothing (keep-alive, time-to-live, leases): a
+//!   renewal applied twice only renews twice. They are resent after a
 //!   broken connection or an `Unavailable`, `NoLeader` or `Timeout` answer
 //!   ([`is_retryable`]), to the next endpoint, while the request's time
 //!   budget (the client's `request_timeout`) lasts and at most once per
@@ -35,7 +37,10 @@ pub fn may_resend(body: &rpc::RequestBodyT) -> bool {
     match body {
         rpc::RequestBodyT::RangeRequest(_)
         | rpc::RequestBodyT::StatusRequest(_)
-        | rpc::RequestBodyT::MemberListRequest(_) => true,
+        | rpc::RequestBodyT::MemberListRequest(_)
+        | rpc::RequestBodyT::LeaseKeepAliveRequest(_)
+        | rpc::RequestBodyT::LeaseTimeToLiveRequest(_)
+        | rpc::RequestBodyT::LeaseLeasesRequest(_) => true,
         rpc::RequestBodyT::AlarmRequest(a) => a.action == rpc::AlarmAction::Get,
         _ => false,
     }

@@ -82,6 +82,32 @@ typed!(
     rpc::MoveLeaderResponseT
 );
 
+typed!(
+    expect_lease_grant,
+    LeaseGrantResponse,
+    rpc::LeaseGrantResponseT
+);
+typed!(
+    expect_lease_revoke,
+    LeaseRevokeResponse,
+    rpc::LeaseRevokeResponseT
+);
+typed!(
+    expect_lease_keep_alive,
+    LeaseKeepAliveResponse,
+    rpc::LeaseKeepAliveResponseT
+);
+typed!(
+    expect_lease_time_to_live,
+    LeaseTimeToLiveResponse,
+    rpc::LeaseTimeToLiveResponseT
+);
+typed!(
+    expect_lease_leases,
+    LeaseLeasesResponse,
+    rpc::LeaseLeasesResponseT
+);
+
 /// `MemberList`; `linearizable` asks for the leader's view.
 pub fn member_list_request(linearizable: bool) -> rpc::RequestBodyT {
     rpc::RequestBodyT::MemberListRequest(Box::new(rpc::MemberListRequestT { linearizable }))
@@ -228,6 +254,48 @@ macro_rules! sync_typed_calls {
         /// Promotes learner `id` to a voting member.
         pub fn member_promote(&self, id: u64) -> Result<rpc::MemberPromoteResponseT, ClientError> {
             expect_member_promote(self.call(&member_promote_request(id))?)
+        }
+        /// Grants a lease of `ttl_secs` (raised to the server's minimum);
+        /// `id` 0 lets the server choose the id.
+        pub fn lease_grant(
+            &self,
+            ttl_secs: i64,
+            id: i64,
+        ) -> Result<rpc::LeaseGrantResponseT, ClientError> {
+            let r = rpc::LeaseGrantRequestT { ttl: ttl_secs, id };
+            expect_lease_grant(self.call(&rpc::RequestBodyT::LeaseGrantRequest(Box::new(r)))?)
+        }
+        /// Revokes lease `id`, deleting its keys (in one revision).
+        pub fn lease_revoke(&self, id: i64) -> Result<rpc::LeaseRevokeResponseT, ClientError> {
+            let r = rpc::LeaseRevokeRequestT { id };
+            expect_lease_revoke(self.call(&rpc::RequestBodyT::LeaseRevokeRequest(Box::new(r)))?)
+        }
+        /// One renewal of lease `id`; the response's `ttl` is 0 if the lease
+        /// is gone.
+        pub fn lease_keep_alive_once(
+            &self,
+            id: i64,
+        ) -> Result<rpc::LeaseKeepAliveResponseT, ClientError> {
+            let r = rpc::LeaseKeepAliveRequestT { id };
+            expect_lease_keep_alive(
+                self.call(&rpc::RequestBodyT::LeaseKeepAliveRequest(Box::new(r)))?,
+            )
+        }
+        /// The remaining TTL of lease `id` (-1 if it is gone), with its keys
+        /// if `keys`.
+        pub fn lease_time_to_live(
+            &self,
+            id: i64,
+            keys: bool,
+        ) -> Result<rpc::LeaseTimeToLiveResponseT, ClientError> {
+            let r = rpc::LeaseTimeToLiveRequestT { id, keys };
+            expect_lease_time_to_live(
+                self.call(&rpc::RequestBodyT::LeaseTimeToLiveRequest(Box::new(r)))?,
+            )
+        }
+        /// Every lease's id.
+        pub fn lease_leases(&self) -> Result<rpc::LeaseLeasesResponseT, ClientError> {
+            expect_lease_leases(self.call(&rpc::RequestBodyT::LeaseLeasesRequest(Box::default()))?)
         }
         /// Asks the leader (this endpoint must be it) to hand leadership to
         /// `target_id`.

@@ -221,10 +221,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for EntryKind {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_BODY: u8 = 9;
+pub const ENUM_MAX_BODY: u8 = 10;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_BODY: [Body; 10] = [
+pub const ENUM_VALUES_BODY: [Body; 11] = [
   Body::NONE,
   Body::Hello,
   Body::HelloAck,
@@ -235,6 +235,7 @@ pub const ENUM_VALUES_BODY: [Body; 10] = [
   Body::MembersInfo,
   Body::SnapshotChunk,
   Body::Publish,
+  Body::ForwardReply,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -252,9 +253,10 @@ impl Body {
   pub const MembersInfo: Self = Self(7);
   pub const SnapshotChunk: Self = Self(8);
   pub const Publish: Self = Self(9);
+  pub const ForwardReply: Self = Self(10);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 9;
+  pub const ENUM_MAX: u8 = 10;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Hello,
@@ -266,6 +268,7 @@ impl Body {
     Self::MembersInfo,
     Self::SnapshotChunk,
     Self::Publish,
+    Self::ForwardReply,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -280,6 +283,7 @@ impl Body {
       Self::MembersInfo => Some("MembersInfo"),
       Self::SnapshotChunk => Some("SnapshotChunk"),
       Self::Publish => Some("Publish"),
+      Self::ForwardReply => Some("ForwardReply"),
       _ => None,
     }
   }
@@ -349,6 +353,7 @@ pub enum BodyT {
   MembersInfo(alloc::boxed::Box<MembersInfoT>),
   SnapshotChunk(alloc::boxed::Box<SnapshotChunkT>),
   Publish(alloc::boxed::Box<PublishT>),
+  ForwardReply(alloc::boxed::Box<ForwardReplyT>),
 }
 impl Default for BodyT {
   fn default() -> Self {
@@ -368,6 +373,7 @@ impl BodyT {
       Self::MembersInfo(_) => Body::MembersInfo,
       Self::SnapshotChunk(_) => Body::SnapshotChunk,
       Self::Publish(_) => Body::Publish,
+      Self::ForwardReply(_) => Body::ForwardReply,
     }
   }
   pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(&self, fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>) -> Option<::flatbuffers::WIPOffset<::flatbuffers::UnionWIPOffset>> {
@@ -382,6 +388,7 @@ impl BodyT {
       Self::MembersInfo(v) => Some(v.pack(fbb).as_union_value()),
       Self::SnapshotChunk(v) => Some(v.pack(fbb).as_union_value()),
       Self::Publish(v) => Some(v.pack(fbb).as_union_value()),
+      Self::ForwardReply(v) => Some(v.pack(fbb).as_union_value()),
     }
   }
   /// If the union variant matches, return the owned HelloT, setting the union to NONE.
@@ -572,6 +579,27 @@ impl BodyT {
   /// If the union variant matches, return a mutable reference to the PublishT.
   pub fn as_publish_mut(&mut self) -> Option<&mut PublishT> {
     if let Self::Publish(v) = self { Some(v.as_mut()) } else { None }
+  }
+  /// If the union variant matches, return the owned ForwardReplyT, setting the union to NONE.
+  pub fn take_forward_reply(&mut self) -> Option<alloc::boxed::Box<ForwardReplyT>> {
+    if let Self::ForwardReply(_) = self {
+      let v = ::core::mem::replace(self, Self::NONE);
+      if let Self::ForwardReply(w) = v {
+        Some(w)
+      } else {
+        unreachable!()
+      }
+    } else {
+      None
+    }
+  }
+  /// If the union variant matches, return a reference to the ForwardReplyT.
+  pub fn as_forward_reply(&self) -> Option<&ForwardReplyT> {
+    if let Self::ForwardReply(v) = self { Some(v.as_ref()) } else { None }
+  }
+  /// If the union variant matches, return a mutable reference to the ForwardReplyT.
+  pub fn as_forward_reply_mut(&mut self) -> Option<&mut ForwardReplyT> {
+    if let Self::ForwardReply(v) = self { Some(v.as_mut()) } else { None }
   }
 }
 pub enum HelloOffset {}
@@ -2103,6 +2131,157 @@ impl ForwardRefusedT {
     })
   }
 }
+pub enum ForwardReplyOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct ForwardReply<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ForwardReply<'a> {
+  type Inner = ForwardReply<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ForwardReply<'a> {
+  pub const VT_SEQ: ::flatbuffers::VOffsetT = 4;
+  pub const VT_RESPONSE: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ForwardReply { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ForwardReplyArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ForwardReply<'bldr>> {
+    let mut builder = ForwardReplyBuilder::new(_fbb);
+    builder.add_seq(args.seq);
+    if let Some(x) = args.response { builder.add_response(x); }
+    builder.finish()
+  }
+
+  pub fn unpack(&self) -> ForwardReplyT {
+    let seq = self.seq();
+    let response = self.response().map(|x| {
+      x.into_iter().collect()
+    });
+    ForwardReplyT {
+      seq,
+      response,
+    }
+  }
+
+  #[inline]
+  pub fn seq(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ForwardReply::VT_SEQ, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn response(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(ForwardReply::VT_RESPONSE, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ForwardReply<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u64>("seq", Self::VT_SEQ, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("response", Self::VT_RESPONSE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ForwardReplyArgs<'a> {
+    pub seq: u64,
+    pub response: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+}
+impl<'a> Default for ForwardReplyArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ForwardReplyArgs {
+      seq: 0,
+      response: None,
+    }
+  }
+}
+
+pub struct ForwardReplyBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ForwardReplyBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_seq(&mut self, seq: u64) {
+    self.fbb_.push_slot::<u64>(ForwardReply::VT_SEQ, seq, 0);
+  }
+  #[inline]
+  pub fn add_response(&mut self, response: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ForwardReply::VT_RESPONSE, response);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ForwardReplyBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ForwardReplyBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ForwardReply<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ForwardReply<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ForwardReply");
+      ds.field("seq", &self.seq());
+      ds.field("response", &self.response());
+      ds.finish()
+  }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardReplyT {
+  pub seq: u64,
+  pub response: Option<alloc::vec::Vec<u8>>,
+}
+impl Default for ForwardReplyT {
+  fn default() -> Self {
+    Self {
+      seq: 0,
+      response: None,
+    }
+  }
+}
+impl ForwardReplyT {
+  pub fn pack<'b, A: ::flatbuffers::Allocator + 'b>(
+    &self,
+    _fbb: &mut ::flatbuffers::FlatBufferBuilder<'b, A>
+  ) -> ::flatbuffers::WIPOffset<ForwardReply<'b>> {
+    let seq = self.seq;
+    let response = self.response.as_ref().map(|x|{
+      _fbb.create_vector(x)
+    });
+    ForwardReply::create(_fbb, &ForwardReplyArgs{
+      seq,
+      response,
+    })
+  }
+}
 pub enum MembersQueryOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -3089,6 +3268,11 @@ impl<'a> Frame<'a> {
             .expect("Invalid union table, expected `Body::Publish`.")
             .unpack()
       )),
+      Body::ForwardReply => BodyT::ForwardReply(alloc::boxed::Box::new(
+        self.body_as_forward_reply()
+            .expect("Invalid union table, expected `Body::ForwardReply`.")
+            .unpack()
+      )),
       _ => BodyT::NONE,
     };
     FrameT {
@@ -3245,6 +3429,21 @@ impl<'a> Frame<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_forward_reply(&self) -> Option<ForwardReply<'a>> {
+    if self.body_type() == Body::ForwardReply {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { ForwardReply::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Frame<'_> {
@@ -3264,6 +3463,7 @@ impl ::flatbuffers::Verifiable for Frame<'_> {
           Body::MembersInfo => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MembersInfo>>("Body::MembersInfo", pos),
           Body::SnapshotChunk => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<SnapshotChunk>>("Body::SnapshotChunk", pos),
           Body::Publish => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Publish>>("Body::Publish", pos),
+          Body::ForwardReply => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ForwardReply>>("Body::ForwardReply", pos),
           _ => Ok(()),
         }
      })?
@@ -3376,6 +3576,13 @@ impl ::core::fmt::Debug for Frame<'_> {
         },
         Body::Publish => {
           if let Some(x) = self.body_as_publish() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Body::ForwardReply => {
+          if let Some(x) = self.body_as_forward_reply() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")

@@ -4,6 +4,7 @@ mod alarm;
 mod compaction;
 mod endpoint;
 mod kv;
+mod lease;
 pub(crate) mod maintenance;
 mod member;
 mod move_leader;
@@ -228,6 +229,72 @@ pub static COMMANDS: &[Command] = &[
             true,
         ),
         run: Some(kv::get),
+    },
+    Command {
+        def: def(
+            &["lease"],
+            "lease <subcommand>",
+            "Lease related commands",
+            "",
+            NO_FLAGS,
+            false,
+        ),
+        run: None,
+    },
+    Command {
+        def: def(
+            &["lease", "grant"],
+            "grant <ttl>",
+            "Creates leases",
+            "",
+            NO_FLAGS,
+            true,
+        ),
+        run: Some(lease::grant),
+    },
+    Command {
+        def: def(
+            &["lease", "keep-alive"],
+            "keep-alive [options] <leaseID>",
+            "Keeps leases alive (renew)",
+            "",
+            lease::KEEP_ALIVE_FLAGS,
+            true,
+        ),
+        run: Some(lease::keep_alive),
+    },
+    Command {
+        def: def(
+            &["lease", "list"],
+            "list",
+            "List all active leases",
+            "",
+            NO_FLAGS,
+            true,
+        ),
+        run: Some(lease::list),
+    },
+    Command {
+        def: def(
+            &["lease", "revoke"],
+            "revoke <leaseID>",
+            "Revokes leases",
+            "",
+            NO_FLAGS,
+            true,
+        ),
+        run: Some(lease::revoke),
+    },
+    Command {
+        def: def(
+            &["lease", "timetolive"],
+            "timetolive <leaseID> [options]",
+            "Get lease information",
+            "",
+            lease::TIME_TO_LIVE_FLAGS,
+            true,
+        ),
+        run: Some(lease::time_to_live),
     },
     Command {
         def: def(

@@ -7,6 +7,7 @@
 
 mod fields;
 mod json_out;
+pub mod lease;
 pub mod member;
 mod simple;
 
