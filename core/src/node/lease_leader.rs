@@ -209,7 +209,12 @@ impl Node {
             return;
         }
         let (expired, checkpoints) = {
-            let state = self.state.borrow();
+            let mut state = self.state.borrow_mut();
+            let cleared: Vec<(i64, i64)> =
+                std::mem::take(&mut state.leases_mut().renewed_with_remainder)
+                    .into_iter()
+                    .map(|id| (id, 0))
+                    .collect();
             let leases = state.leases();
             let lessor_now = leases.now();
             let mut duties = self.lease_duties.borrow_mut();
@@ -234,22 +239,22 @@ impl Node {
             let checkpoints = if due {
                 duties.last_checkpoint = Some(now);
                 // Only leases that outlive the next checkpoint gain by one.
-                leases.lessor.due_checkpoints(
-                    lessor_now,
-                    interval.as_secs() as i64,
-                    CHECKPOINTS_PER_ENTRY,
-                )
+                leases
+                    .lessor
+                    .due_checkpoints(lessor_now, interval.as_secs() as i64, usize::MAX)
             } else {
                 Vec::new()
             };
+            let mut checkpoints = checkpoints;
+            checkpoints.extend(cleared);
             (expired, checkpoints)
         };
         for id in expired {
             tracing::debug!(lease = format!("{id:x}"), "lease expired; revoking");
             self.propose_internal(revoke_request(id));
         }
-        if !checkpoints.is_empty() {
-            self.propose_internal(checkpoint_request(&checkpoints));
+        for chunk in checkpoints.chunks(CHECKPOINTS_PER_ENTRY) {
+            self.propose_internal(checkpoint_request(chunk));
         }
     }
 }

@@ -38,6 +38,10 @@ pub struct Leases {
     pub lessor: Lessor,
     /// Leases granted, revoked or checkpointed since the last batch.
     dirty: BTreeSet<i64>,
+    /// Renewed leases that carried a checkpointed remaining TTL: the leader
+    /// proposes a checkpoint of 0 for them (etcd's clearRemainingTTL), so
+    /// that a later leader does not restore the stale remainder.
+    pub renewed_with_remainder: Vec<i64>,
     /// The origin of the lessor's clock.
     epoch: Instant,
 }
@@ -49,6 +53,7 @@ impl Leases {
         Leases {
             lessor: Lessor::new(min_ttl),
             dirty: BTreeSet::new(),
+            renewed_with_remainder: Vec::new(),
             epoch: Instant::now(),
         }
     }
@@ -113,6 +118,24 @@ impl Leases {
         let keys = self.lessor.revoke(id)?;
         self.dirty.insert(id);
         Ok(keys)
+    }
+
+    /// Keep-alive on the leader: the granted TTL, 0 if the lease is gone.
+    pub fn renew(&mut self, id: i64) -> i64 {
+        let had_remainder = self
+            .lessor
+            .get(id)
+            .is_some_and(|l| l.remaining_ttl_secs > 0);
+        let now = self.now();
+        match self.lessor.renew(id, now) {
+            Ok(ttl) => {
+                if had_remainder && self.renewed_with_remainder.len() < 100_000 {
+                    self.renewed_with_remainder.push(id);
+                }
+                ttl
+            }
+            Err(_) => 0,
+        }
     }
 
     pub fn checkpoint(&mut self, id: i64, remaining_secs: i64) {

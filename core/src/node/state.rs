@@ -640,9 +640,8 @@ impl NodeState {
             rpc::RequestBody::LeaseKeepAliveRequest => {
                 let id = req.body_as_lease_keep_alive_request().map_or(0, |r| r.id());
                 self.require_primary()?;
-                let now = self.leases.now();
                 // etcd answers an unknown lease with TTL 0.
-                let ttl = self.leases.lessor.renew(id, now).unwrap_or(0);
+                let ttl = self.leases.renew(id);
                 lease_state::keep_alive_response(&mut self.builder, &h, id, ttl);
             }
             _ => return Err(RequestError::invalid("etcdserver: not a read request")),

@@ -37,7 +37,7 @@ pub trait PeerHandler: 'static {
     fn check_hello(&self, cluster_id: u64, from: u64, to: u64) -> Result<(), Refusal>;
 
     /// A verified frame from member `from` (a `RaftMessage`, `Forward`,
-    /// `ForwardRefused`, `SnapshotChunk` or `Publish`; the handshake and query kinds
+    /// `ForwardRefused`, `ForwardReply`, `SnapshotChunk` or `Publish`; the handshake and query kinds
     /// never reach it). `payload` is the frame's bytes, for a handler that
     /// keeps them.
     fn on_frame(&self, from: u64, frame: peer::Frame<'_>, payload: &[u8]);
@@ -163,6 +163,7 @@ async fn serve_frames(
             peer::Body::RaftMessage
             | peer::Body::Forward
             | peer::Body::ForwardRefused
+            | peer::Body::ForwardReply
             | peer::Body::SnapshotChunk
             | peer::Body::Publish
                 if from != 0 =>
