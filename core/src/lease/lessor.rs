@@ -59,6 +59,9 @@ pub struct Lessor {
     leases: BTreeMap<i64, Lease>,
     /// Key → lease it is attached to.
     key_lease: BTreeMap<Vec<u8>, i64>,
+    /// On the leader: (expiry, id) of every lease, so that finding what
+    /// expired costs O(log n + expired), not a scan.
+    by_expiry: BTreeSet<(Duration, i64)>,
     /// Minimum TTL (etcd: 3 × election timeout, rounded up to seconds).
     min_ttl_secs: i64,
     primary: bool,
@@ -70,6 +73,7 @@ impl Lessor {
         Lessor {
             leases: BTreeMap::new(),
             key_lease: BTreeMap::new(),
+            by_expiry: BTreeSet::new(),
             min_ttl_secs: min_ttl.as_secs_f64().ceil() as i64,
             primary: false,
         }
@@ -80,6 +84,7 @@ impl Lessor {
         Lessor {
             leases: BTreeMap::new(),
             key_lease: BTreeMap::new(),
+            by_expiry: BTreeSet::new(),
             min_ttl_secs: self.min_ttl_secs,
             primary: false,
         }
@@ -115,6 +120,9 @@ impl Lessor {
         };
         if self.primary {
             l.refresh(now, Duration::ZERO);
+            if let Some(e) = l.expiry {
+                self.by_expiry.insert((e, id));
+            }
         }
         Ok(self.leases.entry(id).or_insert(l))
     }
@@ -123,6 +131,9 @@ impl Lessor {
     /// the attached keys, which the caller deletes in one revision.
     pub fn revoke(&mut self, id: i64) -> Result<Vec<Vec<u8>>, LeaseError> {
         let l = self.leases.remove(&id).ok_or(LeaseError::NotFound)?;
+        if let Some(e) = l.expiry {
+            self.by_expiry.remove(&(e, id));
+        }
         for k in &l.keys {
             self.key_lease.remove(k);
         }
@@ -163,9 +174,15 @@ impl Lessor {
             return Err(LeaseError::NotPrimary);
         }
         let l = self.leases.get_mut(&id).ok_or(LeaseError::NotFound)?;
+        if let Some(e) = l.expiry {
+            self.by_expiry.remove(&(e, id));
+        }
         // A renewed lease no longer carries a checkpointed remainder.
         l.remaining_ttl_secs = 0;
         l.refresh(now, Duration::ZERO);
+        if let Some(e) = l.expiry {
+            self.by_expiry.insert((e, id));
+        }
         Ok(l.ttl_secs)
     }
 
@@ -201,14 +218,19 @@ impl Lessor {
     /// (checkpointed or granted) TTL plus `extend` from `now`.
     pub fn promote(&mut self, now: Duration, extend: Duration) {
         self.primary = true;
+        self.by_expiry.clear();
         for l in self.leases.values_mut() {
             l.refresh(now, extend);
+            if let Some(e) = l.expiry {
+                self.by_expiry.insert((e, l.id));
+            }
         }
     }
 
     /// Stops being the leader: expiries are forgotten.
     pub fn demote(&mut self) {
         self.primary = false;
+        self.by_expiry.clear();
         for l in self.leases.values_mut() {
             l.expiry = None;
         }
@@ -220,15 +242,10 @@ impl Lessor {
         if !self.primary {
             return Vec::new();
         }
-        let mut due: Vec<(Duration, i64)> = self
-            .leases
-            .values()
-            .filter_map(|l| l.expiry.filter(|e| *e <= now).map(|e| (e, l.id)))
-            .collect();
-        due.sort_unstable();
-        due.into_iter()
+        self.by_expiry
+            .range(..=(now, i64::MAX))
             .take(max_revokes)
-            .map(|(_, id)| id)
+            .map(|&(_, id)| id)
             .collect()
     }
 
@@ -341,6 +358,60 @@ mod tests {
             l.attach(9, b"x".to_vec()).unwrap_err(),
             LeaseError::NotFound
         );
+    }
+
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Grant(i64, i64),
+            Renew(i64),
+            Revoke(i64),
+            Promote,
+            Demote,
+            Advance(u64),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (1..20i64, 1..30i64).prop_map(|(id, ttl)| Op::Grant(id, ttl)),
+                (1..20i64).prop_map(Op::Renew),
+                (1..20i64).prop_map(Op::Revoke),
+                Just(Op::Promote),
+                Just(Op::Demote),
+                (0..20u64).prop_map(Op::Advance),
+            ]
+        }
+
+        proptest! {
+            /// The expiry index answers `expired` as a scan of every
+            /// lease's expiry would: the leases past it, oldest first.
+            #[test]
+            fn expired_matches_a_scan(ops in proptest::collection::vec(op(), 1..200)) {
+                let mut l = Lessor::new(s(1));
+                let mut now = Duration::ZERO;
+                for op in ops {
+                    match op {
+                        Op::Grant(id, ttl) => { let _ = l.grant(id, ttl, now); }
+                        Op::Renew(id) => { let _ = l.renew(id, now); }
+                        Op::Revoke(id) => { let _ = l.revoke(id); }
+                        Op::Promote => l.promote(now, s(1)),
+                        Op::Demote => l.demote(),
+                        Op::Advance(secs) => now += s(secs),
+                    }
+                    let mut scan: Vec<(Duration, i64)> = l
+                        .ids()
+                        .filter_map(|id| l.get(id).unwrap().expiry.map(|e| (e, id)))
+                        .filter(|(e, _)| *e <= now)
+                        .collect();
+                    scan.sort_unstable();
+                    let want: Vec<i64> = scan.into_iter().map(|(_, id)| id).collect();
+                    prop_assert_eq!(l.expired(now, usize::MAX), want);
+                }
+            }
+        }
     }
 
     #[test]
