@@ -282,3 +282,31 @@ fn leases_outlive_a_leader_kill_and_keep_alive_works_through_followers() {
         "the lease did not expire once keep-alives stopped"
     );
 }
+
+#[test]
+fn a_lease_keeper_holds_a_lease_until_dropped_and_notices_a_revoke() {
+    use cairn_net::client::LeaseKeeper;
+    let n = TestNode::start();
+    let c = n.client();
+    let addrs = [n.endpoint().parse().unwrap()];
+    let g = c.lease_grant(2, 0).unwrap();
+    put_leased(&c, "kept", g.id).unwrap();
+    let keeper = LeaseKeeper::start(&addrs, ClientOptions::default(), g.id, g.ttl);
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(keeper.is_alive());
+    assert!(exists(&c, "kept"), "a kept lease expired");
+    drop(keeper);
+    assert!(
+        wait_for(Duration::from_secs(5), || !exists(&c, "kept")).is_some(),
+        "the lease outlived its keeper"
+    );
+    // A keeper whose lease is revoked underneath notices.
+    let g = c.lease_grant(30, 0).unwrap();
+    let keeper = LeaseKeeper::start(&addrs, ClientOptions::default(), g.id, g.ttl);
+    c.lease_revoke(g.id).unwrap();
+    // It learns at its next renewal (TTL/3 = 10 s at the latest).
+    assert!(
+        wait_for(Duration::from_secs(15), || !keeper.is_alive()).is_some(),
+        "the keeper did not notice the revoke"
+    );
+}

@@ -5,6 +5,7 @@
 //! - [`AsyncClient`]: async code on a glommio executor.
 //! - [`FailoverClient`]: a blocking client over several endpoints that
 //!   moves to the next one when an endpoint fails (reads only once sent).
+//! - [`LeaseKeeper`]: keeps a lease alive from a background thread.
 //!
 //! Both send requests as FlatBuffers object-API values (`rpc::*RequestT`)
 //! and return owned responses (`rpc::*ResponseT`).
@@ -13,12 +14,14 @@ mod async_client;
 mod blocking;
 mod endpoint;
 mod failover;
+mod keep_alive;
 mod typed;
 
 pub use async_client::AsyncClient;
 pub use blocking::BlockingClient;
 pub use endpoint::{parse_endpoint, parse_endpoints};
 pub use failover::{is_retryable, may_resend, FailoverClient};
+pub use keep_alive::LeaseKeeper;
 pub use typed::*;
 
 use std::time::Duration;
