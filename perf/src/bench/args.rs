@@ -40,6 +40,13 @@ pub enum Workload {
     TxnPut,
     /// Ranges with probability `--read-ratio`, puts otherwise.
     Mixed,
+    /// Keep-alives of uniformly chosen leases: the prefill (always done)
+    /// grants `--key-space` leases of `--lease-ttl` (default 600 s).
+    LeaseKeepalive,
+    /// Puts while leases expire: the prefill (always done) grants
+    /// `--key-space` leases of `--lease-ttl` (default 5 s), each with one
+    /// key; the measured puts go to other keys while those expire.
+    LeaseStorm,
 }
 
 impl Workload {
@@ -49,7 +56,14 @@ impl Workload {
             Workload::Range => "range",
             Workload::TxnPut => "txn-put",
             Workload::Mixed => "mixed",
+            Workload::LeaseKeepalive => "lease-keepalive",
+            Workload::LeaseStorm => "lease-storm",
         }
+    }
+
+    /// Workloads whose prefill grants leases (and which always prefill).
+    pub fn uses_leases(self) -> bool {
+        matches!(self, Workload::LeaseKeepalive | Workload::LeaseStorm)
     }
 }
 
@@ -149,6 +163,10 @@ pub struct Cli {
     /// Seed of the key and value generator [default: from the clock].
     #[arg(long)]
     pub seed: Option<u64>,
+    /// TTL in seconds of the leases the lease workloads grant [default:
+    /// 600 for lease-keepalive, 5 for lease-storm].
+    #[arg(long)]
+    pub lease_ttl: Option<i64>,
 }
 
 /// A validated run description.
@@ -169,6 +187,8 @@ pub struct Config {
     pub prefill: bool,
     pub request_timeout: Duration,
     pub seed: u64,
+    /// TTL of the leases the lease workloads grant, seconds.
+    pub lease_ttl: i64,
 }
 
 impl Cli {
@@ -197,6 +217,14 @@ impl Cli {
             ));
         }
         let stop = stop_from(self.total, self.duration)?;
+        let lease_ttl = match (self.lease_ttl, self.workload) {
+            (Some(t), _) if !(1..=9_000_000_000).contains(&t) => {
+                return Err(format!("--lease-ttl must be in 1..=9000000000, got {t}"))
+            }
+            (Some(t), _) => t,
+            (None, Workload::LeaseStorm) => 5,
+            (None, _) => 600,
+        };
         self.check_sizes()?;
         if !(0.0..=1.0).contains(&self.read_ratio) {
             return Err(format!(
@@ -226,9 +254,10 @@ impl Cli {
             json: self.json,
             consistency: self.consistency,
             read_ratio: self.read_ratio,
-            prefill: self.prefill,
+            prefill: self.prefill || self.workload.uses_leases(),
             request_timeout: Duration::from_secs_f64(self.request_timeout),
             seed: self.seed.unwrap_or_else(clock_seed),
+            lease_ttl,
         })
     }
 
@@ -245,7 +274,13 @@ impl Cli {
                 self.key_space
             ));
         }
-        let digits = key_digits(self.key_space);
+        // lease-storm puts to a second key space after the leased one.
+        let keys_used = if self.workload == Workload::LeaseStorm {
+            self.key_space.saturating_mul(2)
+        } else {
+            self.key_space
+        };
+        let digits = key_digits(keys_used);
         if self.key_size < digits || self.key_size > KEY_SIZE_MAX {
             return Err(format!(
                 "--key-size must be in {digits}..={KEY_SIZE_MAX} (a key space of {} needs {digits} digits), got {}",

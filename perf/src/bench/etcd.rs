@@ -7,8 +7,11 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, GetOptions, KvClient, Txn, TxnOp, TxnOpResponse,
+    Client, Compare, CompareOp, ConnectOptions, GetOptions, KvClient, LeaseClient,
+    LeaseKeepAliveStream, LeaseKeeper, PutOptions, Txn, TxnOp, TxnOpResponse,
 };
 
 use super::args::Config;
@@ -91,8 +94,11 @@ async fn phase(cfg: &Config, conns: &[Client], run: Rc<Run>) -> Duration {
     let start = Instant::now();
     let tasks: Vec<_> = (0..cfg.clients)
         .map(|i| {
+            let c = &conns[i as usize % conns.len()];
             let conn = EtcdConn {
-                kv: conns[i as usize % conns.len()].kv_client(),
+                kv: c.kv_client(),
+                lease: c.lease_client(),
+                keep_alive: HashMap::new(),
             };
             tokio::task::spawn_local(client_loop(conn, run.clone(), i))
         })
@@ -112,6 +118,10 @@ async fn phase(cfg: &Config, conns: &[Client], run: Rc<Run>) -> Duration {
 
 struct EtcdConn {
     kv: KvClient,
+    lease: LeaseClient,
+    /// etcd renews over a stream per lease: opened at a lease's first
+    /// keep-alive and reused (as a client keeping leases alive would).
+    keep_alive: HashMap<i64, (LeaseKeeper, LeaseKeepAliveStream)>,
 }
 
 impl Conn for EtcdConn {
@@ -152,6 +162,44 @@ impl Conn for EtcdConn {
             }),
             _ => Err("failed txn without exactly one range response".into()),
         }
+    }
+
+    async fn lease_grant(&mut self, ttl_secs: i64) -> Result<i64, String> {
+        let r = self
+            .lease
+            .grant(ttl_secs, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(r.id())
+    }
+
+    async fn lease_keep_alive(&mut self, id: i64) -> Result<(), String> {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.keep_alive.entry(id) {
+            let pair = self.lease.keep_alive(id).await.map_err(|e| e.to_string())?;
+            e.insert(pair);
+        }
+        let (keeper, stream) = self
+            .keep_alive
+            .get_mut(&id)
+            .ok_or("keep-alive stream missing")?;
+        keeper.keep_alive().await.map_err(|e| e.to_string())?;
+        match stream.message().await.map_err(|e| e.to_string())? {
+            Some(r) if r.ttl() > 0 => Ok(()),
+            _ => {
+                self.keep_alive.remove(&id);
+                Err("lease not found".into())
+            }
+        }
+    }
+
+    async fn put_leased(&mut self, key: &[u8], value: &[u8], lease: i64) -> Result<i64, String> {
+        let opts = PutOptions::new().with_lease(lease);
+        let resp = self
+            .kv
+            .put(key, value, Some(opts))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(resp.header().map_or(0, |h| h.revision()))
     }
 }
 

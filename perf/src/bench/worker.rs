@@ -37,6 +37,12 @@ pub(crate) trait Conn {
     async fn range(&mut self, key: &[u8], serializable: bool) -> Result<(), String>;
     /// `if mod_revision(key) == expected { put(key, value) } else { get(key) }`.
     async fn txn_cas(&mut self, key: &[u8], expected: i64, value: &[u8]) -> Result<Cas, String>;
+    /// Grants a lease of `ttl_secs`; returns its id.
+    async fn lease_grant(&mut self, ttl_secs: i64) -> Result<i64, String>;
+    /// One keep-alive of lease `id`; an error if the lease is gone.
+    async fn lease_keep_alive(&mut self, id: i64) -> Result<(), String>;
+    /// A put attached to lease `lease`.
+    async fn put_leased(&mut self, key: &[u8], value: &[u8], lease: i64) -> Result<i64, String>;
 }
 
 /// Which requests a phase sends.
@@ -59,6 +65,8 @@ pub(crate) struct Run {
     /// Filled by the prefill phase, so that the measured txns start with
     /// the right revisions instead of retrying once per key.
     pub revisions: RefCell<Vec<i64>>,
+    /// Lease workloads: the lease granted per key index by the prefill.
+    pub leases: RefCell<Vec<i64>>,
     /// Set when every client has finished (stops the progress task).
     pub finished: Cell<bool>,
 }
@@ -83,6 +91,11 @@ impl Run {
             budget: Budget::new(stop),
             recorder: RefCell::new(Recorder::new()),
             revisions: RefCell::new(revisions),
+            leases: RefCell::new(if cfg.workload.uses_leases() {
+                vec![0; cfg.key_space as usize]
+            } else {
+                Vec::new()
+            }),
             finished: Cell::new(false),
         }
     }
@@ -102,6 +115,9 @@ impl Run {
     pub fn pass_revisions_to(&self, next: &Run) {
         if next.cfg.workload == Workload::TxnPut {
             *next.revisions.borrow_mut() = self.revisions.take();
+        }
+        if next.cfg.workload.uses_leases() {
+            *next.leases.borrow_mut() = self.leases.take();
         }
     }
 
@@ -127,6 +143,10 @@ enum Op {
     Put,
     Range,
     TxnPut,
+    /// Prefill of the lease workloads: grant the key index's lease (and,
+    /// for lease-storm, put its key with it).
+    Grant,
+    KeepAlive,
 }
 
 /// Runs client `index` until the budget is spent.
@@ -137,7 +157,12 @@ pub(crate) async fn client_loop<C: Conn>(mut conn: C, run: Rc<Run>, index: u32) 
     let serializable = cfg.consistency == Consistency::S;
     while let Some(ticket) = run.budget.next() {
         let (key_index, op) = match run.phase {
+            Phase::Prefill if cfg.workload.uses_leases() => (ticket, Op::Grant),
             Phase::Prefill => (ticket, Op::Put),
+            // lease-storm writes the key space after the leased keys.
+            Phase::Measure if cfg.workload == Workload::LeaseStorm => {
+                (cfg.key_space + rng.below(cfg.key_space), Op::Put)
+            }
             Phase::Measure => (rng.below(cfg.key_space), pick_op(cfg, &mut rng)),
         };
         let key = keys.key(key_index);
@@ -149,6 +174,11 @@ pub(crate) async fn client_loop<C: Conn>(mut conn: C, run: Rc<Run>, index: u32) 
                 .map(|revision| run.learn(key_index, revision)),
             Op::Range => conn.range(key, serializable).await,
             Op::TxnPut => cas_put(&mut conn, &run, key_index, key).await,
+            Op::Grant => grant(&mut conn, &run, key_index, key).await,
+            Op::KeepAlive => {
+                let id = run.leases.borrow()[key_index as usize];
+                conn.lease_keep_alive(id).await
+            }
         };
         let latency = start.elapsed();
         let mut rec = run.recorder.borrow_mut();
@@ -166,7 +196,22 @@ fn pick_op(cfg: &Config, rng: &mut Rng) -> Op {
         Workload::TxnPut => Op::TxnPut,
         Workload::Mixed if rng.chance(cfg.read_ratio) => Op::Range,
         Workload::Mixed => Op::Put,
+        Workload::LeaseKeepalive => Op::KeepAlive,
+        Workload::LeaseStorm => Op::Put,
     }
+}
+
+/// Prefill of a lease workload: one lease per key index (lease-storm: and
+/// the key put with it).
+async fn grant<C: Conn>(conn: &mut C, run: &Run, key_index: u64, key: &[u8]) -> Result<(), String> {
+    let id = conn.lease_grant(run.cfg.lease_ttl).await?;
+    if let Some(slot) = run.leases.borrow_mut().get_mut(key_index as usize) {
+        *slot = id;
+    }
+    if run.cfg.workload == Workload::LeaseStorm {
+        conn.put_leased(key, &run.value, id).await?;
+    }
+    Ok(())
 }
 
 /// etcd's `txn-put`: compare the key's mod_revision with the last one this
@@ -214,6 +259,9 @@ mod tests {
         serializable_ranges: u64,
         fail_every: Option<u64>,
         calls: u64,
+        /// Lease id → (keep-alives, keys attached).
+        leases: HashMap<i64, (u64, Vec<Vec<u8>>)>,
+        next_lease: i64,
     }
 
     impl Model {
@@ -263,6 +311,36 @@ mod tests {
             let rev = m.rev;
             m.mod_rev.insert(key.to_vec(), rev);
             Ok(Cas::Swapped { revision: rev })
+        }
+        async fn lease_grant(&mut self, _ttl: i64) -> Result<i64, String> {
+            let mut m = self.0.borrow_mut();
+            m.maybe_fail()?;
+            m.next_lease += 1;
+            let id = m.next_lease;
+            m.leases.insert(id, (0, Vec::new()));
+            Ok(id)
+        }
+        async fn lease_keep_alive(&mut self, id: i64) -> Result<(), String> {
+            let mut m = self.0.borrow_mut();
+            m.maybe_fail()?;
+            let l = m.leases.get_mut(&id).ok_or("lease not found")?;
+            l.0 += 1;
+            Ok(())
+        }
+        async fn put_leased(
+            &mut self,
+            key: &[u8],
+            value: &[u8],
+            lease: i64,
+        ) -> Result<i64, String> {
+            self.0
+                .borrow_mut()
+                .leases
+                .get_mut(&lease)
+                .ok_or("lease not found")?
+                .1
+                .push(key.to_vec());
+            self.put(key, value).await
         }
     }
 
@@ -336,6 +414,59 @@ mod tests {
         assert!((7_700..8_300).contains(&m.ranges), "{}", m.ranges);
         assert_eq!(m.ranges + m.puts, 10_000);
         assert_eq!(m.serializable_ranges, m.ranges);
+    }
+
+    #[test]
+    fn lease_keepalive_grants_a_lease_per_key_then_renews_only_those() {
+        let m = Rc::new(RefCell::new(Model::default()));
+        let args = [
+            "lease-keepalive",
+            "--total",
+            "500",
+            "--key-space",
+            "20",
+            "--clients",
+            "3",
+        ];
+        let prefill = run_model(&args, Phase::Prefill, &m);
+        assert_eq!(m.borrow().leases.len(), 20);
+        let measure = Rc::new(prefill.measure_next().unwrap());
+        measure.budget.start();
+        futures_lite::future::block_on(async {
+            for i in 0..3 {
+                client_loop(ModelConn(m.clone()), measure.clone(), i).await;
+            }
+        });
+        let rec = measure.recorder.borrow();
+        assert_eq!((rec.ok(), rec.errors()), (500, 0));
+        let renewed: u64 = m.borrow().leases.values().map(|l| l.0).sum();
+        assert_eq!(renewed, 500);
+        assert_eq!(m.borrow().puts, 0);
+    }
+
+    #[test]
+    fn lease_storm_attaches_one_key_per_lease_and_puts_elsewhere() {
+        let m = Rc::new(RefCell::new(Model::default()));
+        let args = ["lease-storm", "--total", "300", "--key-space", "40"];
+        let prefill = run_model(&args, Phase::Prefill, &m);
+        let leased: Vec<Vec<u8>> = {
+            let m = m.borrow();
+            assert_eq!(m.leases.len(), 40);
+            assert!(m.leases.values().all(|l| l.1.len() == 1));
+            m.leases.values().map(|l| l.1[0].clone()).collect()
+        };
+        let measure = Rc::new(prefill.measure_next().unwrap());
+        measure.budget.start();
+        let before: HashMap<Vec<u8>, i64> = m.borrow().mod_rev.clone();
+        futures_lite::future::block_on(client_loop(ModelConn(m.clone()), measure.clone(), 0));
+        assert_eq!(m.borrow().puts, 40 + 300);
+        for k in &leased {
+            assert_eq!(
+                m.borrow().mod_rev.get(k),
+                before.get(k),
+                "a leased key was put again"
+            );
+        }
     }
 
     #[test]

@@ -170,4 +170,34 @@ impl Conn for NativeConn {
             .map_err(|e| e.to_string())?;
         requests::cas_outcome(&resp)
     }
+
+    async fn lease_grant(&mut self, ttl_secs: i64) -> Result<i64, String> {
+        let payload = requests::encode_lease_grant(&mut self.builder, ttl_secs);
+        let resp = self
+            .client
+            .call_raw(payload)
+            .await
+            .map_err(|e| e.to_string())?;
+        requests::granted_id(&resp)
+    }
+
+    async fn lease_keep_alive(&mut self, id: i64) -> Result<(), String> {
+        let payload = requests::encode_keep_alive(&mut self.builder, id);
+        let resp = self
+            .client
+            .call_raw(payload)
+            .await
+            .map_err(|e| e.to_string())?;
+        requests::kept_alive(&resp)
+    }
+
+    async fn put_leased(&mut self, key: &[u8], value: &[u8], lease: i64) -> Result<i64, String> {
+        let payload = requests::encode_put_leased(&mut self.builder, key, value, lease);
+        let resp = self
+            .client
+            .call_raw(payload)
+            .await
+            .map_err(|e| e.to_string())?;
+        requests::put_revision(&resp)
+    }
 }

@@ -83,6 +83,15 @@ fn put_request<'b>(
     key: &[u8],
     value: &[u8],
 ) -> flatbuffers::WIPOffset<rpc::PutRequest<'b>> {
+    leased_put_request(b, key, value, 0)
+}
+
+fn leased_put_request<'b>(
+    b: &mut FlatBufferBuilder<'b>,
+    key: &[u8],
+    value: &[u8],
+    lease: i64,
+) -> flatbuffers::WIPOffset<rpc::PutRequest<'b>> {
     let k = b.create_vector(key);
     let v = b.create_vector(value);
     rpc::PutRequest::create(
@@ -90,9 +99,57 @@ fn put_request<'b>(
         &rpc::PutRequestArgs {
             key: Some(k),
             value: Some(v),
+            lease,
             ..Default::default()
         },
     )
+}
+
+/// Encodes `put(key, value)` attached to `lease`.
+pub(crate) fn encode_put_leased<'b>(
+    b: &'b mut FlatBufferBuilder<'static>,
+    key: &[u8],
+    value: &[u8],
+    lease: i64,
+) -> &'b [u8] {
+    b.reset();
+    let put = leased_put_request(b, key, value, lease);
+    finish(b, rpc::RequestBody::PutRequest, put.as_union_value())
+}
+
+/// Encodes a lease grant of `ttl` seconds (the server picks the id).
+pub(crate) fn encode_lease_grant<'b>(b: &'b mut FlatBufferBuilder<'static>, ttl: i64) -> &'b [u8] {
+    b.reset();
+    let g = rpc::LeaseGrantRequest::create(b, &rpc::LeaseGrantRequestArgs { ttl, id: 0 });
+    finish(b, rpc::RequestBody::LeaseGrantRequest, g.as_union_value())
+}
+
+/// Encodes one keep-alive of lease `id`.
+pub(crate) fn encode_keep_alive<'b>(b: &'b mut FlatBufferBuilder<'static>, id: i64) -> &'b [u8] {
+    b.reset();
+    let k = rpc::LeaseKeepAliveRequest::create(b, &rpc::LeaseKeepAliveRequestArgs { id });
+    finish(
+        b,
+        rpc::RequestBody::LeaseKeepAliveRequest,
+        k.as_union_value(),
+    )
+}
+
+/// The id of a granted lease.
+pub(crate) fn granted_id(buf: &[u8]) -> Result<i64, String> {
+    let resp = check(buf, rpc::ResponseBody::LeaseGrantResponse)?;
+    resp.body_as_lease_grant_response()
+        .map(|g| g.id())
+        .ok_or_else(|| "grant response without a body".into())
+}
+
+/// Checks a keep-alive's answer: TTL 0 means the lease is gone.
+pub(crate) fn kept_alive(buf: &[u8]) -> Result<(), String> {
+    let resp = check(buf, rpc::ResponseBody::LeaseKeepAliveResponse)?;
+    match resp.body_as_lease_keep_alive_response() {
+        Some(k) if k.ttl() > 0 => Ok(()),
+        _ => Err("lease not found".into()),
+    }
 }
 
 fn range_request<'b>(
