@@ -14,8 +14,10 @@ turn, --rounds times (alternating servers every step):
      that long); the put latencies are compared with step 1's;
   3. keep-alive: `cairn-bench lease-keepalive`: the prefill grants --leases
      leases of 600 s, then --ka-clients clients renew uniformly chosen ones
-     for --secs seconds (etcd: one keep-alive stream per lease, opened at its
-     first renewal and reused).
+     for --secs seconds. etcd-client renews each lease over a stream of its
+     own: the prefill opens them (not measured), so etcd holds --leases
+     open streams;
+  4. the same with as many leases as clients (few streams, each reused).
 
 Records throughput, p50/p99/p999/max latency and the server's CPU per 1000
 operations; prints a markdown report on stdout, progress on stderr, raw JSON
@@ -58,48 +60,52 @@ def main():
     etcd, cairn = Server("etcd", root), Server("cairn", root)
     ver = etcd_version()
     rows = []
-    plan = [("put", a.storm_clients, ["--key-space", "100000"]),
-            ("lease-storm", a.storm_clients, ["--key-space", str(a.leases), "--lease-ttl", str(a.storm_ttl)]),
-            ("lease-keepalive", a.ka_clients, ["--key-space", str(a.leases), "--lease-ttl", "600"])]
+    plan = [("put", "put", a.storm_clients, ["--key-space", "100000"]),
+            ("lease-storm", "lease-storm", a.storm_clients,
+             ["--key-space", str(a.leases), "--lease-ttl", str(a.storm_ttl)]),
+            (f"keep-alive, {a.leases} leases", "lease-keepalive", a.ka_clients,
+             ["--key-space", str(a.leases), "--lease-ttl", "600"]),
+            (f"keep-alive, {a.ka_clients} leases", "lease-keepalive", a.ka_clients,
+             ["--key-space", str(a.ka_clients), "--lease-ttl", "600"])]
     try:
         for rnd in range(a.rounds):
-            for workload, clients, extra in plan:
+            for label, workload, clients, extra in plan:
                 for s in (etcd, cairn):
                     r = run(s, workload, clients, a.secs, extra)
-                    r["round"] = rnd
+                    r["round"], r["label"] = rnd, label
                     raw.write(json.dumps(r) + "\n")
                     raw.flush()
                     rows.append(r)
-                    log(f"{s.kind:5} {workload:15} c={clients:<3} {r['ops_per_sec']:>9.0f}/s p50 {r['p50_us']}us "
+                    log(f"{s.kind:5} {label:24} c={clients:<3} {r['ops_per_sec']:>9.0f}/s p50 {r['p50_us']}us "
                         f"p99 {r['p99_us']}us p999 {r['p999_us']}us max {r['max_us']}us "
                         f"cpu {r['server_cpu_ms_per_1000']:.0f}ms/1000 err {r['errors']}")
     finally:
         etcd.stop()
         cairn.stop()
         shutil.rmtree(root, ignore_errors=True)
-    report(fp, ver, rows, a)
+    report(fp, ver, rows, a, [p[0] for p in plan])
 
 
-def med(rows, server, workload, field):
-    xs = [r[field] for r in rows if r["server"] == server and r["workload"] == workload]
+def med(rows, server, label, field):
+    xs = [r[field] for r in rows if r["server"] == server and r["label"] == label]
     return statistics.median(xs) if xs else float("nan")
 
 
-def report(fp, ver, rows, a):
+def report(fp, ver, rows, a, labels):
     print(f"Machine: {fp['cpu']}, {fp['cores']} cores, {fp['mem_mib']} MiB, kernel {fp['kernel']}, "
           f"{fp['fs']} on {fp['device']} ({fp['device_model']}); {ver}.\n")
     print(f"{a.leases} leases; storm TTL {a.storm_ttl} s, {a.storm_clients} put clients; keep-alive "
           f"{a.ka_clients} clients; {a.secs:.0f} s per step; medians of {a.rounds} rounds.\n")
     print("| step | server | ops/s | p50 µs | p99 µs | p99.9 µs | max µs | server CPU ms/1000 ops |")
     print("|---|---|---|---|---|---|---|---|")
-    for workload in ("put", "lease-storm", "lease-keepalive"):
+    for workload in labels:
         for s in ("etcd", "cairn"):
             print(f"| {workload} | {s} | {med(rows, s, workload, 'ops_per_sec'):.0f} | "
                   f"{med(rows, s, workload, 'p50_us'):.0f} | {med(rows, s, workload, 'p99_us'):.0f} | "
                   f"{med(rows, s, workload, 'p999_us'):.0f} | {med(rows, s, workload, 'max_us'):.0f} | "
                   f"{med(rows, s, workload, 'server_cpu_ms_per_1000'):.1f} |")
     print()
-    for workload in ("lease-storm", "lease-keepalive"):
+    for workload in labels[1:]:
         c, e = med(rows, "cairn", workload, "ops_per_sec"), med(rows, "etcd", workload, "ops_per_sec")
         print(f"- {workload}: Cairn {c / e:.1f}× etcd's throughput.")
     for s in ("etcd", "cairn"):

@@ -4,6 +4,7 @@
 //! current-thread runtime; client i uses connection i mod conns, each
 //! connection an `etcd_client::Client` (one HTTP/2 connection).
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -59,16 +60,17 @@ async fn run_local(cfg: Config) -> Result<Outcome, BenchError> {
             .await
             .map_err(|e| BenchError::Unreachable(format!("{ep}: status request failed: {e}")))?;
     }
+    let streams: Streams = Rc::default();
     let measure = if cfg.prefill {
         let prefill = Rc::new(Run::new(&cfg, Phase::Prefill));
-        phase(&cfg, &conns, prefill.clone()).await;
+        phase(&cfg, &conns, prefill.clone(), &streams).await;
         prefill.measure_next()?
     } else {
         Run::new(&cfg, Phase::Measure)
     };
     let run = Rc::new(measure);
     let cpu_before = process_cpu();
-    let elapsed = phase(&cfg, &conns, run.clone()).await;
+    let elapsed = phase(&cfg, &conns, run.clone(), &streams).await;
     let cpu = process_cpu().saturating_sub(cpu_before);
     let recorder = run.recorder.take();
     Ok(Outcome {
@@ -79,7 +81,7 @@ async fn run_local(cfg: Config) -> Result<Outcome, BenchError> {
     })
 }
 
-async fn phase(cfg: &Config, conns: &[Client], run: Rc<Run>) -> Duration {
+async fn phase(cfg: &Config, conns: &[Client], run: Rc<Run>, streams: &Streams) -> Duration {
     let progress = Rc::new(Progress::for_stderr(run.budget.stop()));
     if progress.enabled() {
         let (run, progress) = (run.clone(), progress.clone());
@@ -98,7 +100,7 @@ async fn phase(cfg: &Config, conns: &[Client], run: Rc<Run>) -> Duration {
             let conn = EtcdConn {
                 kv: c.kv_client(),
                 lease: c.lease_client(),
-                keep_alive: HashMap::new(),
+                streams: streams.clone(),
             };
             tokio::task::spawn_local(client_loop(conn, run.clone(), i))
         })
@@ -116,12 +118,18 @@ async fn phase(cfg: &Config, conns: &[Client], run: Rc<Run>) -> Duration {
     elapsed
 }
 
+/// Keep-alive streams by lease, shared by the clients of every phase.
+/// etcd-client renews a lease over a stream of its own; the prefill opens
+/// each lease's stream when it grants it (not measured), so that the
+/// measured renewals are a long-lived stream's, as clientv3's keep-alive
+/// loop sends them. A client takes a lease's stream out while it renews and
+/// puts it back; two clients on one lease at once open a second stream.
+type Streams = Rc<RefCell<HashMap<i64, (LeaseKeeper, LeaseKeepAliveStream)>>>;
+
 struct EtcdConn {
     kv: KvClient,
     lease: LeaseClient,
-    /// etcd renews over a stream per lease: opened at a lease's first
-    /// keep-alive and reused (as a client keeping leases alive would).
-    keep_alive: HashMap<i64, (LeaseKeeper, LeaseKeepAliveStream)>,
+    streams: Streams,
 }
 
 impl Conn for EtcdConn {
@@ -170,25 +178,32 @@ impl Conn for EtcdConn {
             .grant(ttl_secs, None)
             .await
             .map_err(|e| e.to_string())?;
+        if ttl_secs >= 60 {
+            // A lease meant to be kept alive: open its stream now (this
+            // also renews it once).
+            let pair = self
+                .lease
+                .keep_alive(r.id())
+                .await
+                .map_err(|e| e.to_string())?;
+            self.streams.borrow_mut().insert(r.id(), pair);
+        }
         Ok(r.id())
     }
 
     async fn lease_keep_alive(&mut self, id: i64) -> Result<(), String> {
-        if let std::collections::hash_map::Entry::Vacant(e) = self.keep_alive.entry(id) {
-            let pair = self.lease.keep_alive(id).await.map_err(|e| e.to_string())?;
-            e.insert(pair);
-        }
-        let (keeper, stream) = self
-            .keep_alive
-            .get_mut(&id)
-            .ok_or("keep-alive stream missing")?;
+        let taken = self.streams.borrow_mut().remove(&id);
+        let (mut keeper, mut stream) = match taken {
+            Some(pair) => pair,
+            None => self.lease.keep_alive(id).await.map_err(|e| e.to_string())?,
+        };
         keeper.keep_alive().await.map_err(|e| e.to_string())?;
         match stream.message().await.map_err(|e| e.to_string())? {
-            Some(r) if r.ttl() > 0 => Ok(()),
-            _ => {
-                self.keep_alive.remove(&id);
-                Err("lease not found".into())
+            Some(r) if r.ttl() > 0 => {
+                self.streams.borrow_mut().insert(id, (keeper, stream));
+                Ok(())
             }
+            _ => Err("lease not found".into()),
         }
     }
 
