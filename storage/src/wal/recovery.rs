@@ -134,6 +134,47 @@ struct Scan<'v> {
     /// whole batch checked out, so no caller ever sees part of a bad batch.
     batch: Vec<OwnedRecord>,
     visit: Visit<'v>,
+    /// The largest batch a writer makes: how far past its data the last
+    /// segment can hold anything (FORMAT.md, F4).
+    max_batch_bytes: u64,
+}
+
+/// How much more of the last segment is read at a time.
+pub(crate) const READ_STEP_BYTES: usize = 1 << 20;
+
+/// A segment's bytes, read as far as needed: a segment with a successor up
+/// to where its data ends, the last one up to the batch being checked plus
+/// one largest batch, so that a start does not read the preallocated
+/// zeros of a 64 MiB segment.
+struct SegmentBytes {
+    file: std::fs::File,
+    len: u64,
+    buf: Vec<u8>,
+}
+
+impl SegmentBytes {
+    fn open(path: &Path) -> std::io::Result<SegmentBytes> {
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        Ok(SegmentBytes {
+            file,
+            len,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Holds at least the bytes below `upto` (or the whole file).
+    fn ensure(&mut self, upto: u64) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let want = upto.min(self.len) as usize;
+        let have = self.buf.len();
+        if want <= have {
+            return Ok(());
+        }
+        let want = want.max((have + READ_STEP_BYTES).min(self.len as usize));
+        self.buf.resize(want, 0);
+        self.file.read_exact_at(&mut self.buf[have..], have as u64)
+    }
 }
 
 /// One segment as scanned.
@@ -201,12 +242,15 @@ pub fn recover_after(
     let listing = segment::list(dir)?;
     for tmp in &listing.tmp_files {
         tracing::debug!(path = %tmp.display(), "removing unfinished WAL segment");
-        std::fs::remove_file(tmp).map_err(|e| WalError::io("removing", tmp, e))?;
+        discard(tmp)?;
     }
     let mut records = Vec::new();
-    let log = scan_log(&listing.segments, absorbed_through, &mut |_, r| {
-        records.push(r)
-    })?;
+    let log = scan_log(
+        &listing.segments,
+        absorbed_through,
+        opts.max_batch_bytes,
+        &mut |_, r| records.push(r),
+    )?;
     if let Some(torn) = &log.torn_tail {
         zero_torn_tail(torn)?;
     }
@@ -231,6 +275,43 @@ pub fn recover_after(
         torn_tail: log.torn_tail,
     })
 }
+
+/// Removes an unfinished segment without making the start wait for it:
+/// unlinking a preallocated 64 MiB file costs tens of milliseconds on ext4,
+/// and stalls the start's reads of the file system meanwhile, so it happens
+/// [`DISCARD_DELAY`] later on a thread of its own. The file is renamed
+/// first (at once), so a writer preparing the same name cannot lose its
+/// new file to the removal; a leftover is removed at the next start.
+fn discard(tmp: &Path) -> Result<(), WalError> {
+    let is_discard = tmp.extension().is_some_and(|e| e == "discard");
+    let target = if is_discard {
+        tmp.to_path_buf()
+    } else {
+        let mut name = tmp.as_os_str().to_owned();
+        name.push(".discard");
+        let target = std::path::PathBuf::from(name);
+        std::fs::rename(tmp, &target).map_err(|e| WalError::io("renaming", tmp, e))?;
+        target
+    };
+    let remove = move |delay: std::time::Duration| {
+        std::thread::sleep(delay);
+        if let Err(e) = std::fs::remove_file(&target) {
+            tracing::warn!(path = %target.display(), error = %e, "cannot remove a discarded WAL segment");
+        }
+    };
+    let remover = remove.clone();
+    if std::thread::Builder::new()
+        .name("wal-discard".into())
+        .spawn(move || remove(DISCARD_DELAY))
+        .is_err()
+    {
+        remover(std::time::Duration::ZERO);
+    }
+    Ok(())
+}
+
+/// How long after a start an unfinished segment is removed.
+const DISCARD_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The last HardState among the skipped segments `segments[..n-1]` (the
 /// last one given is the first segment read), newest segment first.
@@ -265,7 +346,7 @@ pub fn verify_each(
         return Ok(VerifyReport::default());
     }
     let listing = segment::list(dir)?;
-    let log = scan_log(&listing.segments, None, &mut visit)?;
+    let log = scan_log(&listing.segments, None, opts.max_batch_bytes, &mut visit)?;
     let segments = log
         .segments
         .into_iter()
@@ -295,6 +376,7 @@ pub fn verify_each(
 fn scan_log(
     segments: &[SegmentName],
     skip_through: Option<u64>,
+    max_batch_bytes: u64,
     visit: Visit<'_>,
 ) -> Result<LogScan, WalError> {
     for pair in segments.windows(2) {
@@ -313,6 +395,7 @@ fn scan_log(
         record_count: 0,
         batch: Vec::new(),
         visit,
+        max_batch_bytes,
     };
     // Absorbed segments: the longest prefix whose every segment has a
     // successor starting at or below `skip_through + 1`. Every entry still
@@ -416,30 +499,28 @@ fn scan_segment(
     scan: &mut Scan,
 ) -> Result<(SegmentScan, Option<TornTail>), WalError> {
     let io = |e| WalError::io("reading", &name.path, e);
-    let file_len = std::fs::metadata(&name.path).map_err(io)?.len();
+    let mut seg = SegmentBytes::open(&name.path).map_err(io)?;
+    let file_len = seg.len;
     // A segment with a successor needs reading only up to where its data
-    // ends (the rest is preallocated zeros); the last one is read whole,
-    // since telling a torn tail from corruption looks past the tail.
-    let bytes = match data_end {
-        Some(end) if end >= BLOCK_SIZE_BYTES && end <= file_len => {
-            use std::os::unix::fs::FileExt;
-            let mut b = vec![0u8; end as usize];
-            std::fs::File::open(&name.path)
-                .and_then(|f| f.read_exact_at(&mut b, 0))
-                .map_err(io)?;
-            b
-        }
-        _ => std::fs::read(&name.path).map_err(io)?,
-    };
-    let h = read_header(name, &bytes, file_len, scan)?;
+    // ends (the rest is preallocated zeros). The last one is read as far
+    // as its batches go plus one largest batch: telling a torn tail from
+    // corruption looks past the bad spot, but nothing can lie further.
+    seg.ensure(data_end.unwrap_or(0).max(BLOCK_SIZE_BYTES))
+        .map_err(io)?;
+    let h = read_header(name, &seg.buf, file_len, scan)?;
     let (seq, salt) = (h.seq.get(), h.salt.get());
     let records_before = scan.record_count;
     let mut offset = BLOCK_SIZE_BYTES;
     let mut batch_count = 0;
     let mut torn = None;
-    let limit = data_end.unwrap_or(bytes.len() as u64);
+    let limit = data_end.unwrap_or(file_len);
     while offset < limit {
-        match read_batch(&bytes, offset, seq, salt, scan) {
+        if data_end.is_none() {
+            seg.ensure(offset + scan.max_batch_bytes + BLOCK_SIZE_BYTES)
+                .map_err(io)?;
+        }
+        let bytes = &seg.buf;
+        match read_batch(bytes, offset, seq, salt, scan) {
             Ok(padded) => {
                 offset += padded;
                 batch_count += 1;
@@ -458,7 +539,7 @@ fn scan_segment(
                         format!("{reason} (the next segment says data runs to offset {end})"),
                     ));
                 }
-                if let Some(later) = later_valid_batch(&bytes, offset + BLOCK_SIZE_BYTES, seq, salt)
+                if let Some(later) = later_valid_batch(bytes, offset + BLOCK_SIZE_BYTES, seq, salt)
                 {
                     return Err(WalError::corrupt(
                         &name.path,
@@ -466,7 +547,7 @@ fn scan_segment(
                         format!("{reason} (a valid batch follows at offset {later})"),
                     ));
                 }
-                torn = find_torn_tail(&name.path, &bytes, offset, reason);
+                torn = find_torn_tail(&name.path, bytes, offset, reason);
                 break;
             }
         }

@@ -59,8 +59,12 @@ fn parse_segment_name(name: &str) -> Option<(u64, u64)> {
     Some((parse_hex16(seq)?, parse_hex16(first)?))
 }
 
+/// A segment being prepared (`.wal.tmp`), or one a start set aside for
+/// removal (`.wal.tmp.discard`).
 fn is_tmp_name(name: &str) -> bool {
-    name.strip_suffix(".wal.tmp")
+    name.strip_suffix(".discard")
+        .unwrap_or(name)
+        .strip_suffix(".wal.tmp")
         .and_then(parse_hex16)
         .is_some()
 }
@@ -204,5 +208,6 @@ mod tests {
         );
         assert!(is_tmp_name(&tmp_file_name(3)));
         assert!(!is_tmp_name("x.wal.tmp"));
+        assert!(is_tmp_name(&(tmp_file_name(3) + ".discard")));
     }
 }

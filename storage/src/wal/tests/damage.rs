@@ -280,3 +280,58 @@ fn late_write_from_a_dead_writer_cannot_clobber_the_log() {
     assert_eq!(indexes, (1..9).collect::<Vec<u64>>());
     assert!(rec.torn_tail.is_none());
 }
+
+/// A valid header of an empty batch at `offset` of segment 0 (`pristine`).
+fn batch_header_at(pristine: &[u8], offset: u64) -> Vec<u8> {
+    let h = crate::wal::record::decode_segment_header(pristine).unwrap();
+    let mut b = vec![0u8; BLOCK_SIZE_BYTES as usize];
+    crate::wal::record::seal_batch(
+        &mut b[..crate::wal::record::BATCH_HEADER_BYTES],
+        &crate::wal::record::BatchSeal {
+            seq: h.seq.get(),
+            offset,
+            first_index: 9,
+            record_count: 0,
+            salt: h.salt.get(),
+        },
+    );
+    b
+}
+
+/// F4 (FORMAT.md): at most one batch is in flight and segments are made of
+/// zeros, so nothing lies past the bad spot plus one largest batch.
+/// Recovery reads the last segment only that far: a batch header beyond is
+/// never looked at, one within makes the bad spot corruption.
+#[test]
+fn the_last_segment_is_read_only_one_batch_past_its_data() {
+    let dir = tempdir();
+    let opts = WalOptions {
+        segment_size_bytes: 4 << 20,
+        ..small_opts()
+    };
+    let (path, pristine, last, good) = log_with_big_last_batch(dir.path(), &opts);
+    let bad = last.offset;
+    let step = crate::wal::recovery::READ_STEP_BYTES as u64;
+    let far = bad + BLOCK_SIZE_BYTES + opts.max_batch_bytes + step;
+    let file_len = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        far + BLOCK_SIZE_BYTES <= file_len,
+        "segment too small for the test"
+    );
+    std::fs::write(&path, &pristine).unwrap();
+    overwrite(&path, bad, &[0xAB; 64]);
+    overwrite(&path, far, &batch_header_at(&pristine, far));
+    let rec = recover(dir.path(), &opts).unwrap();
+    assert_eq!(rec.records, good);
+    let torn = rec.torn_tail.expect("the torn batch is reported");
+    assert_eq!(torn.offset, bad);
+    assert!(torn.offset + torn.zeroed_bytes <= far);
+    // Within one batch of the bad spot, a valid batch means the bad spot
+    // had been acknowledged: corruption.
+    std::fs::write(&path, &pristine).unwrap();
+    overwrite(&path, bad, &[0xAB; 64]);
+    let near = bad + 2 * BLOCK_SIZE_BYTES;
+    overwrite(&path, near, &batch_header_at(&pristine, near));
+    let e = recover(dir.path(), &opts).unwrap_err().to_string();
+    assert!(e.contains("a valid batch follows"), "{e}");
+}

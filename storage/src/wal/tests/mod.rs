@@ -298,8 +298,14 @@ fn next_segment_is_zero_filled_ahead_of_use() {
         len
     });
     assert_eq!(tmp_len, opts.segment_size_bytes);
-    // A leftover .tmp is removed by recovery.
+    // A leftover .tmp is set aside by recovery at once and removed in the
+    // background.
     recover(dir.path(), &opts).unwrap();
+    assert!(!dir.path().join("0000000000000001.wal.tmp").exists());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while file_names(dir.path()).len() > 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     assert_eq!(file_names(dir.path()), vec![segment_file_name(0, 0)]);
 }
 
