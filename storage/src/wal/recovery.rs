@@ -240,7 +240,7 @@ pub fn recover_after(
         return Ok(empty);
     }
     let listing = segment::list(dir)?;
-    for tmp in &listing.tmp_files {
+    for tmp in listing.tmp_files.iter().chain(&listing.discarded) {
         tracing::debug!(path = %tmp.display(), "removing unfinished WAL segment");
         discard(tmp)?;
     }

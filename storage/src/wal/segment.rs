@@ -43,6 +43,8 @@ pub(crate) struct SegmentName {
 pub(crate) struct Listing {
     pub segments: Vec<SegmentName>,
     pub tmp_files: Vec<PathBuf>,
+    /// Unfinished segments set aside by a start, not removed yet.
+    pub discarded: Vec<PathBuf>,
 }
 
 fn parse_hex16(s: &str) -> Option<u64> {
@@ -59,14 +61,16 @@ fn parse_segment_name(name: &str) -> Option<(u64, u64)> {
     Some((parse_hex16(seq)?, parse_hex16(first)?))
 }
 
-/// A segment being prepared (`.wal.tmp`), or one a start set aside for
-/// removal (`.wal.tmp.discard`).
+/// A segment being prepared (`.wal.tmp`).
 fn is_tmp_name(name: &str) -> bool {
-    name.strip_suffix(".discard")
-        .unwrap_or(name)
-        .strip_suffix(".wal.tmp")
+    name.strip_suffix(".wal.tmp")
         .and_then(parse_hex16)
         .is_some()
+}
+
+/// An unfinished segment a start set aside for removal.
+fn is_discarded_name(name: &str) -> bool {
+    name.strip_suffix(".discard").is_some_and(is_tmp_name)
 }
 
 /// Lists `dir`; other files are ignored.
@@ -74,6 +78,7 @@ pub(crate) fn list(dir: &Path) -> Result<Listing, WalError> {
     let mut listing = Listing {
         segments: Vec::new(),
         tmp_files: Vec::new(),
+        discarded: Vec::new(),
     };
     let entries = std::fs::read_dir(dir).map_err(|e| WalError::io("listing", dir, e))?;
     for entry in entries {
@@ -88,6 +93,8 @@ pub(crate) fn list(dir: &Path) -> Result<Listing, WalError> {
             });
         } else if is_tmp_name(name) {
             listing.tmp_files.push(entry.path());
+        } else if is_discarded_name(name) {
+            listing.discarded.push(entry.path());
         }
     }
     listing.segments.sort_by_key(|s| s.seq);
@@ -208,6 +215,7 @@ mod tests {
         );
         assert!(is_tmp_name(&tmp_file_name(3)));
         assert!(!is_tmp_name("x.wal.tmp"));
-        assert!(is_tmp_name(&(tmp_file_name(3) + ".discard")));
+        assert!(is_discarded_name(&(tmp_file_name(3) + ".discard")));
+        assert!(!is_tmp_name(&(tmp_file_name(3) + ".discard")));
     }
 }
