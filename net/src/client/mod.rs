@@ -14,12 +14,14 @@ mod blocking;
 mod endpoint;
 mod failover;
 mod typed;
+mod watch;
 
 pub use async_client::AsyncClient;
 pub use blocking::BlockingClient;
 pub use endpoint::{parse_endpoint, parse_endpoints};
 pub use failover::{is_retryable, may_resend, FailoverClient};
 pub use typed::*;
+pub use watch::{WatchStream, STREAM_BUFFER_RESPONSES};
 
 use std::time::Duration;
 
