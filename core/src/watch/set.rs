@@ -493,6 +493,22 @@ impl WatchSet {
         self.unsynced.len()
     }
 
+    /// [`WatchSet::sync`] of one watcher (a watch just created in the
+    /// past gets its history at once, not at the next round).
+    pub fn sync_watch(&mut self, store: &Store, conn: u64, watch_id: i64, out: &mut dyn Outlet) {
+        let Some(&slot) = self.by_id.get(&(conn, watch_id)) else {
+            return;
+        };
+        if self.unsynced.contains(&slot) {
+            self.sync_one(store, slot, out);
+        }
+    }
+
+    /// Connections with an unsynced watcher.
+    pub fn has_unsynced(&self) -> bool {
+        !self.unsynced.is_empty()
+    }
+
     fn sync_one(&mut self, store: &Store, slot: u32, out: &mut dyn Outlet) {
         let current = store.current_revision();
         let compacted = store.compact_revision();
