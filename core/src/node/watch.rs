@@ -377,6 +377,9 @@ impl Node {
 
 /// Catches up unsynced watchers until none is left.
 async fn watch_sync(node: Rc<Node>) {
+    // glommio runs a new task at once up to its first await, and this one
+    // may be spawned while an entry applies (the state is borrowed).
+    futures_lite::future::yield_now().await;
     loop {
         let (more, progressed) = node.watch_sync_round();
         if !more {
