@@ -59,14 +59,11 @@ use flags::FlagSpec;
 /// Runs cairnctl with the process's arguments and stdio; returns the exit code.
 pub fn main() -> i32 {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let stdin = std::io::stdin();
-    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
-    let code = run(
-        &args,
-        &mut stdin.lock(),
-        &mut stdout.lock(),
-        &mut stderr.lock(),
-    );
+    // Unlocked handles: `watch -i` reads stdin and prints from several
+    // threads.
+    let mut stdin = std::io::BufReader::new(std::io::stdin());
+    let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
+    let code = run(&args, &mut stdin, &mut stdout, &mut stderr);
     let _ = std::io::stdout().flush();
     code
 }
@@ -74,9 +71,9 @@ pub fn main() -> i32 {
 /// Runs one cairnctl invocation against the given streams.
 pub fn run(
     args: &[String],
-    stdin: &mut dyn BufRead,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
+    stdin: &mut (dyn BufRead + Send),
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
 ) -> i32 {
     let (command, rest) = match find_command(args) {
         Found::Command(c, rest) => (c, rest),
