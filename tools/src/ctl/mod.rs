@@ -3,7 +3,7 @@
 //! It mirrors etcdctl v3 (3.4) byte for byte where the two have the same
 //! command: the commands (`put`, `get`, `del`, `txn`, `compaction`,
 //! `endpoint health|status [--cluster]`, `member list|add|remove|update|promote`,
-//! `move-leader`, `alarm`, `defrag`, `snapshot`, `version`), their flags (parsed
+//! `move-leader`, `alarm`, `defrag`, `snapshot`, `watch`, `version`), their flags (parsed
 //! with pflag's rules), the `simple`, `json`, `fields` and `table` outputs,
 //! the error texts on stderr and the exit codes (1 for request errors, 3 for
 //! bad txn input, 4 for unsupported output, 128 for bad arguments).
@@ -32,6 +32,10 @@
 //!   `host:port` message instead of Go's parser error;
 //! - `endpoint health --cluster` lists the endpoints in member-list order
 //!   (etcdctl: in the order the probes finish);
+//! - `watch --progress-notify` is etcdctl 3.5's flag (3.4 has none); in
+//!   `watch -i`, flags given on one `watch` line do not carry over to the
+//!   next (etcdctl 3.4 keeps them, a bug); a watch whose connection
+//!   breaks is reopened on the endpoints from the next revision;
 //! - see `argify` and `txn_parse` for txn input corner cases where
 //!   etcdctl 3.4 panics or truncates keys.
 
