@@ -113,6 +113,11 @@ pub struct Flags {
     /// written and read values (Cairn's own flag; 0 disables it).
     #[arg(long, default_value_t = 64 << 20)]
     pub backend_value_cache_bytes: u64,
+
+    /// How often a watch created with progress_notify that saw no events
+    /// gets a progress notification (etcd's flag, default 10m).
+    #[arg(long, default_value = "10m")]
+    pub experimental_watch_progress_notify_interval: String,
 }
 
 /// One member of `--initial-cluster`.
@@ -136,6 +141,8 @@ pub struct Config {
     pub initial_cluster_token: String,
     pub cpus: Vec<usize>,
     pub max_request_bytes: usize,
+    /// `--experimental-watch-progress-notify-interval`.
+    pub watch_progress_notify_interval: std::time::Duration,
     pub max_txn_ops: usize,
     pub wal_segment_bytes: u64,
     pub auto_compaction: Option<crate::compactor::Policy>,
@@ -403,6 +410,13 @@ impl Flags {
         if self.snapshot_count == 0 {
             return Err("--snapshot-count must be at least 1".into());
         }
+        let watch_progress_notify_interval = parse_duration(
+            "experimental-watch-progress-notify-interval",
+            &self.experimental_watch_progress_notify_interval,
+        )?;
+        if watch_progress_notify_interval.is_zero() {
+            return Err("--experimental-watch-progress-notify-interval must be positive".into());
+        }
         if self.backend_cache_bytes < (1 << 20) {
             return Err("--backend-cache-bytes must be at least 1048576".into());
         }
@@ -433,6 +447,7 @@ impl Flags {
             initial_cluster_token: self.initial_cluster_token,
             cpus,
             max_request_bytes: self.max_request_bytes,
+            watch_progress_notify_interval,
             max_txn_ops: self.max_txn_ops,
             wal_segment_bytes: self.wal_segment_bytes,
             log_level: self.log_level,

@@ -14,3 +14,4 @@ pub mod node;
 pub mod peer_codec;
 pub mod raft;
 pub mod testkit;
+pub mod watch;

@@ -14,5 +14,5 @@ pub mod frame;
 pub mod peer;
 pub mod server;
 
-pub use client::{AsyncClient, BlockingClient, ClientOptions};
+pub use client::{AsyncClient, BlockingClient, ClientOptions, WatchStream};
 pub use error::ClientError;

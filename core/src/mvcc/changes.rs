@@ -129,12 +129,6 @@ impl Store {
         changes
     }
 
-    /// The changes recorded since [`Store::pending_changes`] returned
-    /// `mark` (what one write did, when recording is on).
-    pub fn changes_since(&self, mark: usize) -> &[Change] {
-        self.changes.get(mark..).unwrap_or_default()
-    }
-
     /// Changes recorded and not taken yet.
     pub fn pending_changes(&self) -> usize {
         self.changes.len()

@@ -329,6 +329,41 @@ impl KeyIndex {
         added
     }
 
+    /// Visits the key's history records with a revision in `[from, to]`,
+    /// in revision order: each put as `(revision, create_revision,
+    /// Some(entry))`, each tombstone as `(revision, create_revision,
+    /// None)`. A put that its own tombstone ends in the same revision (a
+    /// txn that puts and then deletes the key) is not visited: only the
+    /// tombstone is stored for it (see `changes`).
+    pub(crate) fn visit_between<'s>(
+        &'s self,
+        from: Revision,
+        to: Revision,
+        f: &mut dyn FnMut(Revision, Revision, Option<&'s Entry>),
+    ) {
+        // Generations that end before `from` hold nothing for us.
+        let first = self
+            .generations
+            .partition_point(|g| g.tombstone.is_some_and(|t| t < from));
+        for g in &self.generations[first..] {
+            if g.create_revision > to {
+                break;
+            }
+            let start = g.entries.partition_point(|e| e.mod_revision < from);
+            for e in &g.entries[start..] {
+                if e.mod_revision > to {
+                    break;
+                }
+                if g.tombstone != Some(e.mod_revision) {
+                    f(e.mod_revision, g.create_revision, Some(e));
+                }
+            }
+            if let Some(t) = g.tombstone.filter(|t| (from..=to).contains(t)) {
+                f(t, g.create_revision, None);
+            }
+        }
+    }
+
     /// A key with no history yet, for [`KeyIndex::restore_put`].
     pub(crate) fn empty() -> KeyIndex {
         KeyIndex {

@@ -71,6 +71,7 @@
 
 mod changes;
 mod compact;
+mod history;
 mod key_index;
 mod store;
 mod txn;
@@ -80,6 +81,7 @@ mod types;
 mod tests;
 
 pub use changes::{Change, LoadedPut, LoadedRecord};
+pub use history::{Event, EventKind, History, HistoryLimits};
 pub use store::Store;
 pub use txn::validate_txn;
 pub use types::{

@@ -109,6 +109,8 @@ pub struct Node {
     /// When each peer last sent a Raft message (what the strict
     /// reconfiguration check calls connected).
     pub peer_heard: RefCell<HashMap<u64, std::time::Instant>>,
+    /// The watches of this member's clients (`watch.rs`).
+    pub watches: RefCell<super::watch::Watches>,
 }
 
 impl Node {
@@ -236,6 +238,12 @@ impl Handler for Node {
                 .detach();
                 return;
             }
+            rpc::RequestBody::WatchCreateRequest
+            | rpc::RequestBody::WatchCancelRequest
+            | rpc::RequestBody::WatchProgressRequest => {
+                self.watch_request(request_id, &req, sink);
+                return;
+            }
             rpc::RequestBody::MoveLeaderRequest => {
                 let target = req
                     .body_as_move_leader_request()
@@ -260,6 +268,10 @@ impl Handler for Node {
             Route::Write => self.write(request_id, &req, payload, sink),
             Route::Leader => self.leader_only(request_id, payload, sink),
         }
+    }
+
+    fn connection_closed(&self, sink: &ResponseSink) {
+        self.watch_connection_closed(sink);
     }
 }
 

@@ -50,6 +50,8 @@ mod state;
 mod transport;
 mod value_cache;
 mod wal_task;
+mod watch;
+mod watch_respond;
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -601,6 +603,7 @@ async fn main_executor(setup: Setup, wal_writes: Tx<WalWrite>, wal_events: Rx<Wa
         lease_duties: RefCell::new(Default::default()),
         lease_checkpoint_interval: setup.cfg.lease_checkpoint_interval,
         peer_heard: RefCell::new(Default::default()),
+        watches: RefCell::new(watch::Watches::new(setup.cfg.max_request_bytes)),
     });
     Node::register(&node);
     {
@@ -646,6 +649,11 @@ async fn main_executor(setup: Setup, wal_writes: Tx<WalWrite>, wal_events: Rx<Wa
     ))
     .detach();
     node.wake();
+    glommio::spawn_local(watch::progress_ticker(
+        node.clone(),
+        setup.cfg.watch_progress_notify_interval,
+    ))
+    .detach();
     glommio::spawn_local(serve_clients(node.clone(), setup.fds, setup.limits)).detach();
     if let Some(policy) = setup.cfg.auto_compaction {
         glommio::spawn_local(auto_compact(node.clone(), policy)).detach();

@@ -160,6 +160,7 @@ impl Node {
                     // Held by an installed snapshot already.
                     continue;
                 }
+                let mark = state.store().pending_changes();
                 let origin = match state.apply_entry(e) {
                     Ok(o) => o,
                     Err(err) => {
@@ -171,6 +172,7 @@ impl Node {
                         std::process::exit(1);
                     }
                 };
+                self.watch_applied(&state, mark);
                 membership_changed |= super::entry::changes_peers(e);
                 if let Some(o) = origin {
                     if o.member == self.member_id && o.seq != 0 {

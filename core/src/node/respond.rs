@@ -58,7 +58,11 @@ impl KvView for mvcc::KeyValue {
     }
 }
 
-fn kv<'b>(b: &mut Fbb, kv: &impl KvView, keys_only: bool) -> WIPOffset<rpc::KeyValue<'b>> {
+pub(super) fn kv<'b>(
+    b: &mut Fbb,
+    kv: &impl KvView,
+    keys_only: bool,
+) -> WIPOffset<rpc::KeyValue<'b>> {
     let kv = kv.kv_ref();
     let key = b.create_vector(kv.key);
     let value = if keys_only || kv.value.is_empty() {

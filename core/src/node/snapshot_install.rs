@@ -143,6 +143,7 @@ impl Node {
             .ok_or("unknown alarm in the leader's snapshot")?;
         let mut store = loaded.store;
         store.record_changes(true);
+        let old_revision = self.state.borrow().store().current_revision();
         self.state.borrow_mut().install(
             store,
             (loaded.applied_index, loaded.applied_term),
@@ -152,6 +153,7 @@ impl Node {
         );
         self.flushed_index.set(loaded.applied_index);
         self.transport.set_members(self.state.borrow().members());
+        self.watch_resync(old_revision);
         tracing::info!(
             applied_index = loaded.applied_index,
             revision = self.state.borrow().store().current_revision(),

@@ -18,10 +18,13 @@ use crate::codec::{decode_response, encode_request};
 use crate::error::ClientError;
 use crate::frame::{encode_frame, parse_head, Head, HEADER_LEN};
 
-type Reply = Result<Vec<u8>, ClientError>;
+pub(super) type Reply = Result<Vec<u8>, ClientError>;
 
-struct Shared {
+pub(super) struct Shared {
     pending: Mutex<HashMap<u64, Sender<Reply>>>,
+    /// Open watch streams: every frame on their request id goes to the
+    /// stream, until the one that ends it (see `super::watch`).
+    pub(super) streams: Mutex<HashMap<u64, Sender<Reply>>>,
     closed: AtomicBool,
 }
 
@@ -29,7 +32,7 @@ struct Shared {
 /// between threads; requests from many threads are pipelined.
 pub struct BlockingClient {
     stream: Mutex<TcpStream>,
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     next_id: AtomicU64,
     opts: ClientOptions,
     endpoint: SocketAddr,
@@ -64,6 +67,7 @@ impl BlockingClient {
         stream.set_nodelay(true)?;
         let shared = Arc::new(Shared {
             pending: Mutex::new(HashMap::new()),
+            streams: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
         });
         let rd = stream.try_clone()?;
@@ -91,6 +95,31 @@ impl BlockingClient {
     /// or reading failed): a request sent now would fail without being sent.
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// The client's options.
+    pub fn options(&self) -> &ClientOptions {
+        &self.opts
+    }
+
+    /// A new request id.
+    pub(super) fn next_request_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Writes one frame; the caller registered where its answer goes.
+    pub(super) fn write_frame(&self, id: u64, payload: &[u8]) -> Result<(), ClientError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(ClientError::Closed("connection is closed".into()));
+        }
+        if payload.len() > u32::MAX as usize - 64 {
+            return Err(ClientError::InvalidRequest("request is too large".into()));
+        }
+        let mut frame = Vec::with_capacity(HEADER_LEN + payload.len());
+        encode_frame(&mut frame, id, payload);
+        lock(&self.stream)
+            .write_all(&frame)
+            .map_err(|e| ClientError::Closed(e.to_string()))
     }
 
     /// Sends one raw request payload (a FlatBuffers `Request`) and returns
@@ -162,7 +191,7 @@ impl Drop for BlockingClient {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A poisoned lock only means another caller panicked; the map is still usable.
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -175,6 +204,11 @@ fn read_loop(mut stream: TcpStream, shared: Arc<Shared>, max_response_bytes: usi
     shared.closed.store(true, Ordering::Release);
     for (_, tx) in lock(&shared.pending).drain() {
         let _ = tx.send(Err(ClientError::Closed(reason.clone())));
+    }
+    let streams: Vec<Sender<Reply>> = lock(&shared.streams).drain().map(|(_, tx)| tx).collect();
+    for tx in streams {
+        // A stream whose reader stopped reading may be full: never block here.
+        let _ = tx.try_send(Err(ClientError::Closed(reason.clone())));
     }
 }
 
@@ -202,7 +236,9 @@ fn read_frames(stream: &mut TcpStream, shared: &Shared, max: usize) -> Result<()
         }
         if let Some(tx) = lock(&shared.pending).remove(&id) {
             let _ = tx.send(Ok(payload));
+            continue;
         }
+        super::watch::dispatch(shared, id, payload);
     }
 }
 

@@ -16,6 +16,7 @@ mod endpoint;
 mod failover;
 mod keep_alive;
 mod typed;
+mod watch;
 
 pub use async_client::AsyncClient;
 pub use blocking::BlockingClient;
@@ -23,6 +24,7 @@ pub use endpoint::{parse_endpoint, parse_endpoints};
 pub use failover::{is_retryable, may_resend, FailoverClient};
 pub use keep_alive::LeaseKeeper;
 pub use typed::*;
+pub use watch::{WatchStream, STREAM_BUFFER_RESPONSES};
 
 use std::time::Duration;
 

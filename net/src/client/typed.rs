@@ -76,6 +76,7 @@ typed!(
     MemberPromoteResponse,
     rpc::MemberPromoteResponseT
 );
+typed!(expect_watch, WatchResponse, rpc::WatchResponseT);
 typed!(
     expect_move_leader,
     MoveLeaderResponse,

@@ -54,6 +54,7 @@ pub async fn serve_connection(stream: TcpStream, handler: Rc<dyn Handler>, limit
                 writer_outbox.close();
                 break;
             }
+            writer_outbox.written();
             out.clear();
             if writer_outbox.is_finishing() {
                 // The reader stopped; still flush what handlers queued.
@@ -66,6 +67,9 @@ pub async fn serve_connection(stream: TcpStream, handler: Rc<dyn Handler>, limit
     if let Some(why) = why {
         tracing::debug!(reason = %why, "closing client connection");
     }
+    // Nothing more will be read: the handler drops what it keeps for this
+    // connection (its watches) before the writer drains.
+    handler.connection_closed(&sink);
     outbox.finish();
     writer.await;
 }

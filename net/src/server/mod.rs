@@ -25,4 +25,9 @@ pub trait Handler: 'static {
         payload: &[u8],
         sink: &ResponseSink,
     );
+
+    /// The connection of `sink` reads no more requests (the client closed
+    /// it or broke the protocol): drop whatever is kept for it. Responses
+    /// already queued are still written.
+    fn connection_closed(&self, _sink: &ResponseSink) {}
 }

@@ -4,6 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, Waker};
 
 use cairn_schemas::rpc;
@@ -11,9 +12,16 @@ use cairn_schemas::rpc;
 use crate::codec::encode_error;
 use crate::frame::encode_frame;
 
-#[derive(Default)]
+/// Connection ids, unique in the process (for handlers that keep state
+/// per connection, such as watches).
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+
 pub(crate) struct Outbox {
+    /// This connection's id ([`ResponseSink::connection_id`]).
+    id: u64,
     buf: RefCell<Vec<u8>>,
+    /// Bytes the writer took from `buf` and is writing now.
+    writing: Cell<usize>,
     waker: RefCell<Option<Waker>>,
     closed: Cell<bool>,
     /// Set once the reader stopped: the writer ends after draining.
@@ -22,6 +30,21 @@ pub(crate) struct Outbox {
     inflight: Cell<usize>,
     /// The reader, waiting for `inflight` to drop below the limit.
     reader_waker: RefCell<Option<Waker>>,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Outbox {
+            id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
+            buf: RefCell::default(),
+            writing: Cell::new(0),
+            waker: RefCell::default(),
+            closed: Cell::new(false),
+            finishing: Cell::new(false),
+            inflight: Cell::new(0),
+            reader_waker: RefCell::default(),
+        }
+    }
 }
 
 impl Outbox {
@@ -41,6 +64,7 @@ impl Outbox {
             let mut buf = self.buf.borrow_mut();
             if !buf.is_empty() {
                 std::mem::swap(&mut *buf, out);
+                self.writing.set(out.len());
                 return Poll::Ready(true);
             }
             if self.finishing.get() {
@@ -50,6 +74,11 @@ impl Outbox {
             Poll::Pending
         })
         .await
+    }
+
+    /// The writer finished writing the batch `next_batch` gave it.
+    pub(crate) fn written(&self) {
+        self.writing.set(0);
     }
 
     pub(crate) fn close(&self) {
@@ -110,14 +139,35 @@ thread_local! {
 }
 
 impl ResponseSink {
-    /// Queues the response payload for `request_id`.
+    /// Queues the response payload for `request_id`: its one response, or
+    /// the first of a stream (see [`Self::push`]). Either way the request
+    /// stops counting against the connection's in-flight bound.
     pub fn send(&self, request_id: u64, payload: &[u8]) {
         self.outbox.end_request();
+        self.push(request_id, payload);
+    }
+
+    /// Queues one more frame of a stream on `request_id` (a watch's
+    /// events) after [`Self::send`] answered the request. Streams do not
+    /// count against the in-flight bound: whoever pushes bounds them, with
+    /// [`Self::queued_bytes`] for a client that does not read.
+    pub fn push(&self, request_id: u64, payload: &[u8]) {
         if self.outbox.closed.get() {
             return;
         }
         encode_frame(&mut self.outbox.buf.borrow_mut(), request_id, payload);
         self.outbox.wake();
+    }
+
+    /// Bytes queued on this connection and not yet written to the socket
+    /// (what a client that stops reading makes the server hold).
+    pub fn queued_bytes(&self) -> usize {
+        self.outbox.buf.borrow().len() + self.outbox.writing.get()
+    }
+
+    /// This connection's id, unique in the process.
+    pub fn connection_id(&self) -> u64 {
+        self.outbox.id
     }
 
     /// Queues an `Error` response.

@@ -71,6 +71,9 @@ enum Value {
 pub struct Parsed {
     values: HashMap<&'static str, Value>,
     pub args: Vec<String>,
+    /// Where the arguments after `--` start in `args`, if `--` was given
+    /// (`watch KEY -- COMMAND`).
+    pub dash: Option<usize>,
     pub help: bool,
 }
 
@@ -129,6 +132,7 @@ pub fn parse(specs: &[&FlagSpec], args: &[String]) -> Result<Parsed, String> {
             continue;
         }
         if s == "--" {
+            p.dash = Some(p.args.len());
             p.args.extend(args[i..].iter().cloned());
             break;
         }

@@ -4,7 +4,7 @@
 //! command: the commands (`put`, `get`, `del`, `txn`, `compaction`,
 //! `endpoint health|status [--cluster]`, `member list|add|remove|update|promote`,
 //! `move-leader`, `lease grant|revoke|timetolive|list|keep-alive`, `alarm`,
-//! `defrag`, `snapshot`, `version`), their flags (parsed
+//! `defrag`, `snapshot`, `watch`, `version`), their flags (parsed
 //! with pflag's rules), the `simple`, `json`, `fields` and `table` outputs,
 //! the error texts on stderr and the exit codes (1 for request errors, 3 for
 //! bad txn input, 4 for unsupported output, 128 for bad arguments).
@@ -33,6 +33,10 @@
 //!   `host:port` message instead of Go's parser error;
 //! - `endpoint health --cluster` lists the endpoints in member-list order
 //!   (etcdctl: in the order the probes finish);
+//! - `watch --progress-notify` is etcdctl 3.5's flag (3.4 has none); in
+//!   `watch -i`, flags given on one `watch` line do not carry over to the
+//!   next (etcdctl 3.4 keeps them, a bug); a watch whose connection
+//!   breaks is reopened on the endpoints from the next revision;
 //! - see `argify` and `txn_parse` for txn input corner cases where
 //!   etcdctl 3.4 panics or truncates keys.
 
@@ -60,14 +64,11 @@ use flags::FlagSpec;
 /// Runs cairnctl with the process's arguments and stdio; returns the exit code.
 pub fn main() -> i32 {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let stdin = std::io::stdin();
-    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
-    let code = run(
-        &args,
-        &mut stdin.lock(),
-        &mut stdout.lock(),
-        &mut stderr.lock(),
-    );
+    // Unlocked handles: `watch -i` reads stdin and prints from several
+    // threads.
+    let mut stdin = std::io::BufReader::new(std::io::stdin());
+    let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
+    let code = run(&args, &mut stdin, &mut stdout, &mut stderr);
     let _ = std::io::stdout().flush();
     code
 }
@@ -75,9 +76,9 @@ pub fn main() -> i32 {
 /// Runs one cairnctl invocation against the given streams.
 pub fn run(
     args: &[String],
-    stdin: &mut dyn BufRead,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
+    stdin: &mut (dyn BufRead + Send),
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
 ) -> i32 {
     let (command, rest) = match find_command(args) {
         Found::Command(c, rest) => (c, rest),

@@ -10,6 +10,7 @@ mod member;
 mod move_leader;
 mod txn;
 mod version;
+mod watch;
 
 use std::io::{BufRead, Write};
 
@@ -23,9 +24,9 @@ use super::printer::{Printed, Printer};
 /// What a command runs with.
 pub struct Ctx<'a> {
     pub global: Global,
-    pub stdin: &'a mut dyn BufRead,
-    pub out: &'a mut dyn Write,
-    pub err: &'a mut dyn Write,
+    pub stdin: &'a mut (dyn BufRead + Send),
+    pub out: &'a mut (dyn Write + Send),
+    pub err: &'a mut (dyn Write + Send),
 }
 
 impl Ctx<'_> {
@@ -295,6 +296,17 @@ pub static COMMANDS: &[Command] = &[
             true,
         ),
         run: Some(lease::time_to_live),
+    },
+    Command {
+        def: def(
+            &["watch"],
+            "watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]",
+            "Watches events stream on keys or prefixes",
+            "",
+            watch::WATCH_FLAGS,
+            true,
+        ),
+        run: Some(watch::watch),
     },
     Command {
         def: def(

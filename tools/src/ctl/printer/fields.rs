@@ -49,6 +49,23 @@ fn del_into(out: &mut String, r: &rpc::DeleteRangeResponseT) {
     }
 }
 
+pub(super) fn watch(r: &rpc::WatchResponseT) -> String {
+    let mut out = String::new();
+    hdr(&mut out, &r.header);
+    for e in r.events.iter().flatten() {
+        let _ = writeln!(out, "\"Type\" : {}", super::event_type(e));
+        if let Some(prev) = &e.prev_kv {
+            kv(&mut out, "Prev", prev);
+        }
+        kv(
+            &mut out,
+            "",
+            e.kv.as_deref().unwrap_or(&rpc::KeyValueT::default()),
+        );
+    }
+    out
+}
+
 pub(super) fn put(r: &rpc::PutResponseT) -> String {
     let mut out = String::new();
     put_into(&mut out, r);

@@ -87,6 +87,42 @@ fn txn_obj(r: &rpc::TxnResponseT) -> String {
     o.finish()
 }
 
+/// clientv3's `WatchResponse` through encoding/json: exported Go field
+/// names, the header and events with their protobuf tags, `Events` always
+/// a list.
+pub(super) fn watch(r: &rpc::WatchResponseT) -> String {
+    let mut hdr = Obj::new();
+    if let Some(h) = &r.header {
+        hdr.uint("cluster_id", h.cluster_id)
+            .uint("member_id", h.member_id)
+            .int("revision", h.revision)
+            .uint("raft_term", h.raft_term);
+    }
+    let events: Vec<String> = r
+        .events
+        .iter()
+        .flatten()
+        .map(|e| {
+            let mut o = Obj::new();
+            o.int("type", i64::from(e.type_ == rpc::EventType::Delete));
+            if let Some(k) = &e.kv {
+                o.raw("kv", &kv(k));
+            }
+            if let Some(p) = &e.prev_kv {
+                o.raw("prev_kv", &kv(p));
+            }
+            o.finish()
+        })
+        .collect();
+    let mut o = Obj::new();
+    o.raw("Header", &hdr.finish())
+        .raw("Events", &array(&events))
+        .raw("CompactRevision", &r.compact_revision.to_string())
+        .raw("Canceled", if r.canceled { "true" } else { "false" })
+        .raw("Created", if r.created { "true" } else { "false" });
+    format!("{}\n", o.finish())
+}
+
 pub(super) fn range(r: &rpc::RangeResponseT) -> String {
     range_obj(r) + "\n"
 }

@@ -82,6 +82,14 @@ pub struct Printer {
     pub value_only: bool,
 }
 
+/// An event's type as Go prints `mvccpb.Event_EventType`.
+pub(crate) fn event_type(e: &rpc::EventT) -> &'static str {
+    match e.type_ {
+        rpc::EventType::Delete => "DELETE",
+        _ => "PUT",
+    }
+}
+
 fn no_table() -> Exit {
     Exit::bad_feature("table not supported as output format")
 }
@@ -104,6 +112,20 @@ impl Printer {
             Format::Simple => s.put(r),
             Format::Json => json_out::put(r).into_bytes(),
             Format::Fields => fields::put(r).into_bytes(),
+            Format::Table => return Err(no_table()),
+        }))
+    }
+
+    /// One watch response (etcdctl's `display.Watch`).
+    pub fn watch(&self, r: &rpc::WatchResponseT) -> Result<Printed, Exit> {
+        let s = simple::Simple {
+            hex: self.hex,
+            value_only: self.value_only,
+        };
+        Ok(Printed::out(match self.format {
+            Format::Simple => s.watch(r),
+            Format::Json => json_out::watch(r).into_bytes(),
+            Format::Fields => fields::watch(r).into_bytes(),
             Format::Table => return Err(no_table()),
         }))
     }

@@ -38,6 +38,29 @@ impl Simple {
         out
     }
 
+    /// Each event's type line, its previous pair if any, then its pair;
+    /// a compaction cancel names the compact revision.
+    pub fn watch(&self, r: &rpc::WatchResponseT) -> Vec<u8> {
+        let mut out = Vec::new();
+        if r.compact_revision != 0 {
+            out.extend_from_slice(
+                format!("compacted revision {}\n", r.compact_revision).as_bytes(),
+            );
+        }
+        for e in r.events.iter().flatten() {
+            out.extend_from_slice(super::event_type(e).as_bytes());
+            out.push(b'\n');
+            if let Some(prev) = &e.prev_kv {
+                self.kv(&mut out, prev);
+            }
+            self.kv(
+                &mut out,
+                e.kv.as_deref().unwrap_or(&rpc::KeyValueT::default()),
+            );
+        }
+        out
+    }
+
     pub fn get(&self, r: &rpc::RangeResponseT) -> Vec<u8> {
         let mut out = Vec::new();
         for kv in r.kvs.iter().flatten() {
