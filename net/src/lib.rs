@@ -12,6 +12,7 @@ pub mod codec;
 pub mod error;
 pub mod frame;
 pub mod peer;
+pub mod recipes;
 pub mod server;
 
 pub use client::{AsyncClient, BlockingClient, ClientOptions, WatchStream};

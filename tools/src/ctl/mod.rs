@@ -4,7 +4,7 @@
 //! command: the commands (`put`, `get`, `del`, `txn`, `compaction`,
 //! `endpoint health|status [--cluster]`, `member list|add|remove|update|promote`,
 //! `move-leader`, `lease grant|revoke|timetolive|list|keep-alive`, `alarm`,
-//! `defrag`, `snapshot`, `watch`, `version`), their flags (parsed
+//! `defrag`, `snapshot`, `watch`, `lock`, `elect`, `version`), their flags (parsed
 //! with pflag's rules), the `simple`, `json`, `fields` and `table` outputs,
 //! the error texts on stderr and the exit codes (1 for request errors, 3 for
 //! bad txn input, 4 for unsupported output, 128 for bad arguments).

@@ -8,6 +8,7 @@ mod lease;
 pub(crate) mod maintenance;
 mod member;
 mod move_leader;
+mod recipes;
 mod txn;
 mod version;
 mod watch;
@@ -230,6 +231,28 @@ pub static COMMANDS: &[Command] = &[
             true,
         ),
         run: Some(kv::get),
+    },
+    Command {
+        def: def(
+            &["elect"],
+            "elect <election-name> [proposal]",
+            "Observes and participates in leader election",
+            "",
+            recipes::ELECT_FLAGS,
+            true,
+        ),
+        run: Some(recipes::elect),
+    },
+    Command {
+        def: def(
+            &["lock"],
+            "lock <lockname> [exec-command arg1 arg2 ...]",
+            "Acquires a named lock",
+            "",
+            recipes::LOCK_FLAGS,
+            true,
+        ),
+        run: Some(recipes::lock),
     },
     Command {
         def: def(
