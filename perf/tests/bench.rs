@@ -99,3 +99,59 @@ fn an_unreachable_endpoint_fails_at_start_with_a_clear_message() {
         "{err}"
     );
 }
+
+fn bench_json_args(args: &[&str]) -> Value {
+    let (code, out, err) = run_bin("cairn-bench", args, None);
+    assert_eq!(code, 0, "cairn-bench {args:?} exited {code}:\n{out}\n{err}");
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+#[test]
+fn lease_and_watch_workloads_complete_without_errors_against_a_node() {
+    let node = TestNode::start();
+    let ep = node.endpoint();
+    for workload in ["lease-keepalive", "lease-storm"] {
+        let v = bench_json_args(&[
+            workload,
+            "--endpoints",
+            &ep,
+            "--clients",
+            "4",
+            "--total",
+            "200",
+            "--key-space",
+            "20",
+            "--json",
+        ]);
+        assert_eq!(v["workload"], workload);
+        assert_eq!((u(&v, "ok"), u(&v, "errors")), (200, 0), "{v}");
+    }
+    // 30 watchers on 10 keys: every put owes 3 events, and each arrives.
+    let v = bench_json_args(&[
+        "watch",
+        "--endpoints",
+        &ep,
+        "--clients",
+        "4",
+        "--total",
+        "100",
+        "--key-space",
+        "10",
+        "--watchers",
+        "30",
+        "--val-size",
+        "16",
+        "--json",
+    ]);
+    assert_eq!(v["workload"], "watch");
+    assert_eq!((u(&v, "ok"), u(&v, "errors")), (300, 0), "{v}");
+    assert!(v["puts_per_sec"].as_f64().unwrap() > 0.0, "{v}");
+    // The timestamp needs 8 bytes of value.
+    let (code, _, err) = run_bin(
+        "cairn-bench",
+        &["watch", "--endpoints", &ep, "--val-size", "4"],
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--val-size must be at least 8"), "{err}");
+}

@@ -24,12 +24,18 @@ use crate::frame::{encode_frame, FrameError, FrameReader};
 
 type Reply = Result<Vec<u8>, ClientError>;
 
+/// What a stream's frames are handed to, on the reader task, in order.
+/// Returns false to close the stream (its later frames are dropped).
+pub type StreamHandler = Box<dyn FnMut(&[u8]) -> bool>;
+
 struct Inner {
     writer: RefCell<Option<WriteHalf<TcpStream>>>,
     wbuf: RefCell<Vec<u8>>,
     flushing: Cell<bool>,
     /// Requests in flight: where the reply goes and when it times out.
     pending: RefCell<HashMap<u64, (oneshot::Sender<Reply>, Instant)>>,
+    /// Open streams (watches): every frame on their request id.
+    streams: RefCell<HashMap<u64, StreamHandler>>,
     next_id: Cell<u64>,
     closed: RefCell<Option<String>>,
     builder: RefCell<flatbuffers::FlatBufferBuilder<'static>>,
@@ -83,6 +89,7 @@ impl AsyncClient {
             wbuf: RefCell::new(Vec::with_capacity(64 << 10)),
             flushing: Cell::new(false),
             pending: RefCell::new(HashMap::new()),
+            streams: RefCell::new(HashMap::new()),
             next_id: Cell::new(1),
             closed: RefCell::new(None),
             builder: RefCell::new(flatbuffers::FlatBufferBuilder::with_capacity(1024)),
@@ -125,6 +132,30 @@ impl AsyncClient {
             Ok(r) => r,
             Err(_) => Err(ClientError::Closed("connection closed".into())),
         }
+    }
+
+    /// Sends a request that opens a stream (a `WatchCreateRequest`): every
+    /// frame that comes back on its request id, the first included, goes
+    /// to `on_frame` on the connection's reader task, until it returns
+    /// false. Returns the request id. The handler runs on the reader's
+    /// path: it must be quick and never wait.
+    pub async fn open_stream_raw(
+        &self,
+        payload: &[u8],
+        on_frame: StreamHandler,
+    ) -> Result<u64, ClientError> {
+        let inner = &self.inner;
+        if let Some(reason) = inner.closed.borrow().as_ref() {
+            return Err(ClientError::Closed(reason.clone()));
+        }
+        let id = inner.next_id.get();
+        inner.next_id.set(id + 1);
+        inner.streams.borrow_mut().insert(id, on_frame);
+        encode_frame(&mut inner.wbuf.borrow_mut(), id, payload);
+        if !inner.flushing.get() {
+            inner.flush().await;
+        }
+        Ok(id)
     }
 
     /// Sends one request built with the object API.
@@ -325,6 +356,14 @@ async fn read_loop(rd: ReadHalf<TcpStream>, inner: &std::rc::Weak<Inner>, max: u
         let tx = inner.pending.borrow_mut().remove(&request_id);
         if let Some((tx, _)) = tx {
             let _ = tx.send(Ok(payload.to_vec()));
+            continue;
+        }
+        // Taken out while it runs, so that it may open other streams.
+        let handler = inner.streams.borrow_mut().remove(&request_id);
+        if let Some(mut on_frame) = handler {
+            if on_frame(payload) {
+                inner.streams.borrow_mut().insert(request_id, on_frame);
+            }
         }
     }
 }

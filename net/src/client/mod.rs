@@ -18,7 +18,7 @@ mod keep_alive;
 mod typed;
 mod watch;
 
-pub use async_client::AsyncClient;
+pub use async_client::{AsyncClient, StreamHandler};
 pub use blocking::BlockingClient;
 pub use endpoint::{parse_endpoint, parse_endpoints};
 pub use failover::{is_retryable, may_resend, FailoverClient};

@@ -25,6 +25,8 @@ pub const KEY_SPACE_MAX: u64 = 1 << 40;
 pub const TXN_KEY_SPACE_MAX: u64 = 16 << 20;
 /// Longest `--duration`.
 pub const DURATION_MAX: Duration = Duration::from_secs(24 * 3600);
+/// Most watches of the watch workload.
+pub const WATCHERS_MAX: u64 = 1_000_000;
 /// Requests per run when neither `--total` nor `--duration` is given.
 pub const TOTAL_DEFAULT: u64 = 10_000;
 
@@ -43,6 +45,11 @@ pub enum Workload {
     /// Keep-alives of uniformly chosen leases: the prefill (always done)
     /// grants `--key-space` leases of `--lease-ttl` (default 600 s).
     LeaseKeepalive,
+    /// Put→event latency: `--watchers` watches (watcher j on key j mod
+    /// `--key-space`, spread over `--conns` connections of their own) get
+    /// the puts the clients make of a send timestamp (the value's first 8
+    /// bytes); latencies and throughput are the events'.
+    Watch,
     /// Puts while leases expire: the prefill (always done) grants
     /// `--key-space` leases of `--lease-ttl` (default 5 s), each with one
     /// key; the measured puts go to other keys while those expire.
@@ -58,6 +65,7 @@ impl Workload {
             Workload::Mixed => "mixed",
             Workload::LeaseKeepalive => "lease-keepalive",
             Workload::LeaseStorm => "lease-storm",
+            Workload::Watch => "watch",
         }
     }
 
@@ -167,6 +175,9 @@ pub struct Cli {
     /// 600 for lease-keepalive, 5 for lease-storm].
     #[arg(long)]
     pub lease_ttl: Option<i64>,
+    /// Watches of the watch workload (one key each).
+    #[arg(long, default_value_t = 1000)]
+    pub watchers: u64,
 }
 
 /// A validated run description.
@@ -189,6 +200,19 @@ pub struct Config {
     pub seed: u64,
     /// TTL of the leases the lease workloads grant, seconds.
     pub lease_ttl: i64,
+    /// Watches of the watch workload.
+    pub watchers: u64,
+}
+
+impl Config {
+    /// Watch workload: how many watchers see a put of key `index`.
+    pub fn watchers_on(&self, index: u64) -> u64 {
+        let (per_key, extra) = (
+            self.watchers / self.key_space,
+            self.watchers % self.key_space,
+        );
+        per_key + u64::from(index < extra)
+    }
 }
 
 impl Cli {
@@ -258,6 +282,7 @@ impl Cli {
             request_timeout: Duration::from_secs_f64(self.request_timeout),
             seed: self.seed.unwrap_or_else(clock_seed),
             lease_ttl,
+            watchers: self.watchers,
         })
     }
 
@@ -286,6 +311,20 @@ impl Cli {
                 "--key-size must be in {digits}..={KEY_SIZE_MAX} (a key space of {} needs {digits} digits), got {}",
                 self.key_space, self.key_size
             ));
+        }
+        if self.workload == Workload::Watch {
+            if self.val_size < 8 {
+                return Err(format!(
+                    "--val-size must be at least 8 for watch (a timestamp), got {}",
+                    self.val_size
+                ));
+            }
+            if self.watchers == 0 || self.watchers > WATCHERS_MAX {
+                return Err(format!(
+                    "--watchers must be in 1..={WATCHERS_MAX}, got {}",
+                    self.watchers
+                ));
+            }
         }
         if self.val_size > VAL_SIZE_MAX {
             return Err(format!(

@@ -12,12 +12,14 @@ use std::collections::HashMap;
 
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, GetOptions, KvClient, LeaseClient,
-    LeaseKeepAliveStream, LeaseKeeper, PutOptions, Txn, TxnOp, TxnOpResponse,
+    LeaseKeepAliveStream, LeaseKeeper, PutOptions, Txn, TxnOp, TxnOpResponse, WatchRequestSender,
 };
 
-use super::args::Config;
+use super::args::{Config, Workload};
 use super::cpu::process_cpu;
+use super::keys::KeyBuf;
 use super::progress::{Progress, REDRAW_INTERVAL};
+use super::watchers::{WatchStats, CREATE_TIMEOUT, DRAIN_TIMEOUT};
 use super::worker::{client_loop, Cas, Conn, Phase, Run};
 use super::{BenchError, Outcome};
 
@@ -69,16 +71,107 @@ async fn run_local(cfg: Config) -> Result<Outcome, BenchError> {
         Run::new(&cfg, Phase::Measure)
     };
     let run = Rc::new(measure);
+    let watches = match cfg.workload {
+        Workload::Watch => Some(open_watches(&cfg, &opts, run.epoch).await?),
+        _ => None,
+    };
     let cpu_before = process_cpu();
-    let elapsed = phase(&cfg, &conns, run.clone(), &streams).await;
+    let mut elapsed = phase(&cfg, &conns, run.clone(), &streams).await;
+    if let Some((stats, _)) = &watches {
+        // The events the last puts owe may still be on their way.
+        let waited = Instant::now();
+        while stats.events.get() < run.events_expected.get() && waited.elapsed() < DRAIN_TIMEOUT {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        elapsed += waited.elapsed();
+    }
     let cpu = process_cpu().saturating_sub(cpu_before);
-    let recorder = run.recorder.take();
+    let (recorder, writes) = match watches {
+        Some((stats, _senders)) => {
+            stats.settle(run.events_expected.get());
+            (stats.recorder.take(), Some(run.recorder.borrow().ok()))
+        }
+        None => (run.recorder.take(), None),
+    };
     Ok(Outcome {
         recorder,
         elapsed,
         cpu,
         wal: None,
+        writes,
     })
+}
+
+/// Opens the watch workload's watches on connections of their own (each
+/// connection one gRPC watch stream carrying its share of the watches, as
+/// clientv3 multiplexes them) and waits until etcd created them all.
+async fn open_watches(
+    cfg: &Config,
+    opts: &ConnectOptions,
+    epoch: Instant,
+) -> Result<(Rc<WatchStats>, Vec<WatchRequestSender>), BenchError> {
+    let stats = Rc::new(WatchStats::new(epoch));
+    let mut keys = KeyBuf::new(cfg.key_size);
+    let mut senders = Vec::new();
+    let conns = cfg.conns as u64;
+    for j in 0..conns.min(cfg.watchers) {
+        let ep = url(&cfg.endpoints[j as usize % cfg.endpoints.len()]);
+        let client = Client::connect([ep.as_str()], Some(opts.clone()))
+            .await
+            .map_err(|e| BenchError::Unreachable(format!("{ep}: {e}")))?;
+        let mut wc = client.watch_client();
+        let setup = |e: etcd_client::Error| BenchError::Setup(format!("opening a watch: {e}"));
+        let mut stream = wc
+            .watch(keys.key(j % cfg.key_space).to_vec(), None)
+            .await
+            .map_err(setup)?;
+        let mut w = j + conns;
+        while w < cfg.watchers {
+            stream
+                .watch(keys.key(w % cfg.key_space).to_vec(), None)
+                .await
+                .map_err(setup)?;
+            w += conns;
+        }
+        let (sender, mut responses) = stream.split();
+        senders.push(sender);
+        let st = stats.clone();
+        tokio::task::spawn_local(async move {
+            // Kept alive by the task: the stream ends with the runtime.
+            let _client = client;
+            while let Ok(Some(r)) = responses.message().await {
+                if r.created() {
+                    st.created.set(st.created.get() + 1);
+                }
+                for e in r.events() {
+                    if let Some(kv) = e.kv() {
+                        st.event(kv.value());
+                    }
+                }
+                if r.canceled() {
+                    st.canceled.set(st.canceled.get() + 1);
+                }
+            }
+        });
+    }
+    let started = Instant::now();
+    while stats.created.get() < cfg.watchers && stats.canceled.get() == 0 {
+        if started.elapsed() > CREATE_TIMEOUT {
+            return Err(BenchError::Setup(format!(
+                "only {} of {} watches created after {CREATE_TIMEOUT:?}",
+                stats.created.get(),
+                cfg.watchers
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if stats.canceled.get() > 0 {
+        return Err(BenchError::Setup(format!(
+            "etcd refused {} watches",
+            stats.canceled.get()
+        )));
+    }
+    Ok((stats, senders))
 }
 
 async fn phase(cfg: &Config, conns: &[Client], run: Rc<Run>, streams: &Streams) -> Duration {

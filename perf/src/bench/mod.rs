@@ -23,6 +23,7 @@ pub mod progress;
 pub mod recorder;
 pub mod rng;
 pub mod summary;
+mod watchers;
 mod worker;
 
 use std::time::Duration;
@@ -40,6 +41,9 @@ pub struct Outcome {
     /// Cairn servers only: (WAL fsyncs, WAL entries) the first endpoint
     /// made durable during the measured phase, from its status.
     pub wal: Option<(u64, u64)>,
+    /// Watch workload: the puts acknowledged (the recorder holds the
+    /// events).
+    pub writes: Option<u64>,
 }
 
 /// Why a run could not take place (failed requests are not this: they are

@@ -60,6 +60,10 @@ pub struct Summary {
     pub server_wal_fsyncs: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requests_per_fsync: Option<f64>,
+    /// Watch workload: the puts acknowledged per second (the other figures
+    /// are the events').
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub puts_per_sec: Option<f64>,
     pub error_kinds: BTreeMap<String, u64>,
     #[serde(skip)]
     pub distribution_us: Vec<(f64, u64)>,
@@ -114,6 +118,7 @@ impl Summary {
             cas_retries: (cfg.workload == Workload::TxnPut).then_some(rec.cas_retries),
             server_wal_fsyncs: None,
             requests_per_fsync: None,
+            puts_per_sec: None,
             error_kinds: rec.error_kinds().clone(),
             distribution_us: DISTRIBUTION_PCTS
                 .iter()
@@ -129,6 +134,18 @@ impl Summary {
             self.server_wal_fsyncs = Some(fsyncs);
             self.requests_per_fsync = (fsyncs > 0).then(|| entries as f64 / fsyncs as f64);
         }
+        self
+    }
+
+    /// Watch workload: adds the put rate (`writes` acknowledged puts).
+    pub fn with_writes(mut self, writes: Option<u64>) -> Summary {
+        self.puts_per_sec = writes.map(|w| {
+            if self.secs > 0.0 {
+                w as f64 / self.secs
+            } else {
+                0.0
+            }
+        });
         self
     }
 
@@ -156,6 +173,12 @@ impl Summary {
         );
         if let Some(r) = self.cas_retries {
             let _ = writeln!(o, "  CAS retries:\t{r}");
+        }
+        if let Some(p) = self.puts_per_sec {
+            let _ = writeln!(
+                o,
+                "  Puts/sec:\t{p:.4} (the figures above are the watch events')"
+            );
         }
         if let (Some(f), Some(r)) = (self.server_wal_fsyncs, self.requests_per_fsync) {
             let _ = writeln!(o, "  Server WAL:\t{f} fsyncs, {r:.1} requests per fsync");

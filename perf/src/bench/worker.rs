@@ -67,6 +67,11 @@ pub(crate) struct Run {
     pub revisions: RefCell<Vec<i64>>,
     /// Lease workloads: the lease granted per key index by the prefill.
     pub leases: RefCell<Vec<i64>>,
+    /// Watch workload: when the run began (puts carry the time since in
+    /// their value's first 8 bytes, in ns), and the events the
+    /// acknowledged puts owe the watchers.
+    pub epoch: Instant,
+    pub events_expected: Cell<u64>,
     /// Set when every client has finished (stops the progress task).
     pub finished: Cell<bool>,
 }
@@ -96,6 +101,8 @@ impl Run {
             } else {
                 Vec::new()
             }),
+            epoch: Instant::now(),
+            events_expected: Cell::new(0),
             finished: Cell::new(false),
         }
     }
@@ -147,6 +154,8 @@ enum Op {
     /// for lease-storm, put its key with it).
     Grant,
     KeepAlive,
+    /// A put of the send time (watch workload).
+    PutStamped,
 }
 
 /// Runs client `index` until the budget is spent.
@@ -155,6 +164,7 @@ pub(crate) async fn client_loop<C: Conn>(mut conn: C, run: Rc<Run>, index: u32) 
     let mut rng = Rng::for_client(cfg.seed, index);
     let mut keys = KeyBuf::new(cfg.key_size);
     let serializable = cfg.consistency == Consistency::S;
+    let mut stamped = run.value.clone();
     while let Some(ticket) = run.budget.next() {
         let (key_index, op) = match run.phase {
             Phase::Prefill if cfg.workload.uses_leases() => (ticket, Op::Grant),
@@ -179,6 +189,14 @@ pub(crate) async fn client_loop<C: Conn>(mut conn: C, run: Rc<Run>, index: u32) 
                 let id = run.leases.borrow()[key_index as usize];
                 conn.lease_keep_alive(id).await
             }
+            Op::PutStamped => {
+                let sent = run.epoch.elapsed().as_nanos() as u64;
+                stamped[..8].copy_from_slice(&sent.to_le_bytes());
+                conn.put(key, &stamped).await.map(|_| {
+                    let owed = run.events_expected.get() + cfg.watchers_on(key_index);
+                    run.events_expected.set(owed);
+                })
+            }
         };
         let latency = start.elapsed();
         let mut rec = run.recorder.borrow_mut();
@@ -198,6 +216,7 @@ fn pick_op(cfg: &Config, rng: &mut Rng) -> Op {
         Workload::Mixed => Op::Put,
         Workload::LeaseKeepalive => Op::KeepAlive,
         Workload::LeaseStorm => Op::Put,
+        Workload::Watch => Op::PutStamped,
     }
 }
 
@@ -259,6 +278,8 @@ mod tests {
         serializable_ranges: u64,
         fail_every: Option<u64>,
         calls: u64,
+        /// The send times in the values put (watch workload).
+        stamps: Vec<u64>,
         /// Lease id → (keep-alives, keys attached).
         leases: HashMap<i64, (u64, Vec<Vec<u8>>)>,
         next_lease: i64,
@@ -277,9 +298,12 @@ mod tests {
     struct ModelConn(Rc<RefCell<Model>>);
 
     impl Conn for ModelConn {
-        async fn put(&mut self, key: &[u8], _value: &[u8]) -> Result<i64, String> {
+        async fn put(&mut self, key: &[u8], value: &[u8]) -> Result<i64, String> {
             let mut m = self.0.borrow_mut();
             m.maybe_fail()?;
+            if let Some(b) = value.get(..8) {
+                m.stamps.push(u64::from_le_bytes(b.try_into().unwrap()));
+            }
             m.rev += 1;
             let rev = m.rev;
             m.mod_rev.insert(key.to_vec(), rev);
@@ -467,6 +491,35 @@ mod tests {
                 "a leased key was put again"
             );
         }
+    }
+
+    #[test]
+    fn watch_puts_carry_their_send_time_and_count_the_events_they_owe() {
+        let m = Rc::new(RefCell::new(Model::default()));
+        let args = [
+            "watch",
+            "--total",
+            "300",
+            "--key-space",
+            "7",
+            "--watchers",
+            "10",
+            "--val-size",
+            "16",
+        ];
+        let run = run_model(&args, Phase::Measure, &m);
+        assert_eq!(m.borrow().puts, 300);
+        // 10 watchers on 7 keys: keys 0..3 have 2, keys 3..7 have 1.
+        let cfg = &run.cfg;
+        assert_eq!((0..7).map(|k| cfg.watchers_on(k)).sum::<u64>(), 10);
+        let owed = run.events_expected.get();
+        assert!((300..=600).contains(&owed), "{owed}");
+        let stamps = m.borrow().stamps.clone();
+        assert_eq!(stamps.len(), 300);
+        assert!(
+            stamps.windows(2).all(|w| w[0] <= w[1]),
+            "send times go forward"
+        );
     }
 
     #[test]

@@ -27,8 +27,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let summary =
-        Summary::new(&cfg, &outcome.recorder, outcome.elapsed, outcome.cpu).with_wal(outcome.wal);
+    let summary = Summary::new(&cfg, &outcome.recorder, outcome.elapsed, outcome.cpu)
+        .with_wal(outcome.wal)
+        .with_writes(outcome.writes);
     if cfg.json {
         println!("{}", summary.to_json_line());
     } else {

@@ -15,9 +15,11 @@ use cairn_schemas::rpc;
 use flatbuffers::FlatBufferBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
 
-use super::args::Config;
+use super::args::{Config, Workload};
 use super::cpu::process_cpu;
+use super::keys::KeyBuf;
 use super::progress::{Progress, REDRAW_INTERVAL};
+use super::watchers::{WatchStats, CREATE_TIMEOUT, DRAIN_TIMEOUT};
 use super::worker::{client_loop, Cas, Conn, Phase, Run};
 use super::{BenchError, Outcome};
 
@@ -75,22 +77,113 @@ async fn run_on_executor(cfg: Config, addrs: Vec<SocketAddr>) -> Result<Outcome,
         Run::new(&cfg, Phase::Measure)
     };
     let run = Rc::new(measure);
+    let watches = match cfg.workload {
+        Workload::Watch => Some(open_watches(&cfg, &addrs, &opts, run.epoch).await?),
+        _ => None,
+    };
     let wal_before = wal_counters(&conns[0]).await;
     let cpu_before = process_cpu();
-    let elapsed = phase(&cfg, &conns, run.clone()).await;
+    let mut elapsed = phase(&cfg, &conns, run.clone()).await;
+    if let Some((stats, _)) = &watches {
+        // The events the last puts owe may still be on their way.
+        let waited = Instant::now();
+        while stats.events.get() < run.events_expected.get() && waited.elapsed() < DRAIN_TIMEOUT {
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
+        elapsed += waited.elapsed();
+    }
     let cpu = process_cpu().saturating_sub(cpu_before);
     let wal_after = wal_counters(&conns[0]).await;
     let wal = match (wal_before, wal_after) {
         (Some(a), Some(b)) => Some((b.0.saturating_sub(a.0), b.1.saturating_sub(a.1))),
         _ => None,
     };
-    let recorder = run.recorder.take();
+    let (recorder, writes) = match watches {
+        Some((stats, _conns)) => {
+            stats.settle(run.events_expected.get());
+            (stats.recorder.take(), Some(run.recorder.borrow().ok()))
+        }
+        None => (run.recorder.take(), None),
+    };
     Ok(Outcome {
         recorder,
         elapsed,
         cpu,
         wal,
+        writes,
     })
+}
+
+/// Opens the watch workload's watches on connections of their own and
+/// waits until the server created them all.
+async fn open_watches(
+    cfg: &Config,
+    addrs: &[SocketAddr],
+    opts: &ClientOptions,
+    epoch: Instant,
+) -> Result<(Rc<WatchStats>, Vec<AsyncClient>), BenchError> {
+    let stats = Rc::new(WatchStats::new(epoch));
+    let mut conns = Vec::with_capacity(cfg.conns as usize);
+    for j in 0..cfg.conns as usize {
+        let mut order = addrs.to_vec();
+        order.rotate_left(j % addrs.len());
+        let c = AsyncClient::connect(&order, opts.clone())
+            .await
+            .map_err(|e| BenchError::Unreachable(e.to_string()))?;
+        conns.push(c);
+    }
+    let mut keys = KeyBuf::new(cfg.key_size);
+    let mut b = FlatBufferBuilder::with_capacity(BUILDER_BYTES);
+    for j in 0..cfg.watchers {
+        let payload = requests::encode_watch(&mut b, keys.key(j % cfg.key_space));
+        let st = stats.clone();
+        conns[(j % conns.len() as u64) as usize]
+            .open_stream_raw(payload, Box::new(move |frame| on_watch_frame(&st, frame)))
+            .await
+            .map_err(|e| BenchError::Setup(format!("opening a watch: {e}")))?;
+    }
+    let started = Instant::now();
+    while stats.created.get() < cfg.watchers && stats.canceled.get() == 0 {
+        if started.elapsed() > CREATE_TIMEOUT {
+            return Err(BenchError::Setup(format!(
+                "only {} of {} watches created after {CREATE_TIMEOUT:?}",
+                stats.created.get(),
+                cfg.watchers
+            )));
+        }
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    if stats.canceled.get() > 0 {
+        return Err(BenchError::Setup(format!(
+            "the server refused {} watches",
+            stats.canceled.get()
+        )));
+    }
+    Ok((stats, conns))
+}
+
+/// One frame of a watch stream; false ends the stream.
+fn on_watch_frame(st: &WatchStats, frame: &[u8]) -> bool {
+    let Some(w) = cairn_schemas::verify_response(frame)
+        .ok()
+        .and_then(|r| r.body_as_watch_response())
+    else {
+        st.canceled.set(st.canceled.get() + 1);
+        return false;
+    };
+    if w.created() {
+        st.created.set(st.created.get() + 1);
+    }
+    for e in w.events().iter().flatten() {
+        if let Some(kv) = e.kv() {
+            st.event(kv.value().map_or(&[][..], |v| v.bytes()));
+        }
+    }
+    if w.canceled() {
+        st.canceled.set(st.canceled.get() + 1);
+        return false;
+    }
+    true
 }
 
 /// (WAL fsyncs, WAL entries) from the server's status, if it answers.

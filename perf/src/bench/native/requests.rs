@@ -135,6 +135,20 @@ pub(crate) fn encode_keep_alive<'b>(b: &'b mut FlatBufferBuilder<'static>, id: i
     )
 }
 
+/// Encodes a watch of the single key `key`, from now.
+pub(crate) fn encode_watch<'b>(b: &'b mut FlatBufferBuilder<'static>, key: &[u8]) -> &'b [u8] {
+    b.reset();
+    let k = b.create_vector(key);
+    let w = rpc::WatchCreateRequest::create(
+        b,
+        &rpc::WatchCreateRequestArgs {
+            key: Some(k),
+            ..Default::default()
+        },
+    );
+    finish(b, rpc::RequestBody::WatchCreateRequest, w.as_union_value())
+}
+
 /// The id of a granted lease.
 pub(crate) fn granted_id(buf: &[u8]) -> Result<i64, String> {
     let resp = check(buf, rpc::ResponseBody::LeaseGrantResponse)?;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Leases: Cairn beside etcd 3.4 on this machine, in one run, one load generator.
+"""Leases and watches: Cairn beside etcd 3.4 on this machine, in one run, one load generator.
 
 Starts a single-node etcd (Debian's etcd-server) and a single-node cairnd on
 free 127.0.0.1 ports (the same as bench_vs_etcd.py), then for each server in
@@ -17,7 +17,16 @@ turn, --rounds times (alternating servers every step):
      for --secs seconds. etcd-client renews each lease over a stream of its
      own: the prefill opens them (not measured), so etcd holds --leases
      open streams;
-  4. the same with as many leases as clients (few streams, each reused).
+  4. the same with as many leases as clients (few streams, each reused);
+  5. watch: `cairn-bench watch`: --watchers watches, one key each over
+     --watch-keys keys (watcher j on key j mod keys, on 8 connections of
+     their own; etcd: one gRPC watch stream per connection carrying its
+     share, as clientv3 multiplexes them), while --storm-clients clients put
+     256 B values starting with a send timestamp to those keys for --secs seconds: events/s and the
+     put->event latency of every event (and the puts/s that caused them);
+  6. the same with one watcher per key.
+
+`--only lease` or `--only watch` runs half the steps.
 
 Records throughput, p50/p99/p999/max latency and the server's CPU per 1000
 operations; prints a markdown report on stdout, progress on stderr, raw JSON
@@ -25,7 +34,7 @@ lines to --raw. Stops both servers (by pid) at the end.
 
     perf/scripts/setup-etcd-driver.sh --no-build   # etcd, etcdctl
     cargo build --release --workspace --bins
-    perf/scripts/lease_vs_etcd.py > lease.md
+    perf/scripts/lease_watch_vs_etcd.py > lease_watch.md
 """
 import argparse, json, os, shutil, statistics, tempfile
 
@@ -48,9 +57,12 @@ def main():
     ap.add_argument("--storm-ttl", type=int, default=5)
     ap.add_argument("--storm-clients", type=int, default=16)
     ap.add_argument("--ka-clients", type=int, default=64)
+    ap.add_argument("--watchers", type=int, default=10000)
+    ap.add_argument("--watch-keys", type=int, default=1000)
+    ap.add_argument("--only", choices=("lease", "watch"))
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--data-root", default="target/bench-data")
-    ap.add_argument("--raw", default="target/bench-data/lease.jsonl")
+    ap.add_argument("--raw", default="target/bench-data/lease_watch.jsonl")
     a = ap.parse_args()
     require(R, ("cairnd", "cairn-bench"))
     os.makedirs(a.data_root, exist_ok=True)
@@ -67,6 +79,11 @@ def main():
              ["--key-space", str(a.leases), "--lease-ttl", "600"]),
             (f"keep-alive, {a.ka_clients} leases", "lease-keepalive", a.ka_clients,
              ["--key-space", str(a.ka_clients), "--lease-ttl", "600"])]
+    watch = [(f"watch, {a.watchers} watchers on {a.watch_keys} keys", "watch", a.storm_clients,
+              ["--watchers", str(a.watchers), "--key-space", str(a.watch_keys)]),
+             (f"watch, {a.watch_keys} watchers on {a.watch_keys} keys", "watch", a.storm_clients,
+              ["--watchers", str(a.watch_keys), "--key-space", str(a.watch_keys)])]
+    plan = {"lease": plan, "watch": watch}.get(a.only, plan + watch)
     try:
         for rnd in range(a.rounds):
             for label, workload, clients, extra in plan:
@@ -87,7 +104,7 @@ def main():
 
 
 def med(rows, server, label, field):
-    xs = [r[field] for r in rows if r["server"] == server and r["label"] == label]
+    xs = [r[field] for r in rows if r["server"] == server and r["label"] == label and field in r]
     return statistics.median(xs) if xs else float("nan")
 
 
@@ -96,22 +113,27 @@ def report(fp, ver, rows, a, labels):
           f"{fp['fs']} on {fp['device']} ({fp['device_model']}); {ver}.\n")
     print(f"{a.leases} leases; storm TTL {a.storm_ttl} s, {a.storm_clients} put clients; keep-alive "
           f"{a.ka_clients} clients; {a.secs:.0f} s per step; medians of {a.rounds} rounds.\n")
-    print("| step | server | ops/s | p50 µs | p99 µs | p99.9 µs | max µs | server CPU ms/1000 ops |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| step | server | ops/s (watch: events/s) | p50 µs | p99 µs | p99.9 µs | max µs | "
+          "server CPU ms/1000 ops | watch: puts/s | errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for workload in labels:
         for s in ("etcd", "cairn"):
+            puts = med(rows, s, workload, "puts_per_sec")
             print(f"| {workload} | {s} | {med(rows, s, workload, 'ops_per_sec'):.0f} | "
                   f"{med(rows, s, workload, 'p50_us'):.0f} | {med(rows, s, workload, 'p99_us'):.0f} | "
                   f"{med(rows, s, workload, 'p999_us'):.0f} | {med(rows, s, workload, 'max_us'):.0f} | "
-                  f"{med(rows, s, workload, 'server_cpu_ms_per_1000'):.1f} |")
+                  f"{med(rows, s, workload, 'server_cpu_ms_per_1000'):.1f} | "
+                  f"{'' if puts != puts else f'{puts:.0f}'} | {med(rows, s, workload, 'errors'):.0f} |")
     print()
-    for workload in labels[1:]:
+    for workload in labels:
+        if workload == "put":
+            continue
         c, e = med(rows, "cairn", workload, "ops_per_sec"), med(rows, "etcd", workload, "ops_per_sec")
         print(f"- {workload}: Cairn {c / e:.1f}× etcd's throughput.")
-    for s in ("etcd", "cairn"):
-        base, storm = med(rows, s, "put", "p99_us"), med(rows, s, "lease-storm", "p99_us")
-        print(f"- {s}: put p99 during the storm {storm / base:.2f}× its baseline.")
-
+    if "lease-storm" in labels:
+        for s in ("etcd", "cairn"):
+            base, storm = med(rows, s, "put", "p99_us"), med(rows, s, "lease-storm", "p99_us")
+            print(f"- {s}: put p99 during the storm {storm / base:.2f}× its baseline.")
 
 if __name__ == "__main__":
     main()
