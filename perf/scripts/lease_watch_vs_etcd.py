@@ -38,16 +38,8 @@ lines to --raw. Stops both servers (by pid) at the end.
 """
 import argparse, json, os, shutil, statistics, tempfile
 
-from bench_vs_etcd import Server
-from benchlib import DRIVER, R, cairn_bench, etcd_version, fingerprint, log, require
-
-
-def run(server, workload, clients, secs, extra):
-    r = cairn_bench([workload, "--endpoints", f"127.0.0.1:{server.port}", "--driver", DRIVER[server.kind],
-                     "--clients", str(clients), "--duration", str(secs), "--key-size", "32",
-                     "--val-size", "256", "--json"] + extra, [server.proc.pid])
-    r["server"] = server.kind
-    return r
+from bench_vs_etcd import Server, bench as run
+from benchlib import R, etcd_version, fingerprint, log, require
 
 
 def main():

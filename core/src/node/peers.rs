@@ -94,6 +94,10 @@ impl Transport for Peers {
         self.dialer.connected(id)
     }
 
+    fn peer_dialed_in(&self, id: u64) {
+        self.dialer.nudge(id);
+    }
+
     fn set_members(&self, members: &Membership) {
         let mut dialing = self.dialing.borrow_mut();
         let want: BTreeMap<u64, Vec<SocketAddr>> = members
@@ -162,6 +166,9 @@ impl PeerHandler for Inbound {
                 removed: true,
             });
         }
+        // A restarted member dials at once: dial it back without waiting
+        // out the backoff its absence built up.
+        node.transport.peer_dialed_in(from);
         Ok(())
     }
 

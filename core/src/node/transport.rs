@@ -24,4 +24,7 @@ pub trait Transport {
     fn set_members(&self, members: &Membership);
     /// The stream to peer `id` is up (it is dialed and answered).
     fn connected(&self, id: u64) -> bool;
+    /// Peer `id` dialed in: it is up, so a stream to it that is down may
+    /// reconnect at once.
+    fn peer_dialed_in(&self, id: u64);
 }

@@ -52,6 +52,8 @@ struct PeerSlot {
     /// The task, waiting for frames to be queued.
     waker: RefCell<Option<Waker>>,
     connected: Cell<bool>,
+    /// The peer showed it is up (it dialed us): end the backoff now.
+    nudged: Cell<bool>,
 }
 
 impl PeerSlot {
@@ -125,6 +127,7 @@ impl Dialer {
                 queue: RefCell::new(SendQueue::new(self.shared.limits.max_frame_bytes)),
                 waker: RefCell::new(None),
                 connected: Cell::new(false),
+                nudged: Cell::new(false),
             }),
         };
         let task = glommio::spawn_local(run_peer(self.shared.clone(), slot.clone()));
@@ -167,6 +170,17 @@ impl Dialer {
     }
 
     /// True while a connection to `id` is established and accepted.
+    /// Peer `id` is up again (it dialed in): if its connection is down,
+    /// retry now instead of at the end of the backoff, which may have
+    /// grown while the peer was away.
+    pub fn nudge(&self, id: u64) {
+        if let Some(e) = self.peers.borrow().get(&id) {
+            if !e.slot.connected.get() {
+                e.slot.nudged.set(true);
+            }
+        }
+    }
+
     pub fn connected(&self, id: u64) -> bool {
         self.peers
             .borrow()
@@ -236,8 +250,30 @@ async fn run_peer(shared: Rc<Shared>, slot: Rc<PeerSlot>) {
             PeerError::Refused { reason, removed } => shared.events.refused(peer, reason, *removed),
             _ => shared.events.disconnected(peer),
         }
-        glommio::timer::sleep(backoff).await;
-        backoff = next_backoff(backoff);
+        if backoff_or_nudge(&slot, backoff).await {
+            backoff = BACKOFF_MIN;
+        } else {
+            backoff = next_backoff(backoff);
+        }
+    }
+}
+
+/// How often a backoff checks for a nudge.
+const NUDGE_CHECK: Duration = Duration::from_millis(10);
+
+/// Sleeps `backoff`, or less if the peer is nudged meanwhile (true then).
+async fn backoff_or_nudge(slot: &PeerSlot, backoff: Duration) -> bool {
+    slot.nudged.set(false);
+    let until = std::time::Instant::now() + backoff;
+    loop {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        glommio::timer::sleep(left.min(NUDGE_CHECK)).await;
+        if slot.nudged.replace(false) {
+            return true;
+        }
     }
 }
 

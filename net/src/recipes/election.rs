@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use cairn_schemas::rpc;
 
 use super::mutex::own_key;
-use super::wait::{by_create, create_or_read, wait_deletes};
+use super::wait::{by_create, create_or_read, next_events, wait_deletes};
 use super::{RecipeError, Session};
 use crate::client::{prefix_range_end, put_request};
 use crate::BlockingClient;
@@ -116,8 +116,6 @@ fn leader(c: &BlockingClient, prefix: &[u8]) -> Result<rpc::KeyValueT, RecipeErr
         .ok_or(RecipeError::NoLeader)
 }
 
-const POLL: Duration = Duration::from_millis(500);
-
 /// Calls `f` with the leader of election `name` and with each change of
 /// it (a new leader, or a proclaimed value), as clientv3's `Observe`,
 /// until `f` returns false or `stop` is set (checked twice a second).
@@ -143,24 +141,12 @@ pub fn observe(
                     ..Default::default()
                 })?;
                 loop {
-                    if stopped() {
+                    let Some(events) = next_events(&mut w, &stopped, None)? else {
                         return Ok(());
-                    }
-                    match w.recv_timeout(POLL) {
-                        Ok(Some(r)) => {
-                            if let Some(kv) = r.events.into_iter().flatten().find_map(|e| e.kv) {
-                                revision = kv.mod_revision;
-                                break *kv;
-                            }
-                            if r.canceled {
-                                return Err(RecipeError::WatchCanceled(
-                                    r.cancel_reason.unwrap_or_default(),
-                                ));
-                            }
-                        }
-                        Ok(None) => return Err(RecipeError::WatchCanceled("stream ended".into())),
-                        Err(crate::ClientError::Timeout) => {}
-                        Err(e) => return Err(e.into()),
+                    };
+                    if let Some(kv) = events.into_iter().find_map(|e| e.kv) {
+                        revision = kv.mod_revision;
+                        break *kv;
                     }
                 }
             }
@@ -176,30 +162,18 @@ pub fn observe(
             ..Default::default()
         })?;
         'follow: loop {
-            if stopped() {
+            let Some(events) = next_events(&mut w, &stopped, None)? else {
                 return Ok(());
-            }
-            match w.recv_timeout(POLL) {
-                Ok(Some(r)) => {
-                    for e in r.events.into_iter().flatten() {
-                        if e.type_ == rpc::EventType::Delete {
-                            break 'follow;
-                        }
-                        if let Some(kv) = e.kv {
-                            if !f(&kv) {
-                                return Ok(());
-                            }
-                        }
-                    }
-                    if r.canceled {
-                        return Err(RecipeError::WatchCanceled(
-                            r.cancel_reason.unwrap_or_default(),
-                        ));
+            };
+            for e in events {
+                if e.type_ == rpc::EventType::Delete {
+                    break 'follow;
+                }
+                if let Some(kv) = e.kv {
+                    if !f(&kv) {
+                        return Ok(());
                     }
                 }
-                Ok(None) => return Err(RecipeError::WatchCanceled("stream ended".into())),
-                Err(crate::ClientError::Timeout) => {}
-                Err(e) => return Err(e.into()),
             }
         }
     }

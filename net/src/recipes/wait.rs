@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use cairn_schemas::rpc;
 
 use super::{RecipeError, Session};
+use crate::client::WatchStream;
 use crate::client::{get_request, prefix_range_end, put_request};
 use crate::BlockingClient;
 
@@ -99,6 +100,40 @@ pub(super) fn wait_deletes(
 /// the connection are checked again.
 const POLL: Duration = Duration::from_millis(500);
 
+/// The events of `w`'s next response that has any, waiting in steps of
+/// [`POLL`]: `None` once `stop()` says so; an error when the deadline
+/// passes or the stream ends (canceled by the server, or its connection).
+pub(super) fn next_events(
+    w: &mut WatchStream<'_>,
+    stop: &dyn Fn() -> bool,
+    deadline: Option<Instant>,
+) -> Result<Option<Vec<rpc::EventT>>, RecipeError> {
+    loop {
+        if stop() {
+            return Ok(None);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(RecipeError::Timeout);
+        }
+        match w.recv_timeout(POLL) {
+            Ok(Some(r)) => {
+                let events = r.events.unwrap_or_default();
+                if !events.is_empty() {
+                    return Ok(Some(events));
+                }
+                if r.canceled {
+                    return Err(RecipeError::WatchCanceled(
+                        r.cancel_reason.unwrap_or_default(),
+                    ));
+                }
+            }
+            Ok(None) => return Err(RecipeError::WatchCanceled("stream ended".into())),
+            Err(crate::ClientError::Timeout) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Waits for a delete of `key` at `from_revision` or later.
 pub(super) fn wait_delete(
     c: &BlockingClient,
@@ -113,26 +148,11 @@ pub(super) fn wait_delete(
         ..Default::default()
     })?;
     loop {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(RecipeError::Timeout);
-        }
-        let r = match w.recv_timeout(POLL) {
-            Ok(Some(r)) => r,
-            Ok(None) => return Err(RecipeError::WatchCanceled("stream ended".into())),
-            Err(crate::ClientError::Timeout) => continue,
-            Err(e) => return Err(e.into()),
+        let Some(events) = next_events(&mut w, &|| false, deadline)? else {
+            unreachable!("never stopped")
         };
-        if r.events
-            .iter()
-            .flatten()
-            .any(|e| e.type_ == rpc::EventType::Delete)
-        {
+        if events.iter().any(|e| e.type_ == rpc::EventType::Delete) {
             return Ok(());
-        }
-        if r.canceled {
-            return Err(RecipeError::WatchCanceled(
-                r.cancel_reason.unwrap_or_default(),
-            ));
         }
     }
 }

@@ -19,7 +19,7 @@ use super::args::{Config, Workload};
 use super::cpu::process_cpu;
 use super::keys::KeyBuf;
 use super::progress::{Progress, REDRAW_INTERVAL};
-use super::watchers::{WatchStats, CREATE_TIMEOUT, DRAIN_TIMEOUT};
+use super::watchers::WatchStats;
 use super::worker::{client_loop, Cas, Conn, Phase, Run};
 use super::{BenchError, Outcome};
 
@@ -80,7 +80,7 @@ async fn run_local(cfg: Config) -> Result<Outcome, BenchError> {
     if let Some((stats, _)) = &watches {
         // The events the last puts owe may still be on their way.
         let waited = Instant::now();
-        while stats.events.get() < run.events_expected.get() && waited.elapsed() < DRAIN_TIMEOUT {
+        while !stats.drained(run.events_expected.get(), waited) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         elapsed += waited.elapsed();
@@ -155,21 +155,8 @@ async fn open_watches(
         });
     }
     let started = Instant::now();
-    while stats.created.get() < cfg.watchers && stats.canceled.get() == 0 {
-        if started.elapsed() > CREATE_TIMEOUT {
-            return Err(BenchError::Setup(format!(
-                "only {} of {} watches created after {CREATE_TIMEOUT:?}",
-                stats.created.get(),
-                cfg.watchers
-            )));
-        }
+    while !stats.all_created(cfg.watchers, started)? {
         tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    if stats.canceled.get() > 0 {
-        return Err(BenchError::Setup(format!(
-            "etcd refused {} watches",
-            stats.canceled.get()
-        )));
     }
     Ok((stats, senders))
 }

@@ -7,6 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 use super::recorder::Recorder;
+use super::BenchError;
 
 /// Counters of every watch of a run (all on the driver's one thread).
 pub(crate) struct WatchStats {
@@ -42,6 +43,34 @@ impl WatchStats {
             }
             None => rec.record_error("event without a timestamp"),
         }
+    }
+
+    /// `Ok(true)` once the server created all `watchers` watches, `Ok(false)`
+    /// while it is still at it; an error once it refused one or
+    /// [`CREATE_TIMEOUT`] passed since `since`.
+    pub fn all_created(&self, watchers: u64, since: Instant) -> Result<bool, BenchError> {
+        if self.canceled.get() > 0 {
+            return Err(BenchError::Setup(format!(
+                "the server refused {} watches",
+                self.canceled.get()
+            )));
+        }
+        if self.created.get() >= watchers {
+            return Ok(true);
+        }
+        if since.elapsed() > CREATE_TIMEOUT {
+            return Err(BenchError::Setup(format!(
+                "only {} of {watchers} watches created after {CREATE_TIMEOUT:?}",
+                self.created.get()
+            )));
+        }
+        Ok(false)
+    }
+
+    /// True once the `expected` events arrived or [`DRAIN_TIMEOUT`] passed
+    /// since `since`.
+    pub fn drained(&self, expected: u64, since: Instant) -> bool {
+        self.events.get() >= expected || since.elapsed() >= DRAIN_TIMEOUT
     }
 
     /// After the writers stopped: counts the events still owed as errors.

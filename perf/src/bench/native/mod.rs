@@ -19,7 +19,7 @@ use super::args::{Config, Workload};
 use super::cpu::process_cpu;
 use super::keys::KeyBuf;
 use super::progress::{Progress, REDRAW_INTERVAL};
-use super::watchers::{WatchStats, CREATE_TIMEOUT, DRAIN_TIMEOUT};
+use super::watchers::WatchStats;
 use super::worker::{client_loop, Cas, Conn, Phase, Run};
 use super::{BenchError, Outcome};
 
@@ -87,7 +87,7 @@ async fn run_on_executor(cfg: Config, addrs: Vec<SocketAddr>) -> Result<Outcome,
     if let Some((stats, _)) = &watches {
         // The events the last puts owe may still be on their way.
         let waited = Instant::now();
-        while stats.events.get() < run.events_expected.get() && waited.elapsed() < DRAIN_TIMEOUT {
+        while !stats.drained(run.events_expected.get(), waited) {
             glommio::timer::sleep(Duration::from_millis(5)).await;
         }
         elapsed += waited.elapsed();
@@ -143,21 +143,8 @@ async fn open_watches(
             .map_err(|e| BenchError::Setup(format!("opening a watch: {e}")))?;
     }
     let started = Instant::now();
-    while stats.created.get() < cfg.watchers && stats.canceled.get() == 0 {
-        if started.elapsed() > CREATE_TIMEOUT {
-            return Err(BenchError::Setup(format!(
-                "only {} of {} watches created after {CREATE_TIMEOUT:?}",
-                stats.created.get(),
-                cfg.watchers
-            )));
-        }
+    while !stats.all_created(cfg.watchers, started)? {
         glommio::timer::sleep(Duration::from_millis(10)).await;
-    }
-    if stats.canceled.get() > 0 {
-        return Err(BenchError::Setup(format!(
-            "the server refused {} watches",
-            stats.canceled.get()
-        )));
     }
     Ok((stats, conns))
 }
