@@ -318,19 +318,33 @@ impl Node {
             _ => None,
         };
         let payload = assigned.as_deref().unwrap_or(payload);
+        let seq = self.add_waiter(request_id, Some(sink.clone()), physical, None);
+        self.submit(seq, payload.to_vec());
+    }
+
+    /// Registers a waiter (answered by [`Node::answer`] or
+    /// [`Node::fail`], or failed at its deadline); returns its sequence
+    /// number. `sink` None: the node's own proposal.
+    pub fn add_waiter(
+        &self,
+        request_id: u64,
+        sink: Option<ResponseSink>,
+        physical: bool,
+        forwarded_to: Option<u64>,
+    ) -> u64 {
         let seq = self.seq();
         self.waiters.borrow_mut().insert(
             seq,
             Waiter {
                 request_id,
-                sink: Some(sink.clone()),
+                sink,
                 physical,
                 deadline: self.deadline(),
-                forwarded_to: None,
+                forwarded_to,
                 leader_changed: false,
             },
         );
-        self.submit(seq, payload.to_vec());
+        seq
     }
 
     /// Answers the waiter `seq` with `response` (an encoded Response).
@@ -512,18 +526,7 @@ impl Node {
     /// Proposes a request of the node's own (auto-compaction, alarms); its
     /// result is logged, not sent anywhere.
     pub fn propose_internal(&self, data: Vec<u8>) {
-        let seq = self.seq();
-        self.waiters.borrow_mut().insert(
-            seq,
-            Waiter {
-                request_id: 0,
-                sink: None,
-                physical: false,
-                deadline: self.deadline(),
-                forwarded_to: None,
-                leader_changed: false,
-            },
-        );
+        let seq = self.add_waiter(0, None, false, None);
         self.submit(seq, data);
     }
 }

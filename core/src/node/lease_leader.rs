@@ -23,7 +23,7 @@ use cairn_schemas::rpc;
 use flatbuffers::FlatBufferBuilder;
 
 use super::error::RequestError;
-use super::handler::{Node, Waiter};
+use super::handler::Node;
 use crate::raft::Role;
 
 /// Most revocations proposed per tick.
@@ -146,18 +146,7 @@ impl Node {
         match (role, leader) {
             (Role::Leader, _) => self.read_linearizable(request_id, payload, sink),
             (_, Some(leader)) => {
-                let seq = self.seq();
-                self.waiters.borrow_mut().insert(
-                    seq,
-                    Waiter {
-                        request_id,
-                        sink: Some(sink.clone()),
-                        physical: false,
-                        deadline: self.deadline(),
-                        forwarded_to: Some(leader),
-                        leader_changed: false,
-                    },
-                );
+                let seq = self.add_waiter(request_id, Some(sink.clone()), false, Some(leader));
                 self.transport.forward(leader, self.member_id, seq, payload);
             }
             (_, None) => {

@@ -56,16 +56,7 @@ async fn run_on_executor(cfg: Config, addrs: Vec<SocketAddr>) -> Result<Outcome,
         request_timeout: cfg.request_timeout,
         ..Default::default()
     };
-    let mut conns = Vec::with_capacity(cfg.conns as usize);
-    for j in 0..cfg.conns as usize {
-        // Connection j tries endpoint j mod len first: spreads the load.
-        let mut order = addrs.clone();
-        order.rotate_left(j % addrs.len());
-        let c = AsyncClient::connect(&order, opts.clone())
-            .await
-            .map_err(|e| BenchError::Unreachable(e.to_string()))?;
-        conns.push(c);
-    }
+    let conns = connect_all(cfg.conns, &addrs, &opts).await?;
     conns[0].status().await.map_err(|e| {
         BenchError::Unreachable(format!("{}: status request failed: {e}", addrs[0]))
     })?;
@@ -114,6 +105,25 @@ async fn run_on_executor(cfg: Config, addrs: Vec<SocketAddr>) -> Result<Outcome,
     })
 }
 
+/// `n` connections; connection j tries endpoint j mod len first, which
+/// spreads the load.
+async fn connect_all(
+    n: u32,
+    addrs: &[SocketAddr],
+    opts: &ClientOptions,
+) -> Result<Vec<AsyncClient>, BenchError> {
+    let mut conns = Vec::with_capacity(n as usize);
+    for j in 0..n as usize {
+        let mut order = addrs.to_vec();
+        order.rotate_left(j % addrs.len());
+        let c = AsyncClient::connect(&order, opts.clone())
+            .await
+            .map_err(|e| BenchError::Unreachable(e.to_string()))?;
+        conns.push(c);
+    }
+    Ok(conns)
+}
+
 /// Opens the watch workload's watches on connections of their own and
 /// waits until the server created them all.
 async fn open_watches(
@@ -123,15 +133,7 @@ async fn open_watches(
     epoch: Instant,
 ) -> Result<(Rc<WatchStats>, Vec<AsyncClient>), BenchError> {
     let stats = Rc::new(WatchStats::new(epoch));
-    let mut conns = Vec::with_capacity(cfg.conns as usize);
-    for j in 0..cfg.conns as usize {
-        let mut order = addrs.to_vec();
-        order.rotate_left(j % addrs.len());
-        let c = AsyncClient::connect(&order, opts.clone())
-            .await
-            .map_err(|e| BenchError::Unreachable(e.to_string()))?;
-        conns.push(c);
-    }
+    let conns = connect_all(cfg.conns, addrs, opts).await?;
     let mut keys = KeyBuf::new(cfg.key_size);
     let mut b = FlatBufferBuilder::with_capacity(BUILDER_BYTES);
     for j in 0..cfg.watchers {
