@@ -155,3 +155,66 @@ fn lease_and_watch_workloads_complete_without_errors_against_a_node() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--val-size must be at least 8"), "{err}");
 }
+
+#[test]
+fn hist_out_saves_runs_that_compare_side_by_side() {
+    let node = TestNode::start();
+    let ep = node.endpoint();
+    let dir = cairn_core::testkit::test_dir("hist");
+    let (a, b) = (dir.join("a.json"), dir.join("b.json"));
+    let data_dir = dir.display().to_string();
+    for (file, clients) in [(&a, "1"), (&b, "4")] {
+        let f = file.display().to_string();
+        let (code, _, err) = run_bin(
+            "cairn-bench",
+            &[
+                "put",
+                "--endpoints",
+                &ep,
+                "--clients",
+                clients,
+                "--total",
+                "200",
+                "--hist-out",
+                &f,
+                "--data-dir",
+                &data_dir,
+                "--json",
+            ],
+            None,
+        );
+        assert_eq!(code, 0, "{err}");
+        let saved: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        assert_eq!(saved["summary"]["ok"], 200, "{saved}");
+        assert_eq!(
+            saved["tps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .sum::<u64>(),
+            200
+        );
+        assert!(saved["fingerprint"]["cores"].as_u64().unwrap() > 0);
+        assert!(saved["fingerprint"]["fs"].is_string(), "{saved}");
+    }
+    let (af, bf) = (a.display().to_string(), b.display().to_string());
+    let (code, out, err) = run_bin("cairn-bench", &["compare", &af, &bf], None);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<&str> = out.lines().collect();
+    assert_eq!(rows.len(), 4, "{out}");
+    assert!(
+        rows[2].starts_with(&format!("| {af} | put | native | 1 |")),
+        "{out}"
+    );
+    assert!(
+        rows[3].starts_with(&format!("| {bf} | put | native | 4 |")),
+        "{out}"
+    );
+    // A file that is not a run is refused with its name.
+    std::fs::write(&a, "{}").unwrap();
+    let (code, _, err) = run_bin("cairn-bench", &["compare", &af], None);
+    assert_eq!(code, 1);
+    assert!(err.contains("not a cairn-bench run file"), "{err}");
+    cairn_core::testkit::remove_dir(&dir);
+}

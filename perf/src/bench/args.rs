@@ -178,6 +178,15 @@ pub struct Cli {
     /// Watches of the watch workload (one key each).
     #[arg(long, default_value_t = 1000)]
     pub watchers: u64,
+    /// Also save the run here (summary, the whole latency histogram,
+    /// requests per second, the machine's fingerprint) as JSON, for
+    /// `cairn-bench compare FILE...`.
+    #[arg(long)]
+    pub hist_out: Option<std::path::PathBuf>,
+    /// The server's data directory, so that the fingerprint names its file
+    /// system and block device.
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// A validated run description.
@@ -202,6 +211,8 @@ pub struct Config {
     pub lease_ttl: i64,
     /// Watches of the watch workload.
     pub watchers: u64,
+    pub hist_out: Option<std::path::PathBuf>,
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -283,6 +294,8 @@ impl Cli {
             seed: self.seed.unwrap_or_else(clock_seed),
             lease_ttl,
             watchers: self.watchers,
+            hist_out: self.hist_out,
+            data_dir: self.data_dir,
         })
     }
 

@@ -22,6 +22,7 @@ mod native;
 pub mod progress;
 pub mod recorder;
 pub mod rng;
+pub mod runfile;
 pub mod summary;
 mod watchers;
 mod worker;

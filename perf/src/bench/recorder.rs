@@ -2,7 +2,7 @@
 //! (microseconds) and a count of the failed ones by error message.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
@@ -22,7 +22,14 @@ pub struct Recorder {
     error_kinds: BTreeMap<String, u64>,
     /// Txn attempts that failed their compare and were retried.
     pub cas_retries: u64,
+    /// Requests completed in each second since the recorder was made
+    /// (TPS over time); at most [`TPS_SECONDS_MAX`] seconds.
+    per_second: Vec<u64>,
+    started: Instant,
 }
+
+/// Longest TPS series a recorder keeps (a day).
+pub const TPS_SECONDS_MAX: usize = 24 * 3600;
 
 impl Default for Recorder {
     fn default() -> Self {
@@ -40,10 +47,29 @@ impl Recorder {
             errors: 0,
             error_kinds: BTreeMap::new(),
             cas_retries: 0,
+            per_second: Vec::new(),
+            started: Instant::now(),
         }
     }
 
+    fn tick(&mut self) {
+        let sec = self.started.elapsed().as_secs() as usize;
+        if sec >= TPS_SECONDS_MAX {
+            return;
+        }
+        if sec >= self.per_second.len() {
+            self.per_second.resize(sec + 1, 0);
+        }
+        self.per_second[sec] += 1;
+    }
+
+    /// Requests completed per second, from the recorder's creation.
+    pub fn per_second(&self) -> &[u64] {
+        &self.per_second
+    }
+
     pub fn record_ok(&mut self, latency: Duration) {
+        self.tick();
         let us = (latency.as_micros() as u64).clamp(1, LATENCY_US_MAX);
         self.latency_us
             .record(us)
@@ -53,6 +79,7 @@ impl Recorder {
     /// Counts one failed request under its message; allocates only for a
     /// message not seen before.
     pub fn record_error(&mut self, message: &str) {
+        self.tick();
         self.errors += 1;
         let message = truncate(message, ERROR_MESSAGE_BYTES_MAX);
         if let Some(n) = self.error_kinds.get_mut(message) {

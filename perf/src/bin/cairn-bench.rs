@@ -1,18 +1,52 @@
-//! `cairn-bench put|range|txn-put|mixed [flags]`: see `cairn-bench --help`
-//! and the `cairn_perf::bench` docs.
+//! `cairn-bench WORKLOAD [flags]`: see `cairn-bench --help` and the
+//! `cairn_perf::bench` docs. `cairn-bench compare FILE...` prints runs
+//! saved with `--hist-out` side by side.
 //!
 //! Exit status: 0 when at least one request succeeded; 1 when every request
-//! failed, the server was unreachable at the start, or setup failed; 2 for
-//! bad flags.
+//! failed, the server was unreachable at the start, setup failed, or a run
+//! file could not be written or read; 2 for bad flags.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use cairn_perf::bench::args::Cli;
+use cairn_perf::bench::runfile::{compare_table, Fingerprint, RunFile};
 use cairn_perf::bench::summary::Summary;
 
+/// `cairn-bench compare FILE...`.
+fn compare(files: &[String]) -> ExitCode {
+    if files.is_empty() {
+        eprintln!("cairn-bench: compare needs run files (saved with --hist-out)");
+        return ExitCode::from(2);
+    }
+    let mut runs = Vec::new();
+    for f in files {
+        match RunFile::load(std::path::Path::new(f)) {
+            Ok(r) => runs.push((f.clone(), r)),
+            Err(e) => {
+                eprintln!("cairn-bench: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    match compare_table(&runs) {
+        Ok(t) => {
+            print!("{t}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cairn-bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("compare") {
+        return compare(&args[2..]);
+    }
     let cfg = match Cli::parse().into_config() {
         Ok(c) => c,
         Err(e) => {
@@ -34,6 +68,15 @@ fn main() -> ExitCode {
         println!("{}", summary.to_json_line());
     } else {
         print!("{}", summary.to_human());
+    }
+    if let Some(path) = &cfg.hist_out {
+        let fp = Fingerprint::of_this_machine(cfg.data_dir.as_deref());
+        let saved =
+            RunFile::new(&summary.to_json_line(), &outcome.recorder, fp).and_then(|r| r.save(path));
+        if let Err(e) = saved {
+            eprintln!("cairn-bench: --hist-out: {e}");
+            return ExitCode::from(1);
+        }
     }
     if summary.ok == 0 {
         eprintln!(
