@@ -211,6 +211,12 @@ fn hist_out_saves_runs_that_compare_side_by_side() {
         rows[3].starts_with(&format!("| {bf} | put | native | 4 |")),
         "{out}"
     );
+    // --plot draws both runs.
+    let svg = dir.join("runs.svg").display().to_string();
+    let (code, _, err) = run_bin("cairn-bench", &["compare", "--plot", &svg, &af, &bf], None);
+    assert_eq!(code, 0, "{err}");
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.starts_with("<svg") && drawn.contains(&af) && drawn.contains(&bf));
     // A file that is not a run is refused with its name.
     std::fs::write(&a, "{}").unwrap();
     let (code, _, err) = run_bin("cairn-bench", &["compare", &af], None);

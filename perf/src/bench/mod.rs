@@ -19,6 +19,7 @@ pub mod cpu;
 mod etcd;
 pub mod keys;
 mod native;
+pub mod plot;
 pub mod progress;
 pub mod recorder;
 pub mod rng;

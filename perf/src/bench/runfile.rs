@@ -73,11 +73,15 @@ fn device_model(dev: &str) -> Option<String> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|d| name.starts_with(d.as_str()))
         .max_by_key(|d| d.len())?;
-    ["model", "vendor"]
-        .iter()
-        .find_map(|f| std::fs::read_to_string(format!("/sys/block/{disk}/device/{f}")).ok())
+    let model = std::fs::read_to_string(format!("/sys/block/{disk}/device/model"))
         .map(|m| m.trim().to_string())
-        .filter(|m| !m.is_empty())
+        .ok()
+        .filter(|m| !m.is_empty());
+    // virtio disks have no model, only a PCI vendor id.
+    model.or_else(|| {
+        disk.starts_with("vd")
+            .then(|| "virtio block device".to_string())
+    })
 }
 
 impl Fingerprint {

@@ -1,6 +1,7 @@
 //! `cairn-bench WORKLOAD [flags]`: see `cairn-bench --help` and the
-//! `cairn_perf::bench` docs. `cairn-bench compare FILE...` prints runs
-//! saved with `--hist-out` side by side.
+//! `cairn_perf::bench` docs. `cairn-bench compare [--plot OUT.svg]
+//! FILE...` prints runs saved with `--hist-out` side by side (and plots
+//! their latency by percentile and requests per second over time).
 //!
 //! Exit status: 0 when at least one request succeeded; 1 when every request
 //! failed, the server was unreachable at the start, setup failed, or a run
@@ -14,8 +15,16 @@ use cairn_perf::bench::args::Cli;
 use cairn_perf::bench::runfile::{compare_table, Fingerprint, RunFile};
 use cairn_perf::bench::summary::Summary;
 
-/// `cairn-bench compare FILE...`.
-fn compare(files: &[String]) -> ExitCode {
+/// `cairn-bench compare [--plot OUT.svg] FILE...`.
+fn compare(args: &[String]) -> ExitCode {
+    let (plot_out, files) = match args {
+        [flag, out, rest @ ..] if flag == "--plot" => (Some(out.clone()), rest),
+        [flag] if flag == "--plot" => {
+            eprintln!("cairn-bench: --plot needs an output file (OUT.svg)");
+            return ExitCode::from(2);
+        }
+        rest => (None, rest),
+    };
     if files.is_empty() {
         eprintln!("cairn-bench: compare needs run files (saved with --hist-out)");
         return ExitCode::from(2);
@@ -28,6 +37,12 @@ fn compare(files: &[String]) -> ExitCode {
                 eprintln!("cairn-bench: {e}");
                 return ExitCode::from(1);
             }
+        }
+    }
+    if let Some(out) = plot_out {
+        if let Err(e) = cairn_perf::bench::plot::plot(&runs, std::path::Path::new(&out)) {
+            eprintln!("cairn-bench: {e}");
+            return ExitCode::from(1);
         }
     }
     match compare_table(&runs) {
