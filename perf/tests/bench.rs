@@ -224,3 +224,25 @@ fn hist_out_saves_runs_that_compare_side_by_side() {
     assert!(err.contains("not a cairn-bench run file"), "{err}");
     cairn_core::testkit::remove_dir(&dir);
 }
+
+#[test]
+fn an_open_loop_run_sends_at_its_rate() {
+    let node = TestNode::start();
+    let v = bench_json_args(&[
+        "put",
+        "--endpoints",
+        &node.endpoint(),
+        "--clients",
+        "8",
+        "--rate",
+        "200",
+        "--duration",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(v["rate"], 200.0);
+    let ok = u(&v, "ok");
+    // 2 s at 200/s: 400 requests, give or take what the last moments hold.
+    assert!((360..=401).contains(&ok), "{v}");
+    assert_eq!(u(&v, "errors"), 0);
+}

@@ -187,6 +187,12 @@ pub struct Cli {
     /// system and block device.
     #[arg(long)]
     pub data_dir: Option<std::path::PathBuf>,
+    /// Open loop: send at this many requests per second (the clients bound
+    /// how many are in flight), each latency measured from the time the
+    /// request was meant to be sent, so a stalled server's queue counts
+    /// (no coordinated omission). Without it the clients run a closed loop.
+    #[arg(long)]
+    pub rate: Option<f64>,
 }
 
 /// A validated run description.
@@ -213,6 +219,8 @@ pub struct Config {
     pub watchers: u64,
     pub hist_out: Option<std::path::PathBuf>,
     pub data_dir: Option<std::path::PathBuf>,
+    /// Open-loop rate, requests per second.
+    pub rate: Option<f64>,
 }
 
 impl Config {
@@ -252,6 +260,13 @@ impl Cli {
             ));
         }
         let stop = stop_from(self.total, self.duration)?;
+        if let Some(r) = self.rate {
+            if !(r.is_finite() && r > 0.0 && r <= 10_000_000.0) {
+                return Err(format!(
+                    "--rate must be in (0, 10000000] requests/s, got {r}"
+                ));
+            }
+        }
         let lease_ttl = match (self.lease_ttl, self.workload) {
             (Some(t), _) if !(1..=9_000_000_000).contains(&t) => {
                 return Err(format!("--lease-ttl must be in 1..=9000000000, got {t}"))
@@ -296,6 +311,7 @@ impl Cli {
             watchers: self.watchers,
             hist_out: self.hist_out,
             data_dir: self.data_dir,
+            rate: self.rate,
         })
     }
 

@@ -10,6 +10,7 @@ pub struct Budget {
     stop: Stop,
     issued: Cell<u64>,
     deadline: Cell<Option<Instant>>,
+    started: Cell<Option<Instant>>,
 }
 
 impl Budget {
@@ -18,13 +19,27 @@ impl Budget {
             stop,
             issued: Cell::new(0),
             deadline: Cell::new(None),
+            started: Cell::new(None),
         }
     }
 
     /// Starts the clock of a `--duration` run; call just before the clients start.
     pub fn start(&self) {
+        let now = Instant::now();
+        self.started.set(Some(now));
         if let Stop::Duration(d) = self.stop {
-            self.deadline.set(Some(Instant::now() + d));
+            self.deadline.set(Some(now + d));
+        }
+    }
+
+    /// Open loop at `rate` requests per second: when ticket `n` is meant
+    /// to be sent (`None` if that is past a `--duration` run's end).
+    pub fn intended(&self, n: u64, rate: f64) -> Option<Instant> {
+        let start = self.started.get()?;
+        let at = start + std::time::Duration::from_secs_f64(n as f64 / rate);
+        match self.deadline.get() {
+            Some(d) if at >= d => None,
+            _ => Some(at),
         }
     }
 
@@ -60,6 +75,23 @@ mod tests {
         assert_eq!(
             [b.next(), b.next(), b.next(), b.next(), b.next()],
             [Some(0), Some(1), Some(2), None, None]
+        );
+    }
+
+    #[test]
+    fn an_open_loop_spaces_tickets_evenly_and_stops_at_the_deadline() {
+        let b = Budget::new(Stop::Duration(Duration::from_secs(1)));
+        b.start();
+        let t0 = b.intended(0, 100.0).unwrap();
+        assert_eq!(
+            b.intended(50, 100.0).unwrap() - t0,
+            Duration::from_millis(500)
+        );
+        assert_eq!(b.intended(100, 100.0), None, "past the end of the run");
+        assert_eq!(
+            Budget::new(Stop::Total(1)).intended(0, 1.0),
+            None,
+            "not started"
         );
     }
 

@@ -287,6 +287,10 @@ impl Conn for EtcdConn {
         }
     }
 
+    async fn sleep_until(&mut self, t: Instant) {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await;
+    }
+
     async fn put_leased(&mut self, key: &[u8], value: &[u8], lease: i64) -> Result<i64, String> {
         let opts = PutOptions::new().with_lease(lease);
         let resp = self

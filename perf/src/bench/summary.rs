@@ -64,6 +64,9 @@ pub struct Summary {
     /// are the events').
     #[serde(skip_serializing_if = "Option::is_none")]
     pub puts_per_sec: Option<f64>,
+    /// Open loop: the target rate (requests per second).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
     pub error_kinds: BTreeMap<String, u64>,
     #[serde(skip)]
     pub distribution_us: Vec<(f64, u64)>,
@@ -119,6 +122,7 @@ impl Summary {
             server_wal_fsyncs: None,
             requests_per_fsync: None,
             puts_per_sec: None,
+            rate: cfg.rate,
             error_kinds: rec.error_kinds().clone(),
             distribution_us: DISTRIBUTION_PCTS
                 .iter()
@@ -173,6 +177,12 @@ impl Summary {
         );
         if let Some(r) = self.cas_retries {
             let _ = writeln!(o, "  CAS retries:\t{r}");
+        }
+        if let Some(r) = self.rate {
+            let _ = writeln!(
+                o,
+                "  Open loop:\t{r:.1} requests/sec target; latencies from each intended send time"
+            );
         }
         if let Some(p) = self.puts_per_sec {
             let _ = writeln!(

@@ -43,6 +43,8 @@ pub(crate) trait Conn {
     async fn lease_keep_alive(&mut self, id: i64) -> Result<(), String>;
     /// A put attached to lease `lease`.
     async fn put_leased(&mut self, key: &[u8], value: &[u8], lease: i64) -> Result<i64, String>;
+    /// Waits until `t` on the driver's runtime (open loop).
+    async fn sleep_until(&mut self, t: Instant);
 }
 
 /// Which requests a phase sends.
@@ -176,7 +178,17 @@ pub(crate) async fn client_loop<C: Conn>(mut conn: C, run: Rc<Run>, index: u32) 
             Phase::Measure => (rng.below(cfg.key_space), pick_op(cfg, &mut rng)),
         };
         let key = keys.key(key_index);
-        let start = Instant::now();
+        // Open loop: wait for the ticket's send time and measure from it.
+        let start = match (cfg.rate, run.phase) {
+            (Some(rate), Phase::Measure) => match run.budget.intended(ticket, rate) {
+                Some(at) => {
+                    conn.sleep_until(at).await;
+                    at
+                }
+                None => break,
+            },
+            _ => Instant::now(),
+        };
         let result = match op {
             Op::Put => conn
                 .put(key, &run.value)
@@ -190,7 +202,8 @@ pub(crate) async fn client_loop<C: Conn>(mut conn: C, run: Rc<Run>, index: u32) 
                 conn.lease_keep_alive(id).await
             }
             Op::PutStamped => {
-                let sent = run.epoch.elapsed().as_nanos() as u64;
+                // Stamped with the send time the latency counts from.
+                let sent = start.saturating_duration_since(run.epoch).as_nanos() as u64;
                 stamped[..8].copy_from_slice(&sent.to_le_bytes());
                 conn.put(key, &stamped).await.map(|_| {
                     let owed = run.events_expected.get() + cfg.watchers_on(key_index);
@@ -351,6 +364,7 @@ mod tests {
             l.0 += 1;
             Ok(())
         }
+        async fn sleep_until(&mut self, _t: Instant) {}
         async fn put_leased(
             &mut self,
             key: &[u8],

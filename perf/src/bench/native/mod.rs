@@ -273,6 +273,13 @@ impl Conn for NativeConn {
         requests::kept_alive(&resp)
     }
 
+    async fn sleep_until(&mut self, t: Instant) {
+        let wait = t.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            glommio::timer::sleep(wait).await;
+        }
+    }
+
     async fn put_leased(&mut self, key: &[u8], value: &[u8], lease: i64) -> Result<i64, String> {
         let payload = requests::encode_put_leased(&mut self.builder, key, value, lease);
         let resp = self
