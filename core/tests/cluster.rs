@@ -170,6 +170,12 @@ fn recorder(c: &TestCluster, seed: u64) -> Recorder {
     Recorder::start(&c.client_addrs(), opts)
 }
 
+/// Stops the recording clients and checks their history is linearizable.
+fn check_history(rec: Recorder) {
+    let summary = assert_linearizable(&rec.finish());
+    eprintln!("history: {summary}");
+}
+
 /// Every acknowledged write is on member `n`, read linearizably there.
 fn assert_has_all(n: &TestNode, acked: &HashMap<String, String>) {
     let cl = client_of(n);
@@ -204,8 +210,7 @@ fn a_rolling_restart_under_load_loses_no_acknowledged_write() {
     for n in &c.nodes {
         assert_has_all(n, &acked);
     }
-    let summary = assert_linearizable(&rec.finish());
-    eprintln!("history: {summary}");
+    check_history(rec);
 }
 
 #[test]
@@ -229,8 +234,7 @@ fn five_members_lose_two_and_go_on() {
             assert_has_all(n, &acked);
         }
     }
-    let summary = assert_linearizable(&rec.finish());
-    eprintln!("history: {summary}");
+    check_history(rec);
 }
 
 #[test]
@@ -276,8 +280,7 @@ fn acknowledged_writes_survive_kill9_of_the_leader_under_load() {
         c.nodes[leader].log()
     );
     c.wait_leader(Duration::from_secs(10));
-    let summary = assert_linearizable(&rec.finish());
-    eprintln!("history: {summary}");
+    check_history(rec);
 }
 
 #[test]
@@ -301,8 +304,7 @@ fn a_restarted_follower_catches_up_on_what_it_missed() {
     .as_deref()
         == Some("x")));
     assert_eq!(get(&fc, "m0", true).as_deref(), Some("x"));
-    let summary = assert_linearizable(&rec.finish());
-    eprintln!("history: {summary}");
+    check_history(rec);
 }
 
 #[test]
@@ -355,8 +357,7 @@ fn a_follower_far_behind_catches_up_through_a_snapshot() {
     .as_deref()
         == Some("2")));
     assert_eq!(get(&fc, "s1499", true).map(|s| s.len()), Some(8 << 10));
-    let summary = assert_linearizable(&rec.finish());
-    eprintln!("history: {summary}");
+    check_history(rec);
 }
 
 #[test]
@@ -403,8 +404,7 @@ fn a_learner_joining_a_compacted_cluster_catches_up_through_a_snapshot() {
     assert_eq!(members.len(), 4, "{members:?}");
     assert!(members.iter().any(|m| m.is_learner));
     n4.kill9();
-    let summary = assert_linearizable(&rec.finish());
-    eprintln!("history: {summary}");
+    check_history(rec);
 }
 
 #[test]
@@ -440,8 +440,7 @@ fn a_paused_leader_serves_no_stale_read_after_it_resumes() {
         "old leader's log:\n{}",
         c.nodes[old].log()
     );
-    let summary = assert_linearizable(&rec.finish());
-    eprintln!("history: {summary}");
+    check_history(rec);
 }
 
 #[test]
@@ -570,8 +569,7 @@ fn a_learner_joins_catches_up_is_promoted_and_an_old_member_is_removed() {
         .put(put_request(b"after-remove", b"z"))
         .is_ok()));
     n4.kill9();
-    let summary = assert_linearizable(&rec.finish());
-    eprintln!("history: {summary}");
+    check_history(rec);
 }
 
 #[test]

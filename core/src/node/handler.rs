@@ -32,8 +32,12 @@ thread_local! {
 /// A client waiting for its proposal to apply on this member.
 pub struct Waiter {
     pub request_id: u64,
-    /// None for the node's own proposals (auto-compaction, alarms).
+    /// None for the node's own proposals (auto-compaction, alarms, lease
+    /// revocations and checkpoints).
     pub sink: Option<ResponseSink>,
+    /// The node's NOSPACE alarm proposal: when it is done, another may be
+    /// raised.
+    pub no_space_alarm: bool,
     /// A compaction with `physical`: answered once the page file no longer
     /// holds the compacted history (etcd waits for its backend too).
     pub physical: bool,
@@ -342,6 +346,7 @@ impl Node {
                 deadline: self.deadline(),
                 forwarded_to,
                 leader_changed: false,
+                no_space_alarm: false,
             },
         );
         seq
@@ -379,11 +384,17 @@ impl Node {
                 sink: Some(sink),
                 ..
             } => sink.send(request_id, response),
-            Waiter { sink: None, .. } => {
-                // An internal proposal (the NOSPACE alarm among them) applied:
-                // from now on the alarm state itself refuses writes, and once
-                // disarmed the next excess may raise it again.
-                self.no_space_proposed.set(false);
+            Waiter {
+                sink: None,
+                no_space_alarm,
+                ..
+            } => {
+                // The NOSPACE alarm applied: from now on the alarm state
+                // itself refuses writes, and once disarmed the next excess
+                // may raise it again.
+                if no_space_alarm {
+                    self.no_space_proposed.set(false);
+                }
                 if let Ok(resp) = cairn_schemas::verify_response(response) {
                     if let Some(e) = resp.body_as_error() {
                         tracing::warn!(
@@ -403,7 +414,9 @@ impl Node {
             if let Some(sink) = w.sink {
                 sink.send_error(w.request_id, e.code, &e.message, e.compact_revision);
             } else {
-                self.no_space_proposed.set(false);
+                if w.no_space_alarm {
+                    self.no_space_proposed.set(false);
+                }
                 tracing::warn!(seq, error = %e.message, "internal proposal failed");
             }
         }
@@ -520,7 +533,11 @@ impl Node {
             },
         );
         b.finish(req, None);
-        self.propose_internal(b.finished_data().to_vec());
+        let seq = self.add_waiter(0, None, false, None);
+        if let Some(w) = self.waiters.borrow_mut().get_mut(&seq) {
+            w.no_space_alarm = true;
+        }
+        self.submit(seq, b.finished_data().to_vec());
     }
 
     /// Proposes a request of the node's own (auto-compaction, alarms); its

@@ -158,16 +158,11 @@ impl NodeState {
         self.applied_term = applied.1;
         self.alarms = alarms;
         self.members = members;
-        let primary = self.leases.lessor.is_primary();
+        // Only a follower installs a snapshot, so no expiry is lost here.
         let mut fresh = Leases::new(std::time::Duration::ZERO);
         fresh.lessor = self.leases.lessor.emptied();
         fresh.restore(leases, &self.store);
         self.leases = fresh;
-        if primary {
-            // (Only followers install snapshots; kept for completeness.)
-            let now = self.leases.now();
-            self.leases.lessor.promote(now, std::time::Duration::ZERO);
-        }
     }
 
     pub fn leases(&self) -> &Leases {

@@ -196,7 +196,7 @@ impl IntervalTree {
                 let slot = u32::try_from(self.nodes.len())
                     .ok()
                     .filter(|&s| s != NIL)
-                    .expect("invariant: fewer than 2^32 - 1 intervals");
+                    .expect("invariant: one interval per watcher, at most MAX_WATCHERS_TOTAL");
                 self.nodes.push(node);
                 slot
             }

@@ -46,7 +46,13 @@ pub enum CreateError {
     DuplicateId,
     #[error("etcdserver: too many watches on this connection")]
     TooMany,
+    #[error("etcdserver: too many watches on this member")]
+    TooManyInAll,
 }
+
+/// Most watches one member holds over all its connections. Bounds memory,
+/// and keeps slot and interval numbers well inside `u32`.
+pub const MAX_WATCHERS_TOTAL: usize = 1 << 24;
 
 /// One watch of one connection.
 #[derive(Clone, Debug)]
@@ -210,6 +216,9 @@ impl WatchSet {
         if c.watchers >= self.limits.max_watchers_per_conn {
             return Err(CreateError::TooMany);
         }
+        if self.by_id.len() >= MAX_WATCHERS_TOTAL {
+            return Err(CreateError::TooManyInAll);
+        }
         let watch_id = if spec.watch_id != 0 {
             if self.by_id.contains_key(&(conn, spec.watch_id)) {
                 return Err(CreateError::DuplicateId);
@@ -246,7 +255,9 @@ impl WatchSet {
             Some(s) => s,
             None => {
                 self.slots.push(None);
-                u32::try_from(self.slots.len() - 1).expect("invariant: fewer than 2^32 watchers")
+                // Slots are reused, so there are at most MAX_WATCHERS_TOTAL.
+                u32::try_from(self.slots.len() - 1)
+                    .expect("invariant: at most MAX_WATCHERS_TOTAL slots")
             }
         };
         c.watchers += 1;

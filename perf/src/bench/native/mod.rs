@@ -222,54 +222,39 @@ struct NativeConn {
     builder: FlatBufferBuilder<'static>,
 }
 
+/// One request's round trip; errors as their messages.
+async fn send(client: &AsyncClient, payload: &[u8]) -> Result<Vec<u8>, String> {
+    client.call_raw(payload).await.map_err(|e| e.to_string())
+}
+
 impl Conn for NativeConn {
     async fn put(&mut self, key: &[u8], value: &[u8]) -> Result<i64, String> {
         let payload = requests::encode_put(&mut self.builder, key, value);
-        let resp = self
-            .client
-            .call_raw(payload)
-            .await
-            .map_err(|e| e.to_string())?;
+        let resp = send(&self.client, payload).await?;
         requests::put_revision(&resp)
     }
 
     async fn range(&mut self, key: &[u8], serializable: bool) -> Result<(), String> {
         let payload = requests::encode_range(&mut self.builder, key, serializable);
-        let resp = self
-            .client
-            .call_raw(payload)
-            .await
-            .map_err(|e| e.to_string())?;
+        let resp = send(&self.client, payload).await?;
         requests::check(&resp, rpc::ResponseBody::RangeResponse).map(drop)
     }
 
     async fn txn_cas(&mut self, key: &[u8], expected: i64, value: &[u8]) -> Result<Cas, String> {
         let payload = requests::encode_cas(&mut self.builder, key, expected, value);
-        let resp = self
-            .client
-            .call_raw(payload)
-            .await
-            .map_err(|e| e.to_string())?;
+        let resp = send(&self.client, payload).await?;
         requests::cas_outcome(&resp)
     }
 
     async fn lease_grant(&mut self, ttl_secs: i64) -> Result<i64, String> {
         let payload = requests::encode_lease_grant(&mut self.builder, ttl_secs);
-        let resp = self
-            .client
-            .call_raw(payload)
-            .await
-            .map_err(|e| e.to_string())?;
+        let resp = send(&self.client, payload).await?;
         requests::granted_id(&resp)
     }
 
     async fn lease_keep_alive(&mut self, id: i64) -> Result<(), String> {
         let payload = requests::encode_keep_alive(&mut self.builder, id);
-        let resp = self
-            .client
-            .call_raw(payload)
-            .await
-            .map_err(|e| e.to_string())?;
+        let resp = send(&self.client, payload).await?;
         requests::kept_alive(&resp)
     }
 
@@ -282,11 +267,7 @@ impl Conn for NativeConn {
 
     async fn put_leased(&mut self, key: &[u8], value: &[u8], lease: i64) -> Result<i64, String> {
         let payload = requests::encode_put_leased(&mut self.builder, key, value, lease);
-        let resp = self
-            .client
-            .call_raw(payload)
-            .await
-            .map_err(|e| e.to_string())?;
+        let resp = send(&self.client, payload).await?;
         requests::put_revision(&resp)
     }
 }

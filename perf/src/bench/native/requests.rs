@@ -13,9 +13,7 @@ pub(crate) fn encode_put<'b>(
     key: &[u8],
     value: &[u8],
 ) -> &'b [u8] {
-    b.reset();
-    let put = put_request(b, key, value);
-    finish(b, rpc::RequestBody::PutRequest, put.as_union_value())
+    encode_put_leased(b, key, value, 0)
 }
 
 /// Encodes a range over the single key `key`.
