@@ -118,6 +118,11 @@ pub struct Flags {
     /// gets a progress notification (etcd's flag, default 10m).
     #[arg(long, default_value = "10m")]
     pub experimental_watch_progress_notify_interval: String,
+
+    /// URLs to serve /metrics (Prometheus text format) and /health on,
+    /// comma-separated `http://host:port` (default: none).
+    #[arg(long, default_value = "")]
+    pub listen_metrics_urls: String,
 }
 
 /// One member of `--initial-cluster`.
@@ -143,6 +148,8 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// `--experimental-watch-progress-notify-interval`.
     pub watch_progress_notify_interval: std::time::Duration,
+    /// `--listen-metrics-urls` (empty: no metrics server).
+    pub listen_metrics: Vec<SocketAddr>,
     pub max_txn_ops: usize,
     pub wal_segment_bytes: u64,
     pub auto_compaction: Option<crate::compactor::Policy>,
@@ -318,6 +325,11 @@ impl Flags {
         let advertise_client_urls = split_list(&self.advertise_client_urls);
         parse_url_list("advertise-client-urls", &self.advertise_client_urls)?;
         let listen_peer = parse_url_list("listen-peer-urls", &self.listen_peer_urls)?;
+        let listen_metrics = if self.listen_metrics_urls.trim().is_empty() {
+            Vec::new()
+        } else {
+            parse_url_list("listen-metrics-urls", &self.listen_metrics_urls)?
+        };
         let initial_advertise_peer_urls = split_list(&self.initial_advertise_peer_urls);
         parse_url_list(
             "initial-advertise-peer-urls",
@@ -448,6 +460,7 @@ impl Flags {
             cpus,
             max_request_bytes: self.max_request_bytes,
             watch_progress_notify_interval,
+            listen_metrics,
             max_txn_ops: self.max_txn_ops,
             wal_segment_bytes: self.wal_segment_bytes,
             log_level: self.log_level,
@@ -562,6 +575,17 @@ mod tests {
     #[test]
     fn bad_urls_are_refused() {
         assert!(flags(&["--listen-client-urls", "http://nonsense"]).is_err());
+        assert!(flags(&[]).unwrap().listen_metrics.is_empty());
+        let m = flags(&[
+            "--listen-metrics-urls",
+            "http://127.0.0.1:9101,http://127.0.0.1:9102",
+        ]);
+        assert_eq!(m.unwrap().listen_metrics.len(), 2);
+        let e = flags(&["--listen-metrics-urls", "https://127.0.0.1:9101"]).unwrap_err();
+        assert!(
+            e.contains("--listen-metrics-urls") && e.contains("https"),
+            "{e}"
+        );
         assert!(flags(&["--listen-client-urls", "ftp://127.0.0.1:1"]).is_err());
     }
 

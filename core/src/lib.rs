@@ -1,14 +1,16 @@
-//! Cairn's core: the deterministic logic (MVCC now; Raft, lease, watch and
-//! auth to come) and the node runtime that wires it to storage and net on
-//! pinned glommio executors. The `cairnd` binary lives here.
+//! Cairn's core: the deterministic logic (MVCC, Raft, leases, watches) and
+//! the node runtime that wires it to storage and net on pinned glommio
+//! executors. The `cairnd` binary lives here.
 //!
-//! The rule: modules under `mvcc` (and every future state machine) do no
-//! I/O; time and messages are inputs. Only `node` touches disks and sockets.
+//! The rule: modules under `mvcc`, `raft`, `lease` and `watch` do no I/O;
+//! time and messages are inputs. Only `node` (and `metrics`' HTTP server)
+//! touch disks and sockets.
 
 pub mod alarm;
 pub mod compactor;
 pub mod config;
 pub mod lease;
+pub mod metrics;
 pub mod mvcc;
 pub mod node;
 pub mod peer_codec;

@@ -377,6 +377,7 @@ pub struct BackendConfig {
     pub max_wals: usize,
     /// CPU to pin the thread to.
     pub cpu: Option<usize>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The apply side's end of the backend thread.
@@ -420,6 +421,11 @@ pub fn spawn(
             if let Some(cpu) = thread.cfg.cpu {
                 pin_to(cpu);
             }
+            thread
+                .cfg
+                .metrics
+                .executors
+                .register_current(crate::metrics::Executor::Backend, thread.cfg.cpu);
             thread.run(rx)
         })?;
     Ok(BackendHandle { tx, stats, db })
@@ -561,7 +567,7 @@ impl BackendThread {
             layout::META_ALARMS,
             &layout::encode_alarms(&last.alarms),
         )?;
-        w.commit()?;
+        self.timed_commit(w)?;
         // Compaction lists drops key by key; in the file they are ordered by
         // revision. Sorted, each commit's deletes share leaves instead of
         // copying a page per delete.
@@ -571,7 +577,7 @@ impl BackendThread {
             for (revision, key) in chunk {
                 w.delete(layout::KEYSPACE_KEY, &layout::history_key(*revision, key))?;
             }
-            w.commit()?;
+            self.timed_commit(w)?;
         }
         if !drops.is_empty() {
             tracing::info!(
@@ -601,6 +607,18 @@ impl BackendThread {
         Ok(())
     }
 
+    /// Commits `w`, recording the time in
+    /// `etcd_disk_backend_commit_duration_seconds`.
+    fn timed_commit(&self, w: cairn_storage::btree::WriteTxn<'_>) -> Result<(), BtreeError> {
+        let started = Instant::now();
+        w.commit()?;
+        self.cfg
+            .metrics
+            .backend_commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
     fn release_wal(&self, applied_index: u64) {
         if let Err(e) = cairn_storage::wal::release_segments(
             &self.cfg.wal_dir,
@@ -622,6 +640,9 @@ impl BackendThread {
         let in_use = live_pages * u64::from(s.page_size_bytes);
         self.stats.file_len_bytes.store(s.file_len_bytes, Relaxed);
         self.stats.in_use_bytes.store(in_use, Relaxed);
+        let sizes = &self.cfg.metrics.db_sizes;
+        sizes.file_len_bytes.store(s.file_len_bytes, Relaxed);
+        sizes.in_use_bytes.store(in_use, Relaxed);
     }
 
     /// Writes a snapshot of the last commit: a compact copy of the file,

@@ -115,6 +115,10 @@ pub struct Node {
     pub peer_heard: RefCell<HashMap<u64, std::time::Instant>>,
     /// The watches of this member's clients (`watch.rs`).
     pub watches: RefCell<super::watch::Watches>,
+    /// What `--listen-metrics-urls` serves.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The leader's heartbeat round trips (`metrics::PeerRtt`).
+    pub peer_rtt: RefCell<crate::metrics::PeerRtt>,
 }
 
 impl Node {
@@ -411,6 +415,7 @@ impl Node {
     /// Fails the waiter `seq` with `e`.
     pub fn fail(&self, seq: u64, e: &RequestError) {
         if let Some(w) = self.waiters.borrow_mut().remove(&seq) {
+            self.metrics.proposals_failed.inc();
             if let Some(sink) = w.sink {
                 sink.send_error(w.request_id, e.code, &e.message, e.compact_revision);
             } else {
@@ -455,6 +460,9 @@ impl Node {
             };
             self.fail(seq, &e);
         }
+        self.metrics
+            .proposals_pending
+            .set(self.waiters.borrow().len() as i64);
     }
 }
 

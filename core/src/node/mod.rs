@@ -198,6 +198,7 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
     let _lock = lock_data_dir(&member_dir)?;
     let opts = wal_options(&cfg);
     let started = Instant::now();
+    let metrics = Arc::new(crate::metrics::Metrics::new());
     let db_path = member_dir.join("db");
     let snap_dir = member_dir.join("snap");
     remove_leftovers(&db_path, &snap_dir)?;
@@ -299,6 +300,7 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
             snapshot_count: cfg.snapshot_count,
             max_wals: cfg.max_wals,
             cpu: cfg.cpus.last().copied(),
+            metrics: metrics.clone(),
         },
     )
     .map_err(|source| NodeError::DataDir {
@@ -307,6 +309,22 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
     })?;
 
     let listeners = bind_listeners(&cfg.listen_client)?;
+    if !cfg.listen_metrics.is_empty() {
+        let target = crate::metrics::http::Target {
+            metrics: metrics.clone(),
+            client_addr: crate::metrics::http::dialable(listeners[0].local_addr().map_err(
+                |source| NodeError::Listen {
+                    addr: cfg.listen_client[0],
+                    source,
+                },
+            )?),
+        };
+        let bound = bind_listeners(&cfg.listen_metrics)?;
+        crate::metrics::http::serve(bound, target).map_err(|source| NodeError::Listen {
+            addr: cfg.listen_metrics[0],
+            source,
+        })?;
+    }
     let fds: Vec<i32> = listeners.into_iter().map(|l| l.into_raw_fd()).collect();
     let peer_listeners = bind_listeners(&cfg.listen_peer)?;
     let peer_fds: Vec<i32> = peer_listeners
@@ -325,6 +343,7 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
         peer_fds,
         limits,
         stats: stats.clone(),
+        metrics: metrics.clone(),
         backend,
         snap_dir,
         cfg,
@@ -334,13 +353,15 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
         opts,
         tail,
         stats,
+        metrics: metrics.clone(),
         initial: initial_write,
     };
     if cpus.len() >= 2 {
+        let wal_cpu = cpus[1];
         let (wtx, wrx) = channel::shared::<WalWrite>(WAL_CHANNEL_CAPACITY);
         let (etx, erx) = channel::shared::<WalEvent>(WAL_CHANNEL_CAPACITY);
         let wal_ex = builder(cpus[1], "cairn-wal")
-            .spawn(move || wal_executor(wal_start, wrx, etx))
+            .spawn(move || wal_executor(wal_start, wal_cpu, wrx, etx))
             .map_err(|e| io_uring_error(e.to_string()))?;
         let main_ex = builder(cpus[0], "cairn-main")
             .spawn(move || async move {
@@ -427,6 +448,7 @@ struct Setup {
     peer_fds: Vec<i32>,
     limits: ServerLimits,
     stats: Arc<WalStats>,
+    metrics: Arc<crate::metrics::Metrics>,
     backend: backend::BackendHandle,
     snap_dir: PathBuf,
     cfg: Config,
@@ -505,6 +527,7 @@ struct WalStart {
     opts: WalOptions,
     tail: TailPosition,
     stats: Arc<WalStats>,
+    metrics: Arc<crate::metrics::Metrics>,
     /// A new cluster's first entries, made durable before anything else.
     initial: Option<WalWrite>,
 }
@@ -515,12 +538,12 @@ impl WalStart {
         let mut wal = open_wal(&self.dir, self.opts, &self.tail).await;
         if let Some(w) = &self.initial {
             let mut scratch = Vec::new();
-            if let Err(e) = wal_task::append_write(&mut wal, w, &mut scratch).await {
+            if let Err(e) = wal_task::append_write(&mut wal, w, &mut scratch, &self.metrics).await {
                 eprintln!("cairnd: cannot write the new cluster's first entries: {e}");
                 std::process::exit(1);
             }
         }
-        wal_task::run(self.stats, wal, writes, events).await;
+        wal_task::run(self.stats, self.metrics, wal, writes, events).await;
     }
 }
 
@@ -542,13 +565,26 @@ async fn open_wal(wal_dir: &Path, opts: WalOptions, tail: &TailPosition) -> Wal 
     }
 }
 
-async fn wal_executor(start: WalStart, wrx: SharedReceiver<WalWrite>, etx: SharedSender<WalEvent>) {
+async fn wal_executor(
+    start: WalStart,
+    cpu: usize,
+    wrx: SharedReceiver<WalWrite>,
+    etx: SharedSender<WalEvent>,
+) {
+    start
+        .metrics
+        .executors
+        .register_current(crate::metrics::Executor::Wal, Some(cpu));
     let wrx = Rx::connect(wrx).await;
     let etx = Tx::connect(etx).await;
     start.run(wrx, etx).await;
 }
 
 async fn main_executor(setup: Setup, wal_writes: Tx<WalWrite>, wal_events: Rx<WalEvent>) {
+    setup.metrics.executors.register_current(
+        crate::metrics::Executor::Main,
+        setup.cfg.cpus.first().copied(),
+    );
     let (wake_tx, wake_rx) = local_channel::new_bounded::<()>(1);
     let applied = setup.state.applied_index();
     let ids = setup.state.ids();
@@ -604,6 +640,10 @@ async fn main_executor(setup: Setup, wal_writes: Tx<WalWrite>, wal_events: Rx<Wa
         lease_checkpoint_interval: setup.cfg.lease_checkpoint_interval,
         peer_heard: RefCell::new(Default::default()),
         watches: RefCell::new(watch::Watches::new(setup.cfg.max_request_bytes)),
+        peer_rtt: RefCell::new(crate::metrics::PeerRtt::new(
+            setup.metrics.peer_rtt_seconds.clone(),
+        )),
+        metrics: setup.metrics,
     });
     Node::register(&node);
     {

@@ -183,7 +183,11 @@ impl PeerHandler for Inbound {
                 };
                 match peer_codec::decode_raft_message(m) {
                     Ok(m) if m.from == from && m.to == node.member_id => {
-                        node.peer_heard.borrow_mut().insert(from, Instant::now());
+                        let now = Instant::now();
+                        node.peer_heard.borrow_mut().insert(from, now);
+                        if m.kind == crate::raft::MessageKind::HeartbeatResp {
+                            node.peer_rtt.borrow_mut().heartbeat_answered(from, now);
+                        }
                         node.raft.borrow_mut().step(m);
                         node.wake();
                     }

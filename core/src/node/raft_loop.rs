@@ -84,9 +84,7 @@ impl Node {
                 }
                 raft.ready()
             };
-            for m in &rd.messages {
-                self.transport.send_raft(m);
-            }
+            self.send_messages(&rd.messages);
             if let Some(s) = &rd.snapshot {
                 // This member fell behind what the leader's log holds: the
                 // state comes from the leader's page file, before the WAL
@@ -100,9 +98,7 @@ impl Node {
             if !self.persist(&mut rd).await {
                 return false;
             }
-            for m in &rd.persisted_messages {
-                self.transport.send_raft(m);
-            }
+            self.send_messages(&rd.persisted_messages);
             self.apply_committed(&rd);
             self.on_read_states(&rd.read_states);
             self.raft.borrow_mut().advance(rd);
@@ -191,6 +187,12 @@ impl Node {
     fn on_membership_change(&self) {
         let state = self.state.borrow();
         self.transport.set_members(state.members());
+        let members = state.members();
+        let learner = members.get(self.member_id).is_some_and(|m| m.is_learner);
+        self.metrics.is_learner.set(i64::from(learner));
+        self.peer_rtt
+            .borrow_mut()
+            .retain(|id| members.get(id).is_some());
         if state.members().is_removed(self.member_id) {
             tracing::warn!(
                 member = format!("{:x}", self.member_id),
@@ -211,13 +213,42 @@ impl Node {
         }
     }
 
+    /// Sends a Ready's messages, timing the leader's heartbeats
+    /// (`etcd_network_peer_round_trip_time_seconds`).
+    fn send_messages(&self, messages: &[crate::raft::Message]) {
+        let mut now = None;
+        for m in messages {
+            if m.kind == crate::raft::MessageKind::Heartbeat {
+                let now = *now.get_or_insert_with(Instant::now);
+                self.peer_rtt.borrow_mut().heartbeat_sent(m.to, now);
+            }
+            self.transport.send_raft(m);
+        }
+    }
+
+    /// Gauges that follow every Ready (atomic stores).
+    fn update_metrics(&self, leader: Option<u64>, role: Role) {
+        let m = &self.metrics;
+        m.has_leader.set(i64::from(leader.is_some()));
+        m.is_leader.set(i64::from(role == Role::Leader));
+        m.proposals_committed
+            .set(self.raft.borrow().committed() as i64);
+        m.proposals_applied
+            .set(self.state.borrow().applied_index() as i64);
+        m.proposals_pending.set(self.waiters.borrow().len() as i64);
+    }
+
     fn after_advance(&self) {
         self.raft.borrow_mut().campaign_if_sole_voter();
         let (leader, term, role) = {
             let r = self.raft.borrow();
             (r.leader(), r.term(), r.role())
         };
+        self.update_metrics(leader, role);
         if leader != self.known_leader.replace(leader) {
+            if leader.is_some() {
+                self.metrics.leader_changes.inc();
+            }
             match leader {
                 Some(l) => tracing::info!(
                     leader = format!("{l:x}"),

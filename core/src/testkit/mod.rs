@@ -49,6 +49,24 @@ pub fn bin_path(name: &str) -> PathBuf {
     p
 }
 
+/// A minimal HTTP/1.0 GET (tests only): (status, body).
+pub fn http_get(addr: impl std::net::ToSocketAddrs, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let bad = || std::io::Error::other(format!("not an HTTP response: {raw:?}"));
+    let status = raw
+        .split_ascii_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(bad)?;
+    let body = raw.split_once("\r\n\r\n").ok_or_else(bad)?.1.to_string();
+    Ok((status, body))
+}
+
 /// A fresh directory for one test, under the target dir (a real filesystem).
 pub fn test_dir(tag: &str) -> PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);
@@ -97,6 +115,8 @@ pub struct TestNode {
     pub initial_cluster: Option<String>,
     /// `--initial-cluster-state`.
     pub cluster_state: String,
+    /// `--listen-metrics-urls` port (every test node serves /metrics).
+    pub metrics_port: u16,
     child: Option<Child>,
     log_path: PathBuf,
     keep_dir: bool,
@@ -120,6 +140,7 @@ impl TestNode {
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
             initial_cluster: None,
             cluster_state: "new".into(),
+            metrics_port: free_port(),
             child: None,
             log_path: dir.join("cairnd.log"),
             keep_dir: false,
@@ -146,6 +167,7 @@ impl TestNode {
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
             initial_cluster: None,
             cluster_state: "new".into(),
+            metrics_port: free_port(),
             child: None,
             log_path: dir.join(format!("{name}.log")),
             // The cluster owns (and removes) the directory.
@@ -204,6 +226,8 @@ impl TestNode {
                 .unwrap_or_else(|| format!("{}={p}", self.name)),
             "--initial-cluster-state".into(),
             self.cluster_state.clone(),
+            "--listen-metrics-urls".into(),
+            format!("http://127.0.0.1:{}", self.metrics_port),
         ];
         a.extend(self.extra_args.iter().cloned());
         a
@@ -228,6 +252,11 @@ impl TestNode {
     /// `127.0.0.1:PORT` of the client listener.
     pub fn endpoint(&self) -> String {
         format!("127.0.0.1:{}", self.client_port)
+    }
+
+    /// `GET path` on the metrics listener: (HTTP status, body).
+    pub fn http_get(&self, path: &str) -> std::io::Result<(u16, String)> {
+        http_get(("127.0.0.1", self.metrics_port), path)
     }
 
     /// The process id, while running.

@@ -37,6 +37,10 @@ pub struct FlushStats {
     pub segment_seq: u64,
     /// Offset of the batch in that segment.
     pub offset: u64,
+    /// Time the write took (after any segment roll), in nanoseconds.
+    pub write_ns: u64,
+    /// Time the fdatasync took, in nanoseconds.
+    pub sync_ns: u64,
 }
 
 type PrepareTask = JoinHandle<Result<PreparedSegment, WalError>>;
@@ -261,9 +265,14 @@ impl Wal {
         };
         seal_batch(&mut self.staging, &seal);
         self.staging.resize(written_bytes as usize, 0);
+        let write_start = std::time::Instant::now();
         cur.file.write_all_at(&self.staging, cur.offset).await?;
+        let sync_start = std::time::Instant::now();
         cur.file.fdatasync().await?;
+        let sync_end = std::time::Instant::now();
         let stats = FlushStats {
+            write_ns: (sync_start - write_start).as_nanos() as u64,
+            sync_ns: (sync_end - sync_start).as_nanos() as u64,
             records: self.pending_records,
             batch_bytes,
             written_bytes,
