@@ -4,7 +4,8 @@
 //!   native protocol and, with the `etcd` feature, for etcd's v3 API, with
 //!   etcd-benchmark-style and JSON reports.
 //! - `cairn-fsync` ([`fsync`]): the fsync latency of a device, measured the
-//!   way the WAL writes.
+//!   way the WAL writes, beside a sweep of block sizes, queue depths and
+//!   buffered writes, with a verdict against etcd's guidance.
 //!
 //! ```
 //! use clap::Parser;

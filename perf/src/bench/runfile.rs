@@ -49,7 +49,7 @@ fn first_field(text: &str, key: &str) -> Option<String> {
 
 /// The file system and device of the mount holding `dir` (longest mount
 /// point that is a prefix of its canonical path).
-fn mount_of(dir: &Path) -> Option<(String, String)> {
+pub(crate) fn mount_of(dir: &Path) -> Option<(String, String)> {
     let dir = std::fs::canonicalize(dir).ok()?;
     let mounts = std::fs::read_to_string("/proc/mounts").ok()?;
     mounts
@@ -65,7 +65,7 @@ fn mount_of(dir: &Path) -> Option<(String, String)> {
 
 /// The model a block device reports in sysfs (`/dev/nvme0n1p2` →
 /// `/sys/block/nvme0n1/device/model`).
-fn device_model(dev: &str) -> Option<String> {
+pub(crate) fn device_model(dev: &str) -> Option<String> {
     let name = dev.strip_prefix("/dev/")?;
     let disks = std::fs::read_dir("/sys/block").ok()?;
     let disk = disks
