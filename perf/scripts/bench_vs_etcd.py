@@ -7,8 +7,11 @@ device's fsync latency with cairn-fsync, then runs the same cairn-bench
 workloads against both, alternating servers for each step. For every run it
 records throughput and latency (from cairn-bench --json), the server's CPU
 time per 1000 operations (from /proc/PID/stat) and its RSS, and for Cairn the
-WAL requests per fsync. Prints a markdown report; raw JSON lines go to
---raw. Stops both servers (by pid) at the end.
+WAL requests per fsync. Every run also saves its full histogram
+(cairn-bench --hist-out) under --hist-dir, and each step of --plot-steps
+gets a `cairn-bench compare --plot` SVG (etcd beside Cairn: latency by
+percentile, requests per second over time) in --plot-dir. Prints a markdown
+report; raw JSON lines go to --raw. Stops both servers (by pid) at the end.
 
     perf/scripts/setup-etcd-driver.sh --no-build   # etcd, etcdctl
     cargo build --release --workspace --bins
@@ -44,18 +47,38 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def bench(server, workload, clients, secs, extra):
+def step_name(workload, clients, extra):
+    cons = extra[extra.index("--consistency") + 1] if "--consistency" in extra else ""
+    return f"{workload}{'-' + cons if cons else ''}-{clients}"
+
+
+def bench(server, workload, clients, secs, extra, hist_dir):
+    hist = os.path.join(hist_dir, f"{server.kind}-{step_name(workload, clients, extra)}.json")
     r = cairn_bench([workload, "--endpoints", f"127.0.0.1:{server.port}", "--driver", DRIVER[server.kind],
                      "--clients", str(clients), "--duration", str(secs), "--key-size", "32",
-                     "--val-size", "256", "--json"] + extra, [server.proc.pid])
+                     "--val-size", "256", "--json", "--hist-out", hist, "--data-dir", server.dir] + extra,
+                    [server.proc.pid])
     r["server"] = server.kind
+    r["hist"] = hist
     return r
+
+
+def plot(step, rows, plot_dir):
+    """etcd's and Cairn's saved runs of `step`, compared and plotted."""
+    files = [r["hist"] for r in rows if r["step"] == step]
+    out = os.path.join(plot_dir, f"single-{step}.svg")
+    subprocess.run([os.path.join(R, "cairn-bench"), "compare", "--plot", out] + files,
+                   check=True, capture_output=True, text=True)
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--secs", type=float, default=5)
-    ap.add_argument("--clients", default="1,4,16,64,256")
+    ap.add_argument("--clients", default="1,16,64,256")
+    ap.add_argument("--hist-dir", default="target/bench-data/hist")
+    ap.add_argument("--plot-dir", default="perf/results")
+    ap.add_argument("--plot-steps", default="put-1,put-64,put-256,range-l-64,range-s-64,txn-put-64")
     ap.add_argument("--data-root", default="target/bench-data")
     ap.add_argument("--raw", default="target/bench-data/raw.jsonl")
     a = ap.parse_args()
@@ -64,11 +87,11 @@ def main():
     root = tempfile.mkdtemp(prefix="run-", dir=a.data_root)
     raw = open(a.raw, "w")
     fp = fingerprint(root)
-    fsync = {}
-    for mode, extra in (("preallocated", []), ("extend", ["--extend"])):
-        out = subprocess.run([os.path.join(R, "cairn-fsync"), "--dir", root, "--duration", "3", "--default-only", "--json"] + extra,
-                             capture_output=True, text=True, check=True)
-        fsync[mode] = json.loads(out.stdout)
+    os.makedirs(a.hist_dir, exist_ok=True)
+    os.makedirs(a.plot_dir, exist_ok=True)
+    out = subprocess.run([os.path.join(R, "cairn-fsync"), "--dir", root, "--duration", "10", "--json"],
+                         capture_output=True, text=True, check=True)
+    fsync = json.loads(out.stdout)
     etcd, cairn = Server("etcd", root), Server("cairn", root)
     ver = etcd_version()
     rows = []
@@ -81,7 +104,8 @@ def main():
             if workload == "put":
                 extra = ["--key-space", "100000"]
             for s in (etcd, cairn):
-                r = bench(s, workload, c, a.secs, extra)
+                r = bench(s, workload, c, a.secs, extra, a.hist_dir)
+                r["step"] = step_name(workload, c, extra)
                 raw.write(json.dumps(r) + "\n")
                 raw.flush()
                 rows.append(r)
@@ -92,18 +116,25 @@ def main():
         etcd.stop()
         cairn.stop()
         shutil.rmtree(root, ignore_errors=True)
+    plots = [plot(step, rows, a.plot_dir) for step in a.plot_steps.split(",")
+             if any(r["step"] == step for r in rows)]
     report(fp, fsync, ver, rows, a.secs)
+    print("\nPlots (etcd beside Cairn, `cairn-bench compare --plot`): " +
+          ", ".join(f"[{os.path.basename(p)}]({p})" for p in plots))
 
 
 def report(fp, fsync, etcd_version, rows, secs):
     p = print
     p(f"Machine: {fp['cpu']}, {fp['cores']} cores, {fp['mem_mib']} MiB, Linux {fp['kernel']}, "
       f"data dir on {fp['fs']} ({fp['device']}, {fp['device_model']}). {etcd_version}.\n")
-    p("Device fsync profile (cairn-fsync, 4 KiB O_DIRECT write + fdatasync, µs):\n")
-    p("| pattern | p50 | p90 | p99 | p99.9 | max | ops/s |")
-    p("|---|---|---|---|---|---|---|")
-    for m, f in fsync.items():
-        p(f"| {m} | {f['p50_us']} | {f['p90_us']} | {f['p99_us']} | {f['p999_us']} | {f['max_us']} | {f['ops_per_sec']:.0f} |")
+    p("Device fsync profile (`cairn-fsync --dir DATA_ROOT --duration 10`; write + fdatasync latency, µs; "
+      "qdN: N writes in flight, then one fdatasync):\n")
+    p("| case | p50 | p90 | p99 | p99.9 | max | fdatasync p99 | ops/s | MB/s |")
+    p("|---|---|---|---|---|---|---|---|---|")
+    for f in fsync["cases"]:
+        p(f"| {f['case']} | {f['p50_us']} | {f['p90_us']} | {f['p99_us']} | {f['p999_us']} | {f['max_us']} | "
+          f"{f['fdatasync']['p99_us']} | {f['ops_per_sec']:.0f} | {f['mb_per_sec']:.1f} |")
+    p(f"\nVerdict: {fsync['verdict']['text']}")
     p(f"\nEach run: {secs:.0f} s, 32 B keys, 256 B values, one cairn-bench process (native driver for Cairn, "
       "etcd-client over gRPC for etcd); CPU = server user+sys per 1000 ops; bench CPU = the load generator's own.\n")
     p("| workload | clients | etcd ops/s | Cairn ops/s | ratio | etcd p50/p99 µs | Cairn p50/p99 µs | "

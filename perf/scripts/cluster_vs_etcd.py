@@ -158,9 +158,12 @@ def put_args(kind, endpoints, clients, bound):
             "--json"] + bound
 
 
-def throughput(cluster, clients, bound):
-    r = cairn_bench(put_args(cluster.kind, cluster.endpoints(), clients, bound), cluster.pids())
+def throughput(cluster, clients, bound, hist_dir):
+    hist = os.path.join(hist_dir, f"{cluster.kind}-3node-put-{clients}.json")
+    r = cairn_bench(put_args(cluster.kind, cluster.endpoints(), clients, bound) + ["--hist-out", hist],
+                    cluster.pids())
     r["server"] = cluster.kind
+    r["hist"] = hist
     warn = "  (bench saturated)" if r["client_cpu_pct"] >= BENCH_SATURATED_PCT else ""
     log(f"{cluster.kind:5} put c={clients:<3} {r['ops_per_sec']:>8.0f}/s p50 {r['p50_us']}us p99 {r['p99_us']}us "
         f"cpu {r['server_cpu_ms_per_1000']:.0f}ms/1000 rss {r['server_rss_mib']:.0f}MiB "
@@ -232,7 +235,7 @@ def measure(kind, root, a, bound, res):
             f"(clients {cluster.endpoints()})")
         res["attempt_secs"][kind] = attempt_cost(cluster, a.attempt_timeout)
         for c in a.clients:
-            res["steps"].append(throughput(cluster, c, bound))
+            res["steps"].append(throughput(cluster, c, bound, a.hist_dir))
         if kind == "etcd" and a.check_perf:
             res["etcdctl_check_perf_writes_per_sec"] = check_perf(cluster)
         for _ in range(a.rounds):
@@ -262,7 +265,14 @@ def main():
     ap.add_argument("--data-root", default=os.path.join(os.path.dirname(R), "bench-data"))
     ap.add_argument("--json-out", help="write every raw figure here as JSON")
     ap.add_argument("--keep", action="store_true", help="keep the data dirs and logs")
+    ap.add_argument("--hist-dir", default=os.path.join(os.path.dirname(R), "bench-data", "hist"),
+                    help="where each put step saves its run (cairn-bench --hist-out)")
+    ap.add_argument("--plot-dir", default="perf/results",
+                    help="where `cairn-bench compare --plot` draws each --plot-clients step, etcd beside Cairn")
+    ap.add_argument("--plot-clients", default="64,256")
     a = ap.parse_args()
+    os.makedirs(a.hist_dir, exist_ok=True)
+    os.makedirs(a.plot_dir, exist_ok=True)
     a.clients = [int(c) for c in a.clients.split(",")]
     if a.rounds is None:
         a.rounds = 2 if a.quick else 10
@@ -292,6 +302,17 @@ def main():
         else:
             shutil.rmtree(root, ignore_errors=True)
     report(res)
+    plots = []
+    for c in (int(x) for x in a.plot_clients.split(",")):
+        files = [r["hist"] for r in res["steps"] if r["clients"] == c]
+        if len(files) == 2:
+            out = os.path.join(a.plot_dir, f"3node-put-{c}.svg")
+            subprocess.run([os.path.join(R, "cairn-bench"), "compare", "--plot", out] + files,
+                           check=True, capture_output=True, text=True)
+            plots.append(out)
+    if plots:
+        print("\nPlots (Cairn beside etcd, `cairn-bench compare --plot`): " +
+              ", ".join(f"[{os.path.basename(p)}]({p})" for p in plots))
 
 
 def spread(xs):
