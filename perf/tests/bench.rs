@@ -252,6 +252,11 @@ fn hist_out_saves_runs_that_compare_side_by_side() {
     assert!(drawn.starts_with("<svg") && drawn.contains(&af) && drawn.contains(&bf));
     // A file that is not a run is refused with its name.
     std::fs::write(&a, "{}").unwrap();
+    // Another extension is refused before anything is read or drawn.
+    let jpg = dir.join("runs.jpg").display().to_string();
+    let (code, out, err) = bench(&["compare", "--plot", &jpg, &af, &bf]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains(".svg or .png") && out.is_empty(), "{err}");
     let (code, _, err) = bench(&["compare", &af]);
     assert_eq!(code, 1);
     assert!(err.contains("not a cairn-bench run file"), "{err}");
