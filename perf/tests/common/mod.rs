@@ -1,13 +1,15 @@
-//! Helpers of the integration tests: binaries run with a time bound.
+//! Helpers of the integration tests: binaries run with a time bound, and a
+//! real etcd started on free 127.0.0.1 ports.
 
 #![allow(dead_code)] // each test file uses a part
 
-use std::io::Read;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cairn_core::testkit::bin_path;
+use cairn_core::testkit::{bin_path, free_port, remove_dir, test_dir};
 use serde_json::Value;
 
 /// Runs `program` with `args`; returns (exit code, stdout, stderr). Killed
@@ -105,4 +107,115 @@ pub fn assert_sane(v: &Value, workload: &str, driver: &str) {
         "{v}"
     );
     assert!(v["key_dist"].is_string(), "{v}");
+}
+
+/// `name` on PATH, if it is there.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// One single-member etcd on free 127.0.0.1 ports, its data dir under the
+/// target dir (a real file system, as etcd's fsyncs should be). Dropping
+/// it kills the process by pid and removes the dir.
+pub struct Etcd {
+    child: Child,
+    pub client_port: u16,
+    dir: PathBuf,
+}
+
+/// Longest etcd may take to start and elect itself.
+const ETCD_START_LIMIT: Duration = Duration::from_secs(30);
+
+impl Etcd {
+    pub fn start(binary: &Path) -> Etcd {
+        let dir = test_dir("etcd");
+        let (client_port, peer_port) = (free_port(), free_port());
+        let client = format!("http://127.0.0.1:{client_port}");
+        let peer = format!("http://127.0.0.1:{peer_port}");
+        let log = std::fs::File::create(dir.join("etcd.log")).expect("etcd log");
+        let child = Command::new(binary)
+            .args(["--name", "e", "--data-dir"])
+            .arg(dir.join("data"))
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
+            .args(["--initial-cluster", &format!("e={peer}")])
+            .args(["--logger", "zap", "--log-level", "error"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("etcd log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", binary.display()));
+        let mut etcd = Etcd {
+            child,
+            client_port,
+            dir,
+        };
+        etcd.wait_healthy();
+        etcd
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.client_port)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("etcd.log")).unwrap_or_default()
+    }
+
+    /// Until `GET /health` says true (the member has a leader: itself).
+    fn wait_healthy(&mut self) {
+        let started = Instant::now();
+        while started.elapsed() < ETCD_START_LIMIT {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!("etcd exited ({st}) at start; log:\n{}", self.log());
+            }
+            if self
+                .health()
+                .is_some_and(|h| h.contains(r#""health":"true""#))
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "etcd not healthy after {ETCD_START_LIMIT:?}; log:\n{}",
+            self.log()
+        );
+    }
+
+    fn health(&self) -> Option<String> {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.client_port));
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .ok()?;
+        let mut body = String::new();
+        s.read_to_string(&mut body).ok()?;
+        Some(body)
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        // SIGKILL to our own child, by pid.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            remove_dir(&self.dir);
+        }
+    }
 }
