@@ -1,5 +1,5 @@
 """Helpers shared by the scripts that run Cairn beside etcd on this machine
-(bench_vs_etcd.py, db_size.py, cluster_vs_etcd.py): ports, /proc figures of
+(bench_vs_etcd.py, db_size.py, cluster_vs_etcd.py, etcd_driver_check.py): ports, /proc figures of
 server processes, the machine's fingerprint, running cairn-bench with the
 servers' CPU time measured around it, and the checks every script makes
 before it starts (binaries present, data dirs on a real file system).

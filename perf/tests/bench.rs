@@ -3,7 +3,10 @@
 //!
 //! Needs the workspace binaries (`cargo build --workspace --bins`).
 
-use cairn_core::testkit::{free_port, run_bin, TestNode};
+mod common;
+
+use cairn_core::testkit::{free_port, TestNode};
+use common::{assert_sane, bench, u};
 use serde_json::Value;
 
 fn bench_json(endpoint: &str, workload: &str) -> Value {
@@ -19,7 +22,7 @@ fn bench_json(endpoint: &str, workload: &str) -> Value {
         "50",
         "--json",
     ];
-    let (code, out, err) = run_bin("cairn-bench", &args, None);
+    let (code, out, err) = bench(&args);
     assert_eq!(
         code, 0,
         "cairn-bench {args:?} exited {code}; stdout:\n{out}\nstderr:\n{err}"
@@ -31,12 +34,6 @@ fn bench_json(endpoint: &str, workload: &str) -> Value {
         "--json prints exactly one line, got:\n{out}"
     );
     serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {}", lines[0]))
-}
-
-fn u(v: &Value, field: &str) -> u64 {
-    v[field]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{field} is not an unsigned integer in {v}"))
 }
 
 #[test]
@@ -71,6 +68,54 @@ fn every_workload_completes_without_errors_against_a_node() {
 }
 
 #[test]
+fn zipfian_key_choice_runs_put_and_range_against_a_node() {
+    let node = TestNode::start();
+    let ep = node.endpoint();
+    for (workload, extra) in [("put", &[][..]), ("range", &["--prefill"][..])] {
+        let mut args = vec![
+            workload,
+            "--endpoints",
+            &ep,
+            "--clients",
+            "4",
+            "--total",
+            "300",
+            "--key-space",
+            "1000",
+            "--key-dist",
+            "zipfian",
+            "--zipf-theta",
+            "0.9",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let v = bench_json_args(&args);
+        assert_sane(&v, workload, "native");
+        assert_eq!(u(&v, "ok"), 300, "{v}");
+        assert_eq!(
+            (&v["key_dist"], &v["zipf_theta"]),
+            (&"zipfian".into(), &0.9.into()),
+            "{v}"
+        );
+    }
+    // The human summary names the distribution too.
+    let (code, out, err) = bench(&[
+        "put",
+        "--endpoints",
+        &ep,
+        "--total",
+        "50",
+        "--key-dist",
+        "zipfian",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Keys:\tzipfian (theta 0.99) over 10000 keys"),
+        "{out}"
+    );
+}
+
+#[test]
 fn txn_put_against_existing_keys_learns_their_revisions() {
     let node = TestNode::start();
     // The first run leaves every key written; the second starts from
@@ -84,11 +129,7 @@ fn txn_put_against_existing_keys_learns_their_revisions() {
 #[test]
 fn an_unreachable_endpoint_fails_at_start_with_a_clear_message() {
     let endpoint = format!("127.0.0.1:{}", free_port());
-    let (code, out, err) = run_bin(
-        "cairn-bench",
-        &["put", "--endpoints", &endpoint, "--total", "10", "--json"],
-        None,
-    );
+    let (code, out, err) = bench(&["put", "--endpoints", &endpoint, "--total", "10", "--json"]);
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
         out.is_empty(),
@@ -101,7 +142,7 @@ fn an_unreachable_endpoint_fails_at_start_with_a_clear_message() {
 }
 
 fn bench_json_args(args: &[&str]) -> Value {
-    let (code, out, err) = run_bin("cairn-bench", args, None);
+    let (code, out, err) = bench(args);
     assert_eq!(code, 0, "cairn-bench {args:?} exited {code}:\n{out}\n{err}");
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
@@ -147,11 +188,7 @@ fn lease_and_watch_workloads_complete_without_errors_against_a_node() {
     assert_eq!((u(&v, "ok"), u(&v, "errors")), (300, 0), "{v}");
     assert!(v["puts_per_sec"].as_f64().unwrap() > 0.0, "{v}");
     // The timestamp needs 8 bytes of value.
-    let (code, _, err) = run_bin(
-        "cairn-bench",
-        &["watch", "--endpoints", &ep, "--val-size", "4"],
-        None,
-    );
+    let (code, _, err) = bench(&["watch", "--endpoints", &ep, "--val-size", "4"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--val-size must be at least 8"), "{err}");
 }
@@ -165,24 +202,20 @@ fn hist_out_saves_runs_that_compare_side_by_side() {
     let data_dir = dir.display().to_string();
     for (file, clients) in [(&a, "1"), (&b, "4")] {
         let f = file.display().to_string();
-        let (code, _, err) = run_bin(
-            "cairn-bench",
-            &[
-                "put",
-                "--endpoints",
-                &ep,
-                "--clients",
-                clients,
-                "--total",
-                "200",
-                "--hist-out",
-                &f,
-                "--data-dir",
-                &data_dir,
-                "--json",
-            ],
-            None,
-        );
+        let (code, _, err) = bench(&[
+            "put",
+            "--endpoints",
+            &ep,
+            "--clients",
+            clients,
+            "--total",
+            "200",
+            "--hist-out",
+            &f,
+            "--data-dir",
+            &data_dir,
+            "--json",
+        ]);
         assert_eq!(code, 0, "{err}");
         let saved: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
         assert_eq!(saved["summary"]["ok"], 200, "{saved}");
@@ -199,27 +232,32 @@ fn hist_out_saves_runs_that_compare_side_by_side() {
         assert!(saved["fingerprint"]["fs"].is_string(), "{saved}");
     }
     let (af, bf) = (a.display().to_string(), b.display().to_string());
-    let (code, out, err) = run_bin("cairn-bench", &["compare", &af, &bf], None);
+    let (code, out, err) = bench(&["compare", &af, &bf]);
     assert_eq!(code, 0, "{err}");
     let rows: Vec<&str> = out.lines().collect();
     assert_eq!(rows.len(), 4, "{out}");
     assert!(
-        rows[2].starts_with(&format!("| {af} | put | native | 1 |")),
+        rows[2].starts_with(&format!("| {af} | put | uniform | native | 1 |")),
         "{out}"
     );
     assert!(
-        rows[3].starts_with(&format!("| {bf} | put | native | 4 |")),
+        rows[3].starts_with(&format!("| {bf} | put | uniform | native | 4 |")),
         "{out}"
     );
     // --plot draws both runs.
     let svg = dir.join("runs.svg").display().to_string();
-    let (code, _, err) = run_bin("cairn-bench", &["compare", "--plot", &svg, &af, &bf], None);
+    let (code, _, err) = bench(&["compare", "--plot", &svg, &af, &bf]);
     assert_eq!(code, 0, "{err}");
     let drawn = std::fs::read_to_string(&svg).unwrap();
     assert!(drawn.starts_with("<svg") && drawn.contains(&af) && drawn.contains(&bf));
     // A file that is not a run is refused with its name.
     std::fs::write(&a, "{}").unwrap();
-    let (code, _, err) = run_bin("cairn-bench", &["compare", &af], None);
+    // Another extension is refused before anything is read or drawn.
+    let jpg = dir.join("runs.jpg").display().to_string();
+    let (code, out, err) = bench(&["compare", "--plot", &jpg, &af, &bf]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains(".svg or .png") && out.is_empty(), "{err}");
+    let (code, _, err) = bench(&["compare", &af]);
     assert_eq!(code, 1);
     assert!(err.contains("not a cairn-bench run file"), "{err}");
     cairn_core::testkit::remove_dir(&dir);

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use super::keydist::{KeyDist, ZIPF_THETA_DEFAULT};
 use super::keys::key_digits;
 
 /// Most logical clients one run may have (each is a task with its own
@@ -33,16 +34,16 @@ pub const TOTAL_DEFAULT: u64 = 10_000;
 /// What each request does.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Workload {
-    /// Put a value at a uniformly chosen key.
+    /// Put a value at a key chosen by `--key-dist`.
     Put,
-    /// Read one uniformly chosen key.
+    /// Read one key chosen by `--key-dist`.
     Range,
     /// A compare-and-swap txn: `mod_revision(key) == last seen` then put,
     /// else get (to learn the revision and retry), as etcd's benchmark does.
     TxnPut,
     /// Ranges with probability `--read-ratio`, puts otherwise.
     Mixed,
-    /// Keep-alives of uniformly chosen leases: the prefill (always done)
+    /// Keep-alives of leases chosen by `--key-dist`: the prefill (always done)
     /// grants `--key-space` leases of `--lease-ttl` (default 600 s).
     LeaseKeepalive,
     /// Put→event latency: `--watchers` watches (watcher j on key j mod
@@ -73,6 +74,16 @@ impl Workload {
     pub fn uses_leases(self) -> bool {
         matches!(self, Workload::LeaseKeepalive | Workload::LeaseStorm)
     }
+}
+
+/// `--key-dist`: how requests pick their key (see [`KeyDist`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KeyDistArg {
+    /// Every key of the key space equally likely.
+    Uniform,
+    /// YCSB's scrambled zipfian: a few hot keys, spread over the key space,
+    /// take most requests (skew `--zipf-theta`).
+    Zipfian,
 }
 
 /// Which server API the requests go through.
@@ -146,9 +157,17 @@ pub struct Cli {
     /// Value size in bytes (one random value, reused by every put).
     #[arg(long, default_value_t = 8)]
     pub val_size: usize,
-    /// Number of distinct keys; each request picks one uniformly.
+    /// Number of distinct keys; each request picks one (see --key-dist).
     #[arg(long, default_value_t = 10_000)]
     pub key_space: u64,
+    /// How each request picks its key from the key space (lease-keepalive:
+    /// its lease; lease-storm: its key after the leased ones).
+    #[arg(long, value_enum, default_value = "uniform")]
+    pub key_dist: KeyDistArg,
+    /// Skew of --key-dist zipfian, in (0, 1): key of rank r drawn with
+    /// probability proportional to 1/(r+1)^theta [default: 0.99, YCSB's].
+    #[arg(long)]
+    pub zipf_theta: Option<f64>,
     /// Print one JSON object on stdout instead of the human summary.
     #[arg(long)]
     pub json: bool,
@@ -207,6 +226,7 @@ pub struct Config {
     pub key_size: usize,
     pub val_size: usize,
     pub key_space: u64,
+    pub key_dist: KeyDist,
     pub json: bool,
     pub consistency: Consistency,
     pub read_ratio: f64,
@@ -276,6 +296,7 @@ impl Cli {
             (None, _) => 600,
         };
         self.check_sizes()?;
+        let key_dist = key_dist_from(self.key_dist, self.zipf_theta)?;
         if !(0.0..=1.0).contains(&self.read_ratio) {
             return Err(format!(
                 "--read-ratio must be within 0..=1, got {}",
@@ -301,6 +322,7 @@ impl Cli {
             key_size: self.key_size,
             val_size: self.val_size,
             key_space: self.key_space,
+            key_dist,
             json: self.json,
             consistency: self.consistency,
             read_ratio: self.read_ratio,
@@ -383,6 +405,23 @@ fn stop_from(total: Option<u64>, duration: Option<f64>) -> Result<Stop, String> 
     }
 }
 
+fn key_dist_from(arg: KeyDistArg, theta: Option<f64>) -> Result<KeyDist, String> {
+    match (arg, theta) {
+        (KeyDistArg::Uniform, None) => Ok(KeyDist::Uniform),
+        (KeyDistArg::Uniform, Some(_)) => Err("--zipf-theta needs --key-dist zipfian".into()),
+        (KeyDistArg::Zipfian, t) => {
+            let theta = t.unwrap_or(ZIPF_THETA_DEFAULT);
+            // Gray et al.'s generator divides by 1 - theta.
+            if !(theta > 0.0 && theta < 1.0) {
+                return Err(format!(
+                    "--zipf-theta must be in (0, 1) (exclusive), got {theta}"
+                ));
+            }
+            Ok(KeyDist::Zipfian { theta })
+        }
+    }
+}
+
 fn clock_seed() -> u64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -412,6 +451,31 @@ mod tests {
         assert_eq!((c.key_size, c.val_size), (8, 8));
         assert_eq!(c.consistency, Consistency::L);
         assert_eq!(c.endpoints, vec!["127.0.0.1:2379".to_string()]);
+        assert_eq!(c.key_dist, KeyDist::Uniform);
+    }
+
+    #[test]
+    fn key_dist_defaults_to_ycsb_theta_and_checks_it() {
+        let z = |args: &[&str]| parse(args).map(|c| c.key_dist);
+        assert_eq!(
+            z(&["put", "--key-dist", "zipfian"]),
+            Ok(KeyDist::Zipfian { theta: 0.99 })
+        );
+        assert_eq!(
+            z(&["range", "--key-dist", "zipfian", "--zipf-theta", "0.5"]),
+            Ok(KeyDist::Zipfian { theta: 0.5 })
+        );
+        for bad in ["0", "1", "1.5", "-0.1", "NaN"] {
+            assert!(
+                z(&["put", "--key-dist", "zipfian", "--zipf-theta", bad]).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(
+            z(&["put", "--zipf-theta", "0.5"]).is_err(),
+            "theta without zipfian"
+        );
+        assert!(z(&["put", "--key-dist", "pareto"]).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! reports what it did cost (`client_cpu_secs`).
 //!
 //! Layers, bottom up: [`args`] (flags → a bounded [`args::Config`]),
-//! [`keys`] and [`rng`] (what is sent), [`budget`] (when to stop),
+//! [`keys`], [`keydist`] and [`rng`] (what is sent), [`budget`] (when to stop),
 //! `worker` (one client's loop, driver-independent), `native` / `etcd`
 //! (drivers), [`recorder`] and [`summary`] (what is reported).
 
@@ -17,6 +17,7 @@ pub mod budget;
 pub mod cpu;
 #[cfg(feature = "etcd")]
 mod etcd;
+pub mod keydist;
 pub mod keys;
 mod native;
 pub mod plot;

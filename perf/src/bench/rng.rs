@@ -34,10 +34,14 @@ impl Rng {
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 
+    /// Uniform in [0, 1): 53 random bits as a float.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     /// True with probability `p` (0..=1).
     pub fn chance(&mut self, p: f64) -> bool {
-        // 53 random bits as a float in [0, 1).
-        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
+        self.unit() < p
     }
 
     pub fn fill(&mut self, buf: &mut [u8]) {

@@ -1,7 +1,9 @@
 //! `--hist-out FILE`: a run saved for later comparison, and `cairn-bench
 //! compare FILE...`.
 //!
-//! The file is one JSON object: the run's summary (the `--json` line), the
+//! The file is one JSON object: the run's summary (the `--json` line: the
+//! workload's parameters, among them `key_dist` and `zipf_theta`, and its
+//! figures), the
 //! whole latency histogram (hdrhistogram's V2 serialization, base64), the
 //! requests completed in each second, and a fingerprint of the machine the
 //! load generator ran on (CPU, cores, memory, kernel; with `--data-dir`,
@@ -166,11 +168,11 @@ const PERCENTILES: [(f64, &str); 5] = [
 /// `cairn-bench compare`: one row per run (named after its file), with
 /// throughput, the percentiles from its full histogram, and its machine.
 pub fn compare_table(runs: &[(String, RunFile)]) -> Result<String, String> {
-    let mut out = String::from("| run | workload | driver | clients | ops/s |");
+    let mut out = String::from("| run | workload | keys | driver | clients | ops/s |");
     for (_, name) in PERCENTILES {
         out.push_str(&format!(" {name} µs |"));
     }
-    out.push_str(" ×ops/s of the first | machine |\n|---|---|---|---|---|");
+    out.push_str(" ×ops/s of the first | machine |\n|---|---|---|---|---|---|");
     out.push_str(&"---|".repeat(PERCENTILES.len()));
     out.push_str("---|---|\n");
     let first_ops = runs
@@ -182,8 +184,9 @@ pub fn compare_table(runs: &[(String, RunFile)]) -> Result<String, String> {
         let s = &r.summary;
         let ops = s["ops_per_sec"].as_f64().unwrap_or(0.0);
         out.push_str(&format!(
-            "| {name} | {} | {} | {} | {ops:.0} |",
+            "| {name} | {} | {} | {} | {} | {ops:.0} |",
             s["workload"].as_str().unwrap_or("?"),
+            key_dist_cell(s),
             s["driver"].as_str().unwrap_or("?"),
             s["clients"]
         ));
@@ -213,6 +216,16 @@ pub fn compare_table(runs: &[(String, RunFile)]) -> Result<String, String> {
         ));
     }
     Ok(out)
+}
+
+/// `uniform`, or `zipfian 0.99`. Runs saved before `--key-dist` existed
+/// were uniform.
+fn key_dist_cell(summary: &serde_json::Value) -> String {
+    let dist = summary["key_dist"].as_str().unwrap_or("uniform");
+    match summary["zipf_theta"].as_f64() {
+        Some(theta) => format!("{dist} {theta}"),
+        None => dist.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -249,11 +262,16 @@ mod tests {
         let fp = Fingerprint::of_this_machine(Some(dir.path()));
         assert!(fp.cores > 0 && fp.mem_mib > 0, "{fp:?}");
         assert!(fp.fs.is_some(), "{fp:?}");
-        let summary = |ops: f64| {
-            format!(r#"{{"workload":"put","driver":"native","clients":4,"ops_per_sec":{ops}}}"#)
+        let summary = |ops: f64, dist: &str| {
+            format!(
+                r#"{{"workload":"put","driver":"native","clients":4,"ops_per_sec":{ops}{dist}}}"#
+            )
         };
-        let a = RunFile::new(&summary(1000.0), &recorder(1), fp.clone()).unwrap();
-        let b = RunFile::new(&summary(2500.0), &recorder(2), fp).unwrap();
+        // a: saved before --key-dist existed; b: a zipfian run.
+        let a = RunFile::new(&summary(1000.0, ""), &recorder(1), fp.clone()).unwrap();
+        let zipf = r#","key_dist":"zipfian","zipf_theta":0.99"#;
+        let b = RunFile::new(&summary(2500.0, zipf), &recorder(2), fp).unwrap();
+        assert_eq!(b.summary["key_dist"], "zipfian");
         assert_eq!(a.tps.iter().sum::<u64>(), 1000);
         let path = dir.path().join("a.json");
         a.save(&path).unwrap();
@@ -263,13 +281,13 @@ mod tests {
         assert_eq!(rows.len(), 4, "{table}");
         assert!(
             rows[2].starts_with(
-                "| a | put | native | 4 | 1000 | 500 | 900 | 990 | 999 | 1000 | 1.00 |"
+                "| a | put | uniform | native | 4 | 1000 | 500 | 900 | 990 | 999 | 1000 | 1.00 |"
             ),
             "{table}"
         );
         assert!(
             rows[3].starts_with(
-                "| b | put | native | 4 | 2500 | 1000 | 1800 | 1980 | 1998 | 2000 | 2.50 |"
+                "| b | put | zipfian 0.99 | native | 4 | 2500 | 1000 | 1800 | 1980 | 1998 | 2000 | 2.50 |"
             ),
             "{table}"
         );

@@ -29,6 +29,11 @@ pub struct Summary {
     pub key_size: usize,
     pub val_size: usize,
     pub key_space: u64,
+    /// How requests picked their keys: "uniform" or "zipfian".
+    pub key_dist: &'static str,
+    /// The zipfian skew (zipfian only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zipf_theta: Option<f64>,
     /// "l" or "s"; reads of `range` and `mixed` only.
     pub consistency: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -90,6 +95,8 @@ impl Summary {
             key_size: cfg.key_size,
             val_size: cfg.val_size,
             key_space: cfg.key_space,
+            key_dist: cfg.key_dist.name(),
+            zipf_theta: cfg.key_dist.theta(),
             consistency: match cfg.consistency {
                 Consistency::L => "l",
                 Consistency::S => "s",
@@ -172,6 +179,12 @@ impl Summary {
         let _ = writeln!(o, "  Requests:\t{} ok, {} errors", self.ok, self.errors);
         let _ = writeln!(
             o,
+            "  Keys:\t{} over {} keys",
+            self.key_dist_text(),
+            self.key_space
+        );
+        let _ = writeln!(
+            o,
             "  Client CPU:\t{:.3} secs ({:.1}% of one core)",
             self.client_cpu_secs, self.client_cpu_pct
         );
@@ -207,6 +220,14 @@ impl Summary {
             }
         }
         o
+    }
+
+    /// `uniform`, or `zipfian (theta 0.99)`.
+    fn key_dist_text(&self) -> String {
+        match self.zipf_theta {
+            Some(theta) => format!("{} (theta {theta})", self.key_dist),
+            None => self.key_dist.to_string(),
+        }
     }
 
     fn write_histogram(&self, o: &mut String) {
@@ -318,6 +339,40 @@ mod tests {
         assert_eq!(v["client_cpu_pct"], 25.0);
         assert_eq!(v["error_kinds"]["boom"], 1);
         assert!(v.get("cas_retries").is_none() && v.get("read_ratio").is_none());
+        assert_eq!(v["key_dist"], "uniform");
+        assert!(v.get("zipf_theta").is_none());
+    }
+
+    #[test]
+    fn the_key_distribution_is_reported() {
+        let zipf = Cli::try_parse_from(["cairn-bench", "put", "--key-dist", "zipfian"])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        let s = Summary::new(
+            &zipf,
+            &recorder_1_to_1000_us(),
+            Duration::from_secs(1),
+            Duration::ZERO,
+        );
+        let v: serde_json::Value = serde_json::from_str(&s.to_json_line()).unwrap();
+        assert_eq!(
+            (&v["key_dist"], &v["zipf_theta"]),
+            (&"zipfian".into(), &0.99.into())
+        );
+        assert!(
+            s.to_human()
+                .contains("Keys:\tzipfian (theta 0.99) over 10000 keys"),
+            "{}",
+            s.to_human()
+        );
+        let u = Summary::new(
+            &cfg("put"),
+            &recorder_1_to_1000_us(),
+            Duration::from_secs(1),
+            Duration::ZERO,
+        );
+        assert!(u.to_human().contains("Keys:\tuniform over 10000 keys"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use super::args::{Config, Consistency, Stop, Workload};
 use super::budget::Budget;
+use super::keydist::KeyPicker;
 use super::keys::KeyBuf;
 use super::recorder::Recorder;
 use super::rng::Rng;
@@ -61,6 +62,8 @@ pub(crate) struct Run {
     pub cfg: Config,
     pub phase: Phase,
     pub value: Vec<u8>,
+    /// How the measured requests pick key indexes (`--key-dist`).
+    pub keys: KeyPicker,
     pub budget: Budget,
     pub recorder: RefCell<Recorder>,
     /// `txn-put`: the last mod_revision seen per key (0 = not yet written).
@@ -95,6 +98,7 @@ impl Run {
             cfg: cfg.clone(),
             phase,
             value,
+            keys: KeyPicker::new(cfg.key_dist, cfg.key_space),
             budget: Budget::new(stop),
             recorder: RefCell::new(Recorder::new()),
             revisions: RefCell::new(revisions),
@@ -173,9 +177,9 @@ pub(crate) async fn client_loop<C: Conn>(mut conn: C, run: Rc<Run>, index: u32) 
             Phase::Prefill => (ticket, Op::Put),
             // lease-storm writes the key space after the leased keys.
             Phase::Measure if cfg.workload == Workload::LeaseStorm => {
-                (cfg.key_space + rng.below(cfg.key_space), Op::Put)
+                (cfg.key_space + run.keys.pick(&mut rng), Op::Put)
             }
-            Phase::Measure => (rng.below(cfg.key_space), pick_op(cfg, &mut rng)),
+            Phase::Measure => (run.keys.pick(&mut rng), pick_op(cfg, &mut rng)),
         };
         let key = keys.key(key_index);
         // Open loop: wait for the ticket's send time and measure from it.
@@ -287,6 +291,7 @@ mod tests {
         rev: i64,
         mod_rev: HashMap<Vec<u8>, i64>,
         puts: u64,
+        puts_by_key: HashMap<Vec<u8>, u64>,
         ranges: u64,
         serializable_ranges: u64,
         fail_every: Option<u64>,
@@ -321,6 +326,7 @@ mod tests {
             let rev = m.rev;
             m.mod_rev.insert(key.to_vec(), rev);
             m.puts += 1;
+            *m.puts_by_key.entry(key.to_vec()).or_insert(0) += 1;
             Ok(rev)
         }
         async fn range(&mut self, _key: &[u8], serializable: bool) -> Result<(), String> {
@@ -568,6 +574,54 @@ mod tests {
         let run = run_after(&args, Phase::Measure, &m, Some(&prefill));
         let rec = run.recorder.borrow();
         assert_eq!((rec.ok(), rec.errors(), rec.cas_retries), (100, 0, 0));
+    }
+
+    /// The largest share of the puts that went to one key.
+    fn hottest_key_share(args: &[&str]) -> f64 {
+        let m = Rc::new(RefCell::new(Model::default()));
+        run_model(args, Phase::Measure, &m);
+        let m = m.borrow();
+        let most = m.puts_by_key.values().copied().max().unwrap_or(0);
+        most as f64 / m.puts as f64
+    }
+
+    #[test]
+    fn zipfian_puts_concentrate_on_a_hot_key_and_uniform_ones_do_not() {
+        let base = [
+            "put",
+            "--total",
+            "4000",
+            "--key-space",
+            "100",
+            "--seed",
+            "9",
+        ];
+        let uniform = hottest_key_share(&base);
+        let mut zipf = base.to_vec();
+        zipf.extend(["--key-dist", "zipfian"]);
+        // Rank 0 of 100 keys at theta 0.99: 1 / zeta(100, 0.99) = 19 %.
+        let zipfian = hottest_key_share(&zipf);
+        assert!(uniform < 0.03, "uniform {uniform}");
+        assert!((0.16..0.23).contains(&zipfian), "zipfian {zipfian}");
+        // lease-storm's puts skip the leased keys whatever the distribution.
+        let m = Rc::new(RefCell::new(Model::default()));
+        let args = [
+            "lease-storm",
+            "--total",
+            "500",
+            "--key-space",
+            "30",
+            "--key-dist",
+            "zipfian",
+        ];
+        let prefill = run_model(&args, Phase::Prefill, &m);
+        let leased = m.borrow().mod_rev.clone();
+        let measure = Rc::new(prefill.measure_next().unwrap());
+        measure.budget.start();
+        futures_lite::future::block_on(client_loop(ModelConn(m.clone()), measure.clone(), 0));
+        for (k, rev) in &leased {
+            assert_eq!(m.borrow().mod_rev[k], *rev, "a leased key was put again");
+        }
     }
 
     #[test]

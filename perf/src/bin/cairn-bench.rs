@@ -1,7 +1,8 @@
 //! `cairn-bench WORKLOAD [flags]`: see `cairn-bench --help` and the
-//! `cairn_perf::bench` docs. `cairn-bench compare [--plot OUT.svg]
+//! `cairn_perf::bench` docs. `cairn-bench compare [--plot OUT.svg|OUT.png]
 //! FILE...` prints runs saved with `--hist-out` side by side (and plots
-//! their latency by percentile and requests per second over time).
+//! their latency by percentile and requests per second over time; PNG
+//! needs a TrueType font on the machine, SVG none).
 //!
 //! Exit status: 0 when at least one request succeeded; 1 when every request
 //! failed, the server was unreachable at the start, setup failed, or a run
@@ -12,19 +13,26 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cairn_perf::bench::args::Cli;
+use cairn_perf::bench::plot::Format;
 use cairn_perf::bench::runfile::{compare_table, Fingerprint, RunFile};
 use cairn_perf::bench::summary::Summary;
 
-/// `cairn-bench compare [--plot OUT.svg] FILE...`.
+/// `cairn-bench compare [--plot OUT.svg|OUT.png] FILE...`.
 fn compare(args: &[String]) -> ExitCode {
     let (plot_out, files) = match args {
         [flag, out, rest @ ..] if flag == "--plot" => (Some(out.clone()), rest),
         [flag] if flag == "--plot" => {
-            eprintln!("cairn-bench: --plot needs an output file (OUT.svg)");
+            eprintln!("cairn-bench: --plot needs an output file (OUT.svg or OUT.png)");
             return ExitCode::from(2);
         }
         rest => (None, rest),
     };
+    if let Some(out) = &plot_out {
+        if let Err(e) = Format::of(std::path::Path::new(out)) {
+            eprintln!("cairn-bench: {e}");
+            return ExitCode::from(2);
+        }
+    }
     if files.is_empty() {
         eprintln!("cairn-bench: compare needs run files (saved with --hist-out)");
         return ExitCode::from(2);
