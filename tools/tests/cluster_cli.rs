@@ -36,6 +36,16 @@ impl Member {
             let _ = c.kill();
             let _ = c.wait();
         }
+        // After kill -9 the kernel tears the process's io_uring down
+        // asynchronously; until then its listening socket still accepts
+        // (and then drops) connections. A dead endpoint is one that
+        // refuses: wait for that (bounded).
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10)
+            && std::net::TcpStream::connect(("127.0.0.1", self.client_port)).is_ok()
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
