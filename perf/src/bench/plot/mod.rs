@@ -83,6 +83,16 @@ fn percent_label(nines: f64) -> String {
 
 impl Figure {
     fn of(runs: &[(String, RunFile)]) -> Result<Figure, String> {
+        /// A run file's name without its directories and `.json`.
+        fn legend_name(path: &str) -> String {
+            let p = std::path::Path::new(path);
+            match p.extension().and_then(|e| e.to_str()) {
+                Some("json") => p.file_stem(),
+                _ => p.file_name(),
+            }
+            .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned())
+        }
+
         let mut curves = Vec::new();
         for (i, (name, r)) in runs.iter().enumerate() {
             let h = decode_histogram(&r.histogram_v2).map_err(|e| format!("{name}: {e}"))?;
@@ -95,11 +105,14 @@ impl Figure {
                     (nines, h.value_at_quantile(quantile(nines)).max(1))
                 })
                 .collect();
+            // The last second of a run is partial (the run ended inside
+            // it): drawn, it would look like a collapse.
+            let whole_secs = r.tps.len().saturating_sub(1).max(1).min(r.tps.len());
             curves.push(Curve {
-                name: name.clone(),
+                name: legend_name(name),
                 latency,
                 latency_us_max: h.max(),
-                tps: r.tps.clone(),
+                tps: r.tps[..whole_secs].to_vec(),
                 color: Palette99::pick(i).to_rgba(),
             });
         }
