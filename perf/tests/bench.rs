@@ -6,7 +6,7 @@
 mod common;
 
 use cairn_core::testkit::{free_port, TestNode};
-use common::{assert_sane, bench, u};
+use common::{assert_compares_and_plots, assert_sane, bench, u};
 use serde_json::Value;
 
 fn bench_json(endpoint: &str, workload: &str) -> Value {
@@ -232,28 +232,7 @@ fn hist_out_saves_runs_that_compare_side_by_side() {
         assert!(saved["fingerprint"]["fs"].is_string(), "{saved}");
     }
     let (af, bf) = (a.display().to_string(), b.display().to_string());
-    let (code, out, err) = bench(&["compare", &af, &bf]);
-    assert_eq!(code, 0, "{err}");
-    let rows: Vec<&str> = out.lines().collect();
-    assert_eq!(rows.len(), 4, "{out}");
-    assert!(
-        rows[2].starts_with(&format!("| {af} | put | uniform | native | 1 |")),
-        "{out}"
-    );
-    assert!(
-        rows[3].starts_with(&format!("| {bf} | put | uniform | native | 4 |")),
-        "{out}"
-    );
-    // --plot draws both runs.
-    let svg = dir.join("runs.svg").display().to_string();
-    let (code, _, err) = bench(&["compare", "--plot", &svg, &af, &bf]);
-    assert_eq!(code, 0, "{err}");
-    let drawn = std::fs::read_to_string(&svg).unwrap();
-    // Each legend names its run by file stem.
-    let stem = |p: &std::path::Path| p.file_stem().unwrap().to_string_lossy().into_owned();
-    assert!(drawn.starts_with("<svg"));
-    let has_text = |t: String| drawn.lines().any(|l| l.trim() == t);
-    assert!(has_text(stem(&a)) && has_text(stem(&b)));
+    assert_compares_and_plots(&dir, &[(&af, "native", 1), (&bf, "native", 4)]);
     // A file that is not a run is refused with its name.
     std::fs::write(&a, "{}").unwrap();
     // Another extension is refused before anything is read or drawn.

@@ -12,7 +12,7 @@
 mod common;
 
 use cairn_core::testkit::{remove_dir, test_dir, TestNode};
-use common::{assert_sane, bench, bench_json, on_path, u, Etcd};
+use common::{assert_compares_and_plots, assert_sane, bench, bench_json, on_path, u, Etcd};
 
 /// A short run of `workload` against `endpoint` with `extra` flags.
 fn short_run(endpoint: &str, driver: &str, workload: &str, extra: &[&str]) -> serde_json::Value {
@@ -110,32 +110,7 @@ fn every_workload_runs_against_a_real_etcd_and_compares_with_cairnd() {
         assert_eq!(saved["summary"]["key_dist"], "uniform", "{saved}");
         assert!(!saved["histogram_v2"].as_str().unwrap().is_empty());
     }
-    let (code, out, err) = bench(&["compare", &cf, &ef]);
-    assert_eq!(code, 0, "{err}");
-    let rows: Vec<&str> = out.lines().collect();
-    assert_eq!(rows.len(), 4, "{out}");
-    assert!(
-        rows[2].starts_with(&format!("| {cf} | put | uniform | native | 4 |")),
-        "{out}"
-    );
-    assert!(
-        rows[3].starts_with(&format!("| {ef} | put | uniform | etcd | 4 |")),
-        "{out}"
-    );
-    let svg = dir.join("runs.svg").display().to_string();
-    let (code, _, err) = bench(&["compare", "--plot", &svg, &cf, &ef]);
-    assert_eq!(code, 0, "{err}");
-    // The legend names the etcd run by its file stem.
-    let stem = std::path::Path::new(&ef)
-        .file_stem()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
-    let drawn = std::fs::read_to_string(&svg).unwrap();
-    assert!(
-        drawn.lines().any(|l| l.trim() == stem),
-        "{stem} not in the plot"
-    );
+    assert_compares_and_plots(&dir, &[(&cf, "native", 4), (&ef, "etcd", 4)]);
     let png = dir.join("runs.png").display().to_string();
     let (code, _, err) = bench(&["compare", "--plot", &png, &cf, &ef]);
     if code == 0 {

@@ -66,6 +66,41 @@ pub fn bench(args: &[&str]) -> (i32, String, String) {
     run_bounded(&bin_path("cairn-bench"), args, BENCH_LIMIT)
 }
 
+/// `cairn-bench compare` of saved runs (file, driver, clients) prints one
+/// row per run in order, and `compare --plot DIR/runs.svg` names each run
+/// by its file stem.
+pub fn assert_compares_and_plots(dir: &Path, runs: &[(&str, &str, u32)]) {
+    let files: Vec<&str> = runs.iter().map(|r| r.0).collect();
+    let mut args = vec!["compare"];
+    args.extend(&files);
+    let (code, out, err) = bench(&args);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<&str> = out.lines().collect();
+    assert_eq!(rows.len(), 2 + runs.len(), "{out}");
+    for (row, (file, driver, clients)) in rows[2..].iter().zip(runs) {
+        let want = format!("| {file} | put | uniform | {driver} | {clients} |");
+        assert!(row.starts_with(&want), "{out}");
+    }
+    let svg = dir.join("runs.svg").display().to_string();
+    let mut args = vec!["compare", "--plot", svg.as_str()];
+    args.extend(&files);
+    let (code, _, err) = bench(&args);
+    assert_eq!(code, 0, "{err}");
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.starts_with("<svg"));
+    for f in files {
+        let stem = Path::new(f)
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            drawn.lines().any(|l| l.trim() == stem),
+            "{stem} not in the plot"
+        );
+    }
+}
+
 /// `cairn-bench ARGS` (with `--json`) that must succeed; its one JSON line.
 pub fn bench_json(args: &[&str]) -> Value {
     let (code, out, err) = bench(args);
