@@ -17,30 +17,41 @@ use cairn_perf::bench::plot::Format;
 use cairn_perf::bench::runfile::{compare_table, Fingerprint, RunFile};
 use cairn_perf::bench::summary::Summary;
 
-/// `cairn-bench compare [--plot OUT.svg|OUT.png] FILE...`.
+/// Prints runs saved with `--hist-out` side by side.
+#[derive(clap::Parser, Debug)]
+#[command(name = "cairn-bench compare")]
+struct CompareCli {
+    /// Also draw latency by percentile and requests per second over time
+    /// into this file (OUT.svg, or OUT.png with a TrueType font installed).
+    #[arg(long, value_name = "OUT.svg|OUT.png")]
+    plot: Option<String>,
+    /// Run files saved with `cairn-bench --hist-out`.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<String>,
+}
+
+/// `cairn-bench compare [--plot OUT.svg|OUT.png] FILE...` (flags anywhere).
 fn compare(args: &[String]) -> ExitCode {
-    let (plot_out, files) = match args {
-        [flag, out, rest @ ..] if flag == "--plot" => (Some(out.clone()), rest),
-        [flag] if flag == "--plot" => {
-            eprintln!("cairn-bench: --plot needs an output file (OUT.svg or OUT.png)");
-            return ExitCode::from(2);
+    let cli = match CompareCli::try_parse_from(
+        std::iter::once("cairn-bench compare".to_string()).chain(args.iter().cloned()),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
-        rest => (None, rest),
     };
+    let (plot_out, files) = (cli.plot, cli.files);
     if let Some(out) = &plot_out {
         if let Err(e) = Format::of(std::path::Path::new(out)) {
             eprintln!("cairn-bench: {e}");
             return ExitCode::from(2);
         }
     }
-    if files.is_empty() {
-        eprintln!("cairn-bench: compare needs run files (saved with --hist-out)");
-        return ExitCode::from(2);
-    }
     let mut runs = Vec::new();
     for f in files {
-        match RunFile::load(std::path::Path::new(f)) {
-            Ok(r) => runs.push((f.clone(), r)),
+        match RunFile::load(std::path::Path::new(&f)) {
+            Ok(r) => runs.push((f, r)),
             Err(e) => {
                 eprintln!("cairn-bench: {e}");
                 return ExitCode::from(1);

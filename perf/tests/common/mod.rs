@@ -81,9 +81,11 @@ pub fn assert_compares_and_plots(dir: &Path, runs: &[(&str, &str, u32)]) {
         let want = format!("| {file} | put | uniform | {driver} | {clients} |");
         assert!(row.starts_with(&want), "{out}");
     }
+    // Flags may follow the files.
     let svg = dir.join("runs.svg").display().to_string();
-    let mut args = vec!["compare", "--plot", svg.as_str()];
+    let mut args = vec!["compare"];
     args.extend(&files);
+    args.extend(["--plot", svg.as_str()]);
     let (code, _, err) = bench(&args);
     assert_eq!(code, 0, "{err}");
     let drawn = std::fs::read_to_string(&svg).unwrap();
