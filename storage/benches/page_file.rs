@@ -13,9 +13,11 @@
 //! ```
 //!
 //! `CAIRN_BENCH_ENGINES` picks engines (comma separated, default
-//! `cairn,redb`): `cairn` (default options: O_DIRECT + io_uring, 64 MiB
-//! cache), `cairn-buffered` (`direct_io: false`), `cairn-cache1g` (O_DIRECT
-//! with redb's default 1 GiB cache), `redb` (defaults: 1 GiB cache).
+//! `cairn,redb`): `cairn` (default options: O_DIRECT + io_uring, the
+//! default cache size), `cairn-buffered` (`direct_io: false`),
+//! `cairn-cache64m` (O_DIRECT with a 64 MiB cache), `cairn-cache1g`
+//! (O_DIRECT with a 1 GiB cache, redb's default), `redb` (defaults:
+//! 1 GiB cache).
 //! Files live under the target directory (a real file system, never tmpfs).
 
 use std::hint::black_box;
@@ -60,6 +62,7 @@ fn value(i: u64) -> [u8; VALUE_BYTES] {
 enum Kind {
     Cairn,
     CairnBuffered,
+    CairnCache64m,
     CairnCache1g,
     Redb,
 }
@@ -69,6 +72,7 @@ impl Kind {
         match s.trim() {
             "cairn" => Kind::Cairn,
             "cairn-buffered" => Kind::CairnBuffered,
+            "cairn-cache64m" => Kind::CairnCache64m,
             "cairn-cache1g" => Kind::CairnCache1g,
             "redb" => Kind::Redb,
             other => panic!("CAIRN_BENCH_ENGINES: unknown engine {other:?}"),
@@ -79,6 +83,7 @@ impl Kind {
         match self {
             Kind::Cairn => "cairn",
             Kind::CairnBuffered => "cairn-buffered",
+            Kind::CairnCache64m => "cairn-cache64m",
             Kind::CairnCache1g => "cairn-cache1g",
             Kind::Redb => "redb",
         }
@@ -108,6 +113,7 @@ impl Store {
             }
             Kind::Cairn => {}
             Kind::CairnBuffered => opts.direct_io = false,
+            Kind::CairnCache64m => opts.cache_size_bytes = 64 << 20,
             Kind::CairnCache1g => opts.cache_size_bytes = 1 << 30,
         }
         let db = Db::open_path(&dir.join("db"), opts).expect("cairn open");

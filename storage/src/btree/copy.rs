@@ -370,7 +370,7 @@ impl TreeBuilder {
         if lv.cur_bytes + bytes > self.usable_bytes {
             let empty = match lv.cur {
                 Node::Leaf(_) => Node::Leaf(Vec::new()),
-                Node::Branch(_) => Node::Branch(Vec::new()),
+                Node::Branch(_) | Node::Copied(_) => Node::Branch(Vec::new()),
             };
             let full = std::mem::replace(&mut lv.cur, empty);
             lv.cur_bytes = 0;

@@ -206,7 +206,7 @@ impl Db {
             disk: Box::new(disk),
             name,
             limits,
-            cache: Mutex::new(PageCache::new(cache_pages)),
+            cache: PageCache::new(cache_pages),
             versions: Mutex::new(Versions {
                 meta,
                 readers: BTreeMap::new(),
@@ -258,10 +258,7 @@ impl Db {
             let v = self.shared.versions();
             (v.meta, v.readers.values().sum::<usize>() as u64)
         };
-        let (hits, misses) = {
-            let c = self.shared.cache();
-            (c.hits, c.misses)
-        };
+        let (hits, misses) = self.shared.cache.counters();
         let (page_count, free_pages, pending_pages) = match self.alloc.try_lock() {
             Ok(a) => (a.page_count, a.free.len() as u64, a.pending_pages() as u64),
             Err(_) => (meta.page_count, 0, 0), // a writer is active

@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use super::page::{PageKind, PAGE_HEADER_BYTES};
+use super::page::{PageKind, COUNT_OFFSET, KIND_OFFSET, PAGE_HEADER_BYTES};
 
 const LEAF_ENTRY_HEADER_BYTES: usize = 7;
 const BRANCH_ENTRY_HEADER_BYTES: usize = 10;
@@ -38,6 +38,31 @@ pub(crate) enum Value {
 pub(crate) enum Node {
     Leaf(Vec<(Vec<u8>, Value)>),
     Branch(Vec<(Vec<u8>, u64)>),
+    /// A committed branch copied by the writer whose child ids alone
+    /// changed: see [`CopiedBranch`].
+    Copied(CopiedBranch),
+}
+
+/// A copy-on-write copy of a committed branch, kept as its page plus its
+/// child ids. A put changes one child id per branch on its path and
+/// rarely anything else, so the copy costs two allocations instead of one
+/// per key, and encoding it is a page copy with the child ids patched in.
+/// The first structural change (an entry added or removed) decodes it into
+/// [`Node::Branch`] ([`Node::branch_entries`]).
+#[derive(Clone)]
+pub(crate) struct CopiedBranch {
+    page: CachedPage,
+    children: Vec<u64>,
+    body_bytes: usize,
+}
+
+impl std::fmt::Debug for CopiedBranch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CopiedBranch")
+            .field("children", &self.children)
+            .field("body_bytes", &self.body_bytes)
+            .finish()
+    }
 }
 
 pub(crate) fn leaf_entry_bytes(key: &[u8], v: &Value) -> usize {
@@ -57,6 +82,7 @@ impl Node {
         match self {
             Node::Leaf(e) => e.len(),
             Node::Branch(e) => e.len(),
+            Node::Copied(c) => c.children.len(),
         }
     }
 
@@ -65,13 +91,14 @@ impl Node {
         match self {
             Node::Leaf(e) => e.iter().map(|(k, v)| leaf_entry_bytes(k, v)).sum(),
             Node::Branch(e) => e.iter().map(|(k, _)| branch_entry_bytes(k)).sum(),
+            Node::Copied(c) => c.body_bytes,
         }
     }
 
     pub(crate) fn kind(&self) -> PageKind {
         match self {
             Node::Leaf(_) => PageKind::Leaf,
-            Node::Branch(_) => PageKind::Branch,
+            Node::Branch(_) | Node::Copied(_) => PageKind::Branch,
         }
     }
 
@@ -79,11 +106,67 @@ impl Node {
         match self {
             Node::Leaf(e) => e.first().map(|(k, _)| k.as_slice()).unwrap_or(&[]),
             Node::Branch(e) => e.first().map(|(k, _)| k.as_slice()).unwrap_or(&[]),
+            Node::Copied(c) if c.children.is_empty() => &[],
+            Node::Copied(c) => c.page.view().key(0),
         }
+    }
+
+    /// The writer's copy of committed branch page `page` (see
+    /// [`CopiedBranch`]).
+    pub(crate) fn copy_branch(page: CachedPage) -> Node {
+        assert!(
+            page.kind() == PageKind::Branch,
+            "invariant: copy_branch copies a branch page"
+        );
+        let v = page.view();
+        let count = page.count();
+        let children = (0..count).map(|i| v.child(i)).collect();
+        let body_bytes = (0..count).map(|i| branch_entry_bytes(v.key(i))).sum();
+        Node::Copied(CopiedBranch {
+            page,
+            children,
+            body_bytes,
+        })
+    }
+
+    /// Sets child `i` of a branch.
+    pub(crate) fn set_child(&mut self, i: usize, id: u64) {
+        match self {
+            Node::Branch(e) => e[i].1 = id,
+            Node::Copied(c) => c.children[i] = id,
+            Node::Leaf(_) => panic!("invariant: set_child only on branches"),
+        }
+    }
+
+    /// The entries of a branch, decoding a [`Node::Copied`] first (for a
+    /// structural change).
+    pub(crate) fn branch_entries(&mut self) -> &mut Vec<(Vec<u8>, u64)> {
+        if let Node::Copied(c) = self {
+            let v = c.page.view();
+            let e = (0..c.children.len())
+                .map(|i| (v.key(i).to_vec(), c.children[i]))
+                .collect();
+            *self = Node::Branch(e);
+        }
+        match self {
+            Node::Branch(e) => e,
+            _ => panic!("invariant: branch_entries only on branches"),
+        }
+    }
+
+    /// This node with a [`Node::Copied`] decoded into [`Node::Branch`].
+    pub(crate) fn materialized(mut self) -> Node {
+        if let Node::Copied(_) = self {
+            self.branch_entries();
+        }
+        self
     }
 
     /// Writes the body into `page[40..]`; the caller seals the header.
     pub(crate) fn encode(&self, page: &mut [u8]) {
+        if let Node::Copied(c) = self {
+            return c.encode(page);
+        }
         let n = self.len();
         let mut off = PAGE_HEADER_BYTES + 4 * n;
         assert!(
@@ -122,6 +205,7 @@ impl Node {
                     put(&(k.len() as u16).to_le_bytes());
                     put(k);
                 }
+                Node::Copied(_) => unreachable!("encoded above"),
             }
         }
     }
@@ -146,6 +230,24 @@ impl Node {
                     .map(|i| (v.key(i).to_vec(), v.child(i)))
                     .collect(),
             ),
+        }
+    }
+}
+
+impl CopiedBranch {
+    /// The copied page's body (offsets and entries at the same places, so
+    /// still valid) with the current child ids written over the old ones.
+    fn encode(&self, page: &mut [u8]) {
+        let src = self.page.bytes();
+        assert!(
+            src.len() == page.len(),
+            "invariant: a copied branch is encoded into a page of its size"
+        );
+        page[PAGE_HEADER_BYTES..].copy_from_slice(&src[PAGE_HEADER_BYTES..]);
+        let v = self.page.view();
+        for (i, c) in self.children.iter().enumerate() {
+            let off = v.entry(i);
+            page[off..off + 8].copy_from_slice(&c.to_le_bytes());
         }
     }
 }
@@ -254,22 +356,51 @@ pub(crate) fn validate(page: &[u8], kind: PageKind, count: usize) -> Result<(), 
 /// A node as the tree walk sees it: in a cached page, or dirty in the
 /// write transaction.
 pub(crate) enum NodeRef<'a> {
-    Page(Arc<CachedPage>),
+    Page(CachedPage),
     Dirty(&'a Node),
 }
 
-/// A verified node page in the cache.
-pub(crate) struct CachedPage {
-    pub bytes: Box<[u8]>,
-    pub kind: PageKind,
-    pub count: usize,
-}
+/// A verified node page, shared by the cache and the readers: its checksum,
+/// id, kind and structure were checked when it was read (or the writer
+/// encoded it itself). One allocation: kind and entry count are read from
+/// the page header, on the cache line the offsets a search reads first
+/// start on.
+#[derive(Clone)]
+pub(crate) struct CachedPage(Arc<[u8]>);
 
 impl CachedPage {
+    /// Wraps a node page that passed `page::verify` and [`validate`], or
+    /// that [`Node::encode`] wrote and `page::seal` sealed.
+    pub(crate) fn new(bytes: Arc<[u8]>) -> CachedPage {
+        let kind = bytes.get(KIND_OFFSET).copied();
+        assert!(
+            kind == Some(PageKind::Leaf as u8) || kind == Some(PageKind::Branch as u8),
+            "invariant: a cached page is a verified branch or leaf page"
+        );
+        CachedPage(bytes)
+    }
+
+    pub(crate) fn kind(&self) -> PageKind {
+        if self.0[KIND_OFFSET] == PageKind::Leaf as u8 {
+            PageKind::Leaf
+        } else {
+            PageKind::Branch
+        }
+    }
+
+    /// Entries of the node (the header's `count`).
+    pub(crate) fn count(&self) -> usize {
+        u32_at(&self.0, COUNT_OFFSET)
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     fn view(&self) -> PageView<'_> {
         PageView {
-            page: &self.bytes,
-            kind: self.kind,
+            page: &self.0,
+            kind: self.kind(),
         }
     }
 }
@@ -277,13 +408,13 @@ impl CachedPage {
 impl NodeRef<'_> {
     pub(crate) fn is_leaf(&self) -> bool {
         match self {
-            NodeRef::Page(p) => p.kind == PageKind::Leaf,
+            NodeRef::Page(p) => p.kind() == PageKind::Leaf,
             NodeRef::Dirty(n) => matches!(n, Node::Leaf(_)),
         }
     }
     pub(crate) fn len(&self) -> usize {
         match self {
-            NodeRef::Page(p) => p.count,
+            NodeRef::Page(p) => p.count(),
             NodeRef::Dirty(n) => n.len(),
         }
     }
@@ -292,12 +423,14 @@ impl NodeRef<'_> {
             NodeRef::Page(p) => p.view().key(i),
             NodeRef::Dirty(Node::Leaf(e)) => &e[i].0,
             NodeRef::Dirty(Node::Branch(e)) => &e[i].0,
+            NodeRef::Dirty(Node::Copied(c)) => c.page.view().key(i),
         }
     }
     pub(crate) fn child(&self, i: usize) -> u64 {
         match self {
             NodeRef::Page(p) => p.view().child(i),
             NodeRef::Dirty(Node::Branch(e)) => e[i].1,
+            NodeRef::Dirty(Node::Copied(c)) => c.children[i],
             NodeRef::Dirty(Node::Leaf(_)) => panic!("invariant: child() only on branches"),
         }
     }
@@ -311,7 +444,9 @@ impl NodeRef<'_> {
                     len: *len,
                 },
             },
-            NodeRef::Dirty(Node::Branch(_)) => panic!("invariant: value() only on leaves"),
+            NodeRef::Dirty(Node::Branch(_) | Node::Copied(_)) => {
+                panic!("invariant: value() only on leaves")
+            }
         }
     }
 
@@ -364,13 +499,10 @@ mod tests {
         ]);
         let mut page = vec![0u8; 512];
         n.encode(&mut page);
+        page[KIND_OFFSET] = PageKind::Leaf as u8;
+        page[COUNT_OFFSET..COUNT_OFFSET + 4].copy_from_slice(&3u32.to_le_bytes());
         validate(&page, PageKind::Leaf, 3).unwrap();
-        let p = CachedPage {
-            bytes: page.clone().into_boxed_slice(),
-            kind: PageKind::Leaf,
-            count: 3,
-        };
-        let r = NodeRef::Page(Arc::new(p));
+        let r = NodeRef::Page(CachedPage::new(page.clone().into()));
         assert_eq!(r.key(1), b"bb");
         assert_eq!(r.lower_bound(b"b"), 1);
         assert_eq!(r.lower_bound(b"d"), 3);
@@ -383,7 +515,30 @@ mod tests {
         ));
         match Node::decode(&page, PageKind::Leaf, 3) {
             Node::Leaf(e) => assert_eq!(e.len(), 3),
-            Node::Branch(_) => panic!("leaf expected"),
+            Node::Branch(_) | Node::Copied(_) => panic!("leaf expected"),
+        }
+    }
+
+    #[test]
+    fn a_copied_branch_encodes_like_the_decoded_one_with_the_same_children() {
+        let full = Node::Branch(vec![(vec![], 5), (b"m".to_vec(), 6), (b"tt".to_vec(), 7)]);
+        let mut page = vec![0u8; 512];
+        full.encode(&mut page);
+        page[KIND_OFFSET] = PageKind::Branch as u8;
+        page[COUNT_OFFSET..COUNT_OFFSET + 4].copy_from_slice(&3u32.to_le_bytes());
+        let mut copied = Node::copy_branch(CachedPage::new(page.into()));
+        assert_eq!(copied.body_bytes(), full.body_bytes());
+        assert_eq!(NodeRef::Dirty(&copied).child_index(b"n"), 1);
+        copied.set_child(1, 60);
+        let mut edited = full.clone();
+        edited.set_child(1, 60);
+        let (mut a, mut b) = (vec![0u8; 512], vec![0u8; 512]);
+        copied.encode(&mut a);
+        edited.encode(&mut b);
+        assert_eq!(a[PAGE_HEADER_BYTES..], b[PAGE_HEADER_BYTES..]);
+        match copied.materialized() {
+            Node::Branch(e) => assert_eq!(e[2], (b"tt".to_vec(), 7)),
+            _ => panic!("decoded branch expected"),
         }
     }
 
