@@ -106,7 +106,12 @@ pub struct Options {
     /// Page size of a new file (a power of two in 512..=65536; default
     /// 4096). An existing file keeps the page size it was created with.
     pub page_size_bytes: u32,
-    /// Bytes of node pages the read cache holds (default 64 MiB).
+    /// Bytes of node pages the read cache holds (default 1 GiB, redb's
+    /// default too). Memory is taken only as pages are cached, so a file
+    /// smaller than this costs at most its own node pages. With O_DIRECT
+    /// (the default) a miss here is a device read for any page written
+    /// since it was last read, so a cache smaller than the working set
+    /// turns random reads and inserts into device reads.
     pub cache_size_bytes: u64,
     /// The file grows by whole multiples of this, written as zeros
     /// (default 4 MiB).
@@ -122,7 +127,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             page_size_bytes: 4096,
-            cache_size_bytes: 64 << 20,
+            cache_size_bytes: 1 << 30,
             grow_chunk_bytes: 4 << 20,
             direct_io: true,
         }
