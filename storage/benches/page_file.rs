@@ -6,7 +6,8 @@
 //! its default), and print the load's per-commit latency; then criterion
 //! measures (a) `insert_batch_1000`: one more durable batch of 1000 fresh
 //! random keys into the loaded file, and (b) `point_read`: one `get` of a
-//! random existing key in a read transaction held open.
+//! random existing key in a read transaction held open (Cairn's
+//! `ReadTxn::get_ref` and redb's `get`, both borrowing the value).
 //!
 //! ```text
 //! CAIRN_BENCH_KEYS=1000000 cargo bench -p cairn-storage --bench page_file
@@ -178,7 +179,12 @@ impl Reader {
     fn get_len(&self, i: u64) -> usize {
         let k = key(i);
         let n = match self {
-            Reader::Cairn(r) => r.get(KEYSPACE, &k).expect("cairn get").map(|v| v.len()),
+            // Both borrow the value from the engine's cache (redb's
+            // AccessGuard, Cairn's ValueGuard): neither copies it.
+            Reader::Cairn(r) => r
+                .get_ref(KEYSPACE, &k)
+                .expect("cairn get_ref")
+                .map(|v| v.len()),
             Reader::Redb(t) => t.get(&k[..]).expect("redb get").map(|v| v.value().len()),
         };
         n.unwrap_or_else(|| panic!("key {i} is missing"))

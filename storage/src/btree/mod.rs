@@ -82,6 +82,7 @@ pub use cursor::{Cursor, Entry, Range};
 pub use disk::{Disk, FileDisk, PowerCut, SimDisk};
 pub use error::{BtreeError, Result};
 pub use meta::PAGE_FILE_VERSION;
+pub use node::ValueGuard;
 pub use page::{MAX_PAGE_SIZE_BYTES, MAX_VALUE_BYTES, MIN_PAGE_SIZE_BYTES, PAGE_HEADER_BYTES};
 pub use readonly::ReadOnlyFileDisk;
 pub use txn::{ReadTxn, WriteTxn};

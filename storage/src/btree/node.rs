@@ -29,14 +29,79 @@ const FLAG_OVERFLOW: u8 = 1;
 /// A leaf value as the writer holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Value {
-    Inline(Vec<u8>),
+    Inline(Bytes),
     Overflow { page: u64, len: u32 },
+}
+
+/// Key or value bytes of a leaf entry the writer holds: a range of the
+/// verified committed page the leaf was copied from (the page is shared,
+/// so copying a leaf allocates nothing per entry), or bytes of its own.
+#[derive(Clone)]
+pub(crate) enum Bytes {
+    InPage {
+        page: CachedPage,
+        start: u32,
+        len: u32,
+    },
+    Owned(Vec<u8>),
+}
+
+impl Bytes {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::InPage { page, start, len } => {
+                &page.bytes()[*start as usize..(*start + *len) as usize]
+            }
+            Bytes::Owned(v) => v,
+        }
+    }
+
+    /// `b`, a slice of `page`'s bytes, as a range of that page.
+    fn in_page(page: &CachedPage, b: &[u8]) -> Bytes {
+        let start = b.as_ptr() as usize - page.bytes().as_ptr() as usize;
+        assert!(
+            start + b.len() <= page.bytes().len(),
+            "invariant: Bytes::in_page takes a slice of the page"
+        );
+        Bytes::InPage {
+            page: page.clone(),
+            start: start as u32,
+            len: b.len() as u32,
+        }
+    }
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl From<Vec<u8>> for Bytes {
+    fn from(v: Vec<u8>) -> Bytes {
+        Bytes::Owned(v)
+    }
+}
+
+impl PartialEq for Bytes {
+    fn eq(&self, other: &Bytes) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Bytes {}
+
+impl std::fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_slice().fmt(f)
+    }
 }
 
 /// A decoded node, edited by the write transaction.
 #[derive(Clone, Debug)]
 pub(crate) enum Node {
-    Leaf(Vec<(Vec<u8>, Value)>),
+    Leaf(Vec<(Bytes, Value)>),
     Branch(Vec<(Vec<u8>, u64)>),
     /// A committed branch copied by the writer whose child ids alone
     /// changed: see [`CopiedBranch`].
@@ -109,6 +174,26 @@ impl Node {
             Node::Copied(c) if c.children.is_empty() => &[],
             Node::Copied(c) => c.page.view().key(0),
         }
+    }
+
+    /// The writer's copy of committed leaf page `page`: entries point into
+    /// the page, which they share (no allocation per entry).
+    pub(crate) fn copy_leaf(page: CachedPage) -> Node {
+        assert!(
+            page.kind() == PageKind::Leaf,
+            "invariant: copy_leaf copies a leaf page"
+        );
+        let v = page.view();
+        let entries = (0..page.count())
+            .map(|i| {
+                let val = match v.value(i) {
+                    ValueRef::Inline(b) => Value::Inline(Bytes::in_page(&page, b)),
+                    ValueRef::Overflow { page, len } => Value::Overflow { page, len },
+                };
+                (Bytes::in_page(&page, v.key(i)), val)
+            })
+            .collect();
+        Node::Leaf(entries)
     }
 
     /// The writer's copy of committed branch page `page` (see
@@ -209,29 +294,6 @@ impl Node {
             }
         }
     }
-
-    /// Decodes a verified page (see [`validate`]).
-    pub(crate) fn decode(page: &[u8], kind: PageKind, count: usize) -> Node {
-        let v = PageView { page, kind };
-        match kind {
-            PageKind::Leaf => Node::Leaf(
-                (0..count)
-                    .map(|i| {
-                        let val = match v.value(i) {
-                            ValueRef::Inline(b) => Value::Inline(b.to_vec()),
-                            ValueRef::Overflow { page, len } => Value::Overflow { page, len },
-                        };
-                        (v.key(i).to_vec(), val)
-                    })
-                    .collect(),
-            ),
-            _ => Node::Branch(
-                (0..count)
-                    .map(|i| (v.key(i).to_vec(), v.child(i)))
-                    .collect(),
-            ),
-        }
-    }
 }
 
 impl CopiedBranch {
@@ -249,6 +311,60 @@ impl CopiedBranch {
             let off = v.entry(i);
             page[off..off + 8].copy_from_slice(&c.to_le_bytes());
         }
+    }
+}
+
+/// A value read through [`ReadTxn::get_ref`](super::ReadTxn::get_ref):
+/// the bytes of an inline value in its cached page (kept alive by the
+/// guard), or an overflow value read into memory. Derefs to `[u8]`.
+pub struct ValueGuard(GuardBytes);
+
+enum GuardBytes {
+    InPage {
+        page: CachedPage,
+        start: usize,
+        len: usize,
+    },
+    Owned(Vec<u8>),
+}
+
+impl ValueGuard {
+    /// Leaf entry `i`'s value in `page`; `None` if it lives in an
+    /// overflow run.
+    pub(crate) fn in_page(page: CachedPage, i: usize) -> Option<ValueGuard> {
+        let (start, len) = page.inline_value(i)?;
+        Some(ValueGuard(GuardBytes::InPage { page, start, len }))
+    }
+
+    pub(crate) fn owned(bytes: Vec<u8>) -> ValueGuard {
+        ValueGuard(GuardBytes::Owned(bytes))
+    }
+
+    /// The value's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            GuardBytes::InPage { page, start, len } => &page.bytes()[*start..*start + *len],
+            GuardBytes::Owned(v) => v,
+        }
+    }
+}
+
+impl std::ops::Deref for ValueGuard {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl AsRef<[u8]> for ValueGuard {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for ValueGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ValueGuard").field(&self.as_bytes()).finish()
     }
 }
 
@@ -397,6 +513,18 @@ impl CachedPage {
         &self.0
     }
 
+    /// `(start, len)` in the page of leaf entry `i`'s value if it is
+    /// inline, `None` if it lives in an overflow run.
+    fn inline_value(&self, i: usize) -> Option<(usize, usize)> {
+        match self.view().value(i) {
+            ValueRef::Inline(b) => {
+                let start = b.as_ptr() as usize - self.0.as_ptr() as usize;
+                Some((start, b.len()))
+            }
+            ValueRef::Overflow { .. } => None,
+        }
+    }
+
     fn view(&self) -> PageView<'_> {
         PageView {
             page: &self.0,
@@ -421,7 +549,7 @@ impl NodeRef<'_> {
     pub(crate) fn key(&self, i: usize) -> &[u8] {
         match self {
             NodeRef::Page(p) => p.view().key(i),
-            NodeRef::Dirty(Node::Leaf(e)) => &e[i].0,
+            NodeRef::Dirty(Node::Leaf(e)) => e[i].0.as_slice(),
             NodeRef::Dirty(Node::Branch(e)) => &e[i].0,
             NodeRef::Dirty(Node::Copied(c)) => c.page.view().key(i),
         }
@@ -438,7 +566,7 @@ impl NodeRef<'_> {
         match self {
             NodeRef::Page(p) => p.view().value(i),
             NodeRef::Dirty(Node::Leaf(e)) => match &e[i].1 {
-                Value::Inline(b) => ValueRef::Inline(b),
+                Value::Inline(b) => ValueRef::Inline(b.as_slice()),
                 Value::Overflow { page, len } => ValueRef::Overflow {
                     page: *page,
                     len: *len,
@@ -487,15 +615,15 @@ mod tests {
     #[test]
     fn encoded_leaf_reads_back_in_place_and_decoded() {
         let n = Node::Leaf(vec![
-            (b"a".to_vec(), Value::Inline(b"1".to_vec())),
+            (b"a".to_vec().into(), Value::Inline(b"1".to_vec().into())),
             (
-                b"bb".to_vec(),
+                b"bb".to_vec().into(),
                 Value::Overflow {
                     page: 77,
                     len: 5000,
                 },
             ),
-            (b"c".to_vec(), Value::Inline(vec![])),
+            (b"c".to_vec().into(), Value::Inline(Vec::new().into())),
         ]);
         let mut page = vec![0u8; 512];
         n.encode(&mut page);
@@ -513,7 +641,7 @@ mod tests {
                 len: 5000
             }
         ));
-        match Node::decode(&page, PageKind::Leaf, 3) {
+        match Node::copy_leaf(CachedPage::new(page.clone().into())) {
             Node::Leaf(e) => assert_eq!(e.len(), 3),
             Node::Branch(_) | Node::Copied(_) => panic!("leaf expected"),
         }

@@ -10,7 +10,7 @@
 use std::sync::{Arc, MutexGuard};
 
 use super::error::{BtreeError, Result};
-use super::node::{self, Node, NodeRef, Value, ValueRef};
+use super::node::{self, Node, NodeRef, Value, ValueGuard, ValueRef};
 use super::page::{PageKind, PAGE_HEADER_BYTES};
 use super::pager::{Allocator, PageIdMap, Shared};
 
@@ -108,6 +108,32 @@ pub(crate) fn lookup<R>(
     }
 }
 
+/// Point lookup that returns the value borrowed from its cached page
+/// (an overflow value is read into memory).
+pub(crate) fn get_guard(src: &Shared, root: u64, key: &[u8]) -> Result<Option<ValueGuard>> {
+    if root == 0 {
+        return Ok(None);
+    }
+    let mut id = root;
+    loop {
+        let n = NodeRef::Page(src.node(id)?);
+        if n.is_leaf() {
+            let i = n.lower_bound(key);
+            if i >= n.len() || n.key(i) != key {
+                return Ok(None);
+            }
+            if let ValueRef::Overflow { page, len } = n.value(i) {
+                return Ok(Some(ValueGuard::owned(src.overflow(page, len)?)));
+            }
+            let NodeRef::Page(p) = n else {
+                unreachable!("built from a page above")
+            };
+            return Ok(ValueGuard::in_page(p, i)); // Some: the value is inline
+        }
+        id = n.child(n.child_index(key));
+    }
+}
+
 /// The writer's view: committed pages through the shared cache, plus the
 /// nodes and overflow values this transaction made dirty.
 pub(crate) struct TreeWriter<'a> {
@@ -163,14 +189,14 @@ impl TreeWriter<'_> {
         let p = self.shared.node_for_copy(id)?;
         let n = match p.kind() {
             PageKind::Branch => Node::copy_branch(p),
-            kind => Node::decode(p.bytes(), kind, p.count()),
+            _ => Node::copy_leaf(p),
         };
         self.alloc.free(id, 1);
         Ok(self.new_node(n))
     }
 
     fn make_value(&mut self, key: &[u8], value: &[u8]) -> Value {
-        let v = Value::Inline(value.to_vec());
+        let v = Value::Inline(value.to_vec().into());
         if node::leaf_entry_bytes(key, &v) <= self.shared.limits.max_entry_bytes() {
             return v;
         }
@@ -195,7 +221,8 @@ impl TreeWriter<'_> {
     pub(crate) fn insert(&mut self, root: u64, key: &[u8], value: &[u8]) -> Result<(u64, bool)> {
         let v = self.make_value(key, value);
         if root == 0 {
-            return Ok((self.new_node(Node::Leaf(vec![(key.to_vec(), v)])), false));
+            let leaf = Node::Leaf(vec![(key.to_vec().into(), v)]);
+            return Ok((self.new_node(leaf), false));
         }
         let (mut parts, old, appended) = self.insert_rec(root, key, v)?;
         let existed = old.is_some();
@@ -232,7 +259,7 @@ impl TreeWriter<'_> {
                     Ok(i) => old = Some(std::mem::replace(&mut e[i].1, v)),
                     Err(i) => {
                         appended = i == e.len();
-                        e.insert(i, (key.to_vec(), v));
+                        e.insert(i, (key.to_vec().into(), v));
                     }
                 }
                 None

@@ -10,12 +10,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeBounds;
-use std::sync::{Arc, MutexGuard};
+use std::sync::{Arc, MutexGuard, OnceLock};
 
 use super::cursor::{Cursor, Range};
 use super::error::{BtreeError, Result};
 use super::meta::Meta;
-use super::node::{CachedPage, Node, ValueRef};
+use super::node::{CachedPage, Node, ValueGuard, ValueRef};
 use super::page::{self, PageKind, Seal, MAX_VALUE_BYTES, PAGE_HEADER_BYTES};
 use super::pager::{Allocator, PageIdMap, Shared};
 use super::tree::{self, NodeSource, TreeWriter};
@@ -66,6 +66,10 @@ fn keyspace_names(src: &dyn NodeSource, root: u64) -> Result<BTreeSet<Vec<u8>>> 
 pub struct ReadTxn {
     shared: Arc<Shared>,
     meta: Meta,
+    /// The first keyspace this transaction resolved and its root: the
+    /// version never changes, so repeated reads of one keyspace (the
+    /// common case) skip the root-tree lookup, without a lock.
+    first_keyspace: OnceLock<(Box<str>, u64)>,
 }
 
 impl ReadTxn {
@@ -79,7 +83,11 @@ impl ReadTxn {
             *v.readers.entry(meta.txn_id).or_insert(0) += 1;
             meta
         };
-        Ok(ReadTxn { shared, meta })
+        Ok(ReadTxn {
+            shared,
+            meta,
+            first_keyspace: OnceLock::new(),
+        })
     }
 
     /// The version (txn id of the commit) this transaction reads.
@@ -98,12 +106,26 @@ impl ReadTxn {
     }
 
     fn root_of(&self, keyspace: &str) -> Result<u64> {
-        keyspace_root(&*self.shared, &self.shared, self.meta.root_page, keyspace)
+        if let Some((name, root)) = self.first_keyspace.get() {
+            if **name == *keyspace {
+                return Ok(*root);
+            }
+        }
+        let root = keyspace_root(&*self.shared, &self.shared, self.meta.root_page, keyspace)?;
+        let _first = self.first_keyspace.get_or_init(|| (keyspace.into(), root));
+        Ok(root)
     }
 
     /// The value of `key` in `keyspace`.
     pub fn get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         tree::get(&*self.shared, self.root_of(keyspace)?, key)
+    }
+
+    /// The value of `key` in `keyspace`, borrowed from the page cache
+    /// (no copy of an inline value; a value in an overflow run is read
+    /// into memory). The guard keeps its page alive, not the version.
+    pub fn get_ref(&self, keyspace: &str, key: &[u8]) -> Result<Option<ValueGuard>> {
+        tree::get_guard(&self.shared, self.root_of(keyspace)?, key)
     }
 
     /// A cursor over `keyspace`.
