@@ -6,16 +6,19 @@
 //! its default), and print the load's per-commit latency; then criterion
 //! measures (a) `insert_batch_1000`: one more durable batch of 1000 fresh
 //! random keys into the loaded file, and (b) `point_read`: one `get` of a
-//! random existing key in a read transaction held open.
+//! random existing key in a read transaction held open (Cairn's
+//! `ReadTxn::get_ref` and redb's `get`, both borrowing the value).
 //!
 //! ```text
 //! CAIRN_BENCH_KEYS=1000000 cargo bench -p cairn-storage --bench page_file
 //! ```
 //!
 //! `CAIRN_BENCH_ENGINES` picks engines (comma separated, default
-//! `cairn,redb`): `cairn` (default options: O_DIRECT + io_uring, 64 MiB
-//! cache), `cairn-buffered` (`direct_io: false`), `cairn-cache1g` (O_DIRECT
-//! with redb's default 1 GiB cache), `redb` (defaults: 1 GiB cache).
+//! `cairn,redb`): `cairn` (default options: O_DIRECT + io_uring, the
+//! default cache size), `cairn-buffered` (`direct_io: false`),
+//! `cairn-cache64m` (O_DIRECT with a 64 MiB cache), `cairn-cache1g`
+//! (O_DIRECT with a 1 GiB cache, redb's default), `redb` (defaults:
+//! 1 GiB cache).
 //! Files live under the target directory (a real file system, never tmpfs).
 
 use std::hint::black_box;
@@ -60,6 +63,7 @@ fn value(i: u64) -> [u8; VALUE_BYTES] {
 enum Kind {
     Cairn,
     CairnBuffered,
+    CairnCache64m,
     CairnCache1g,
     Redb,
 }
@@ -69,6 +73,7 @@ impl Kind {
         match s.trim() {
             "cairn" => Kind::Cairn,
             "cairn-buffered" => Kind::CairnBuffered,
+            "cairn-cache64m" => Kind::CairnCache64m,
             "cairn-cache1g" => Kind::CairnCache1g,
             "redb" => Kind::Redb,
             other => panic!("CAIRN_BENCH_ENGINES: unknown engine {other:?}"),
@@ -79,6 +84,7 @@ impl Kind {
         match self {
             Kind::Cairn => "cairn",
             Kind::CairnBuffered => "cairn-buffered",
+            Kind::CairnCache64m => "cairn-cache64m",
             Kind::CairnCache1g => "cairn-cache1g",
             Kind::Redb => "redb",
         }
@@ -108,6 +114,7 @@ impl Store {
             }
             Kind::Cairn => {}
             Kind::CairnBuffered => opts.direct_io = false,
+            Kind::CairnCache64m => opts.cache_size_bytes = 64 << 20,
             Kind::CairnCache1g => opts.cache_size_bytes = 1 << 30,
         }
         let db = Db::open_path(&dir.join("db"), opts).expect("cairn open");
@@ -172,7 +179,12 @@ impl Reader {
     fn get_len(&self, i: u64) -> usize {
         let k = key(i);
         let n = match self {
-            Reader::Cairn(r) => r.get(KEYSPACE, &k).expect("cairn get").map(|v| v.len()),
+            // Both borrow the value from the engine's cache (redb's
+            // AccessGuard, Cairn's ValueGuard): neither copies it.
+            Reader::Cairn(r) => r
+                .get_ref(KEYSPACE, &k)
+                .expect("cairn get_ref")
+                .map(|v| v.len()),
             Reader::Redb(t) => t.get(&k[..]).expect("redb get").map(|v| v.value().len()),
         };
         n.unwrap_or_else(|| panic!("key {i} is missing"))

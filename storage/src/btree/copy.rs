@@ -153,7 +153,7 @@ fn write_copy(txn: &ReadTxn, file: &File, path: &Path, opts: &Options) -> Result
         })?;
         let root = copy_tree(shared, u64::from_le_bytes(b), &mut w, &mut stats)?;
         check_key(&limits, &name)?;
-        let root = Value::Inline(root.to_le_bytes().to_vec());
+        let root = Value::Inline(root.to_le_bytes().to_vec().into());
         names.push(&mut w, 0, Item::Leaf(name, root))?;
         stats.keyspaces += 1;
         e = c.next()?;
@@ -260,7 +260,7 @@ impl<'f> PageWriter<'f> {
     /// A leaf value as the tree's writer would store it: inline if the
     /// entry fits half a page, else in an overflow run written now.
     fn value(&mut self, key: &[u8], value: Vec<u8>) -> Result<Value> {
-        let v = Value::Inline(value);
+        let v = Value::Inline(value.into());
         if node::leaf_entry_bytes(key, &v) <= self.limits.max_entry_bytes() {
             return Ok(v);
         }
@@ -370,7 +370,7 @@ impl TreeBuilder {
         if lv.cur_bytes + bytes > self.usable_bytes {
             let empty = match lv.cur {
                 Node::Leaf(_) => Node::Leaf(Vec::new()),
-                Node::Branch(_) => Node::Branch(Vec::new()),
+                Node::Branch(_) | Node::Copied(_) => Node::Branch(Vec::new()),
             };
             let full = std::mem::replace(&mut lv.cur, empty);
             lv.cur_bytes = 0;
@@ -381,7 +381,7 @@ impl TreeBuilder {
         let lv = &mut self.levels[level];
         lv.cur_bytes += bytes;
         match (&mut lv.cur, item) {
-            (Node::Leaf(e), Item::Leaf(k, v)) => e.push((k, v)),
+            (Node::Leaf(e), Item::Leaf(k, v)) => e.push((k.into(), v)),
             (Node::Branch(e), Item::Branch(k, c)) => e.push((k, c)),
             _ => panic!("invariant: a level of the bulk load holds one kind of node"),
         }
@@ -477,7 +477,7 @@ mod tests {
         let leaf = |n: usize| {
             Node::Leaf(
                 (0..n)
-                    .map(|i| (vec![i as u8], Value::Inline(vec![0; 20])))
+                    .map(|i| (vec![i as u8].into(), Value::Inline(vec![0; 20].into())))
                     .collect(),
             )
         };

@@ -82,6 +82,7 @@ pub use cursor::{Cursor, Entry, Range};
 pub use disk::{Disk, FileDisk, PowerCut, SimDisk};
 pub use error::{BtreeError, Result};
 pub use meta::PAGE_FILE_VERSION;
+pub use node::ValueGuard;
 pub use page::{MAX_PAGE_SIZE_BYTES, MAX_VALUE_BYTES, MIN_PAGE_SIZE_BYTES, PAGE_HEADER_BYTES};
 pub use readonly::ReadOnlyFileDisk;
 pub use txn::{ReadTxn, WriteTxn};
@@ -106,7 +107,12 @@ pub struct Options {
     /// Page size of a new file (a power of two in 512..=65536; default
     /// 4096). An existing file keeps the page size it was created with.
     pub page_size_bytes: u32,
-    /// Bytes of node pages the read cache holds (default 64 MiB).
+    /// Bytes of node pages the read cache holds (default 1 GiB, redb's
+    /// default too). Memory is taken only as pages are cached, so a file
+    /// smaller than this costs at most its own node pages. With O_DIRECT
+    /// (the default) a miss here is a device read for any page written
+    /// since it was last read, so a cache smaller than the working set
+    /// turns random reads and inserts into device reads.
     pub cache_size_bytes: u64,
     /// The file grows by whole multiples of this, written as zeros
     /// (default 4 MiB).
@@ -122,7 +128,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             page_size_bytes: 4096,
-            cache_size_bytes: 64 << 20,
+            cache_size_bytes: 1 << 30,
             grow_chunk_bytes: 4 << 20,
             direct_io: true,
         }
@@ -206,7 +212,7 @@ impl Db {
             disk: Box::new(disk),
             name,
             limits,
-            cache: Mutex::new(PageCache::new(cache_pages)),
+            cache: PageCache::new(cache_pages),
             versions: Mutex::new(Versions {
                 meta,
                 readers: BTreeMap::new(),
@@ -258,10 +264,7 @@ impl Db {
             let v = self.shared.versions();
             (v.meta, v.readers.values().sum::<usize>() as u64)
         };
-        let (hits, misses) = {
-            let c = self.shared.cache();
-            (c.hits, c.misses)
-        };
+        let (hits, misses) = self.shared.cache.counters();
         let (page_count, free_pages, pending_pages) = match self.alloc.try_lock() {
             Ok(a) => (a.page_count, a.free.len() as u64, a.pending_pages() as u64),
             Err(_) => (meta.page_count, 0, 0), // a writer is active

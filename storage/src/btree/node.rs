@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use super::page::{PageKind, PAGE_HEADER_BYTES};
+use super::page::{PageKind, COUNT_OFFSET, KIND_OFFSET, PAGE_HEADER_BYTES};
 
 const LEAF_ENTRY_HEADER_BYTES: usize = 7;
 const BRANCH_ENTRY_HEADER_BYTES: usize = 10;
@@ -29,15 +29,105 @@ const FLAG_OVERFLOW: u8 = 1;
 /// A leaf value as the writer holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Value {
-    Inline(Vec<u8>),
+    Inline(Bytes),
     Overflow { page: u64, len: u32 },
+}
+
+/// Key or value bytes of a leaf entry the writer holds: a range of the
+/// verified committed page the leaf was copied from (the page is shared,
+/// so copying a leaf allocates nothing per entry), or bytes of its own.
+#[derive(Clone)]
+pub(crate) enum Bytes {
+    InPage {
+        page: CachedPage,
+        start: u32,
+        len: u32,
+    },
+    Owned(Vec<u8>),
+}
+
+impl Bytes {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::InPage { page, start, len } => {
+                &page.bytes()[*start as usize..(*start + *len) as usize]
+            }
+            Bytes::Owned(v) => v,
+        }
+    }
+
+    /// `b`, a slice of `page`'s bytes, as a range of that page.
+    fn in_page(page: &CachedPage, b: &[u8]) -> Bytes {
+        let start = b.as_ptr() as usize - page.bytes().as_ptr() as usize;
+        assert!(
+            start + b.len() <= page.bytes().len(),
+            "invariant: Bytes::in_page takes a slice of the page"
+        );
+        Bytes::InPage {
+            page: page.clone(),
+            start: start as u32,
+            len: b.len() as u32,
+        }
+    }
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl From<Vec<u8>> for Bytes {
+    fn from(v: Vec<u8>) -> Bytes {
+        Bytes::Owned(v)
+    }
+}
+
+impl PartialEq for Bytes {
+    fn eq(&self, other: &Bytes) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Bytes {}
+
+impl std::fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_slice().fmt(f)
+    }
 }
 
 /// A decoded node, edited by the write transaction.
 #[derive(Clone, Debug)]
 pub(crate) enum Node {
-    Leaf(Vec<(Vec<u8>, Value)>),
+    Leaf(Vec<(Bytes, Value)>),
     Branch(Vec<(Vec<u8>, u64)>),
+    /// A committed branch copied by the writer whose child ids alone
+    /// changed: see [`CopiedBranch`].
+    Copied(CopiedBranch),
+}
+
+/// A copy-on-write copy of a committed branch, kept as its page plus its
+/// child ids. A put changes one child id per branch on its path and
+/// rarely anything else, so the copy costs two allocations instead of one
+/// per key, and encoding it is a page copy with the child ids patched in.
+/// The first structural change (an entry added or removed) decodes it into
+/// [`Node::Branch`] ([`Node::branch_entries`]).
+#[derive(Clone)]
+pub(crate) struct CopiedBranch {
+    page: CachedPage,
+    children: Vec<u64>,
+    body_bytes: usize,
+}
+
+impl std::fmt::Debug for CopiedBranch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CopiedBranch")
+            .field("children", &self.children)
+            .field("body_bytes", &self.body_bytes)
+            .finish()
+    }
 }
 
 pub(crate) fn leaf_entry_bytes(key: &[u8], v: &Value) -> usize {
@@ -57,6 +147,7 @@ impl Node {
         match self {
             Node::Leaf(e) => e.len(),
             Node::Branch(e) => e.len(),
+            Node::Copied(c) => c.children.len(),
         }
     }
 
@@ -65,13 +156,14 @@ impl Node {
         match self {
             Node::Leaf(e) => e.iter().map(|(k, v)| leaf_entry_bytes(k, v)).sum(),
             Node::Branch(e) => e.iter().map(|(k, _)| branch_entry_bytes(k)).sum(),
+            Node::Copied(c) => c.body_bytes,
         }
     }
 
     pub(crate) fn kind(&self) -> PageKind {
         match self {
             Node::Leaf(_) => PageKind::Leaf,
-            Node::Branch(_) => PageKind::Branch,
+            Node::Branch(_) | Node::Copied(_) => PageKind::Branch,
         }
     }
 
@@ -79,11 +171,87 @@ impl Node {
         match self {
             Node::Leaf(e) => e.first().map(|(k, _)| k.as_slice()).unwrap_or(&[]),
             Node::Branch(e) => e.first().map(|(k, _)| k.as_slice()).unwrap_or(&[]),
+            Node::Copied(c) if c.children.is_empty() => &[],
+            Node::Copied(c) => c.page.view().key(0),
         }
+    }
+
+    /// The writer's copy of committed leaf page `page`: entries point into
+    /// the page, which they share (no allocation per entry).
+    pub(crate) fn copy_leaf(page: CachedPage) -> Node {
+        assert!(
+            page.kind() == PageKind::Leaf,
+            "invariant: copy_leaf copies a leaf page"
+        );
+        let v = page.view();
+        let entries = (0..page.count())
+            .map(|i| {
+                let val = match v.value(i) {
+                    ValueRef::Inline(b) => Value::Inline(Bytes::in_page(&page, b)),
+                    ValueRef::Overflow { page, len } => Value::Overflow { page, len },
+                };
+                (Bytes::in_page(&page, v.key(i)), val)
+            })
+            .collect();
+        Node::Leaf(entries)
+    }
+
+    /// The writer's copy of committed branch page `page` (see
+    /// [`CopiedBranch`]).
+    pub(crate) fn copy_branch(page: CachedPage) -> Node {
+        assert!(
+            page.kind() == PageKind::Branch,
+            "invariant: copy_branch copies a branch page"
+        );
+        let v = page.view();
+        let count = page.count();
+        let children = (0..count).map(|i| v.child(i)).collect();
+        let body_bytes = (0..count).map(|i| branch_entry_bytes(v.key(i))).sum();
+        Node::Copied(CopiedBranch {
+            page,
+            children,
+            body_bytes,
+        })
+    }
+
+    /// Sets child `i` of a branch.
+    pub(crate) fn set_child(&mut self, i: usize, id: u64) {
+        match self {
+            Node::Branch(e) => e[i].1 = id,
+            Node::Copied(c) => c.children[i] = id,
+            Node::Leaf(_) => panic!("invariant: set_child only on branches"),
+        }
+    }
+
+    /// The entries of a branch, decoding a [`Node::Copied`] first (for a
+    /// structural change).
+    pub(crate) fn branch_entries(&mut self) -> &mut Vec<(Vec<u8>, u64)> {
+        if let Node::Copied(c) = self {
+            let v = c.page.view();
+            let e = (0..c.children.len())
+                .map(|i| (v.key(i).to_vec(), c.children[i]))
+                .collect();
+            *self = Node::Branch(e);
+        }
+        match self {
+            Node::Branch(e) => e,
+            _ => panic!("invariant: branch_entries only on branches"),
+        }
+    }
+
+    /// This node with a [`Node::Copied`] decoded into [`Node::Branch`].
+    pub(crate) fn materialized(mut self) -> Node {
+        if let Node::Copied(_) = self {
+            self.branch_entries();
+        }
+        self
     }
 
     /// Writes the body into `page[40..]`; the caller seals the header.
     pub(crate) fn encode(&self, page: &mut [u8]) {
+        if let Node::Copied(c) = self {
+            return c.encode(page);
+        }
         let n = self.len();
         let mut off = PAGE_HEADER_BYTES + 4 * n;
         assert!(
@@ -122,31 +290,81 @@ impl Node {
                     put(&(k.len() as u16).to_le_bytes());
                     put(k);
                 }
+                Node::Copied(_) => unreachable!("encoded above"),
             }
         }
     }
+}
 
-    /// Decodes a verified page (see [`validate`]).
-    pub(crate) fn decode(page: &[u8], kind: PageKind, count: usize) -> Node {
-        let v = PageView { page, kind };
-        match kind {
-            PageKind::Leaf => Node::Leaf(
-                (0..count)
-                    .map(|i| {
-                        let val = match v.value(i) {
-                            ValueRef::Inline(b) => Value::Inline(b.to_vec()),
-                            ValueRef::Overflow { page, len } => Value::Overflow { page, len },
-                        };
-                        (v.key(i).to_vec(), val)
-                    })
-                    .collect(),
-            ),
-            _ => Node::Branch(
-                (0..count)
-                    .map(|i| (v.key(i).to_vec(), v.child(i)))
-                    .collect(),
-            ),
+impl CopiedBranch {
+    /// The copied page's body (offsets and entries at the same places, so
+    /// still valid) with the current child ids written over the old ones.
+    fn encode(&self, page: &mut [u8]) {
+        let src = self.page.bytes();
+        assert!(
+            src.len() == page.len(),
+            "invariant: a copied branch is encoded into a page of its size"
+        );
+        page[PAGE_HEADER_BYTES..].copy_from_slice(&src[PAGE_HEADER_BYTES..]);
+        let v = self.page.view();
+        for (i, c) in self.children.iter().enumerate() {
+            let off = v.entry(i);
+            page[off..off + 8].copy_from_slice(&c.to_le_bytes());
         }
+    }
+}
+
+/// A value read through [`ReadTxn::get_ref`](super::ReadTxn::get_ref):
+/// the bytes of an inline value in its cached page (kept alive by the
+/// guard), or an overflow value read into memory. Derefs to `[u8]`.
+pub struct ValueGuard(GuardBytes);
+
+enum GuardBytes {
+    InPage {
+        page: CachedPage,
+        start: usize,
+        len: usize,
+    },
+    Owned(Vec<u8>),
+}
+
+impl ValueGuard {
+    /// Leaf entry `i`'s value in `page`; `None` if it lives in an
+    /// overflow run.
+    pub(crate) fn in_page(page: CachedPage, i: usize) -> Option<ValueGuard> {
+        let (start, len) = page.inline_value(i)?;
+        Some(ValueGuard(GuardBytes::InPage { page, start, len }))
+    }
+
+    pub(crate) fn owned(bytes: Vec<u8>) -> ValueGuard {
+        ValueGuard(GuardBytes::Owned(bytes))
+    }
+
+    /// The value's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            GuardBytes::InPage { page, start, len } => &page.bytes()[*start..*start + *len],
+            GuardBytes::Owned(v) => v,
+        }
+    }
+}
+
+impl std::ops::Deref for ValueGuard {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl AsRef<[u8]> for ValueGuard {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for ValueGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ValueGuard").field(&self.as_bytes()).finish()
     }
 }
 
@@ -254,22 +472,63 @@ pub(crate) fn validate(page: &[u8], kind: PageKind, count: usize) -> Result<(), 
 /// A node as the tree walk sees it: in a cached page, or dirty in the
 /// write transaction.
 pub(crate) enum NodeRef<'a> {
-    Page(Arc<CachedPage>),
+    Page(CachedPage),
     Dirty(&'a Node),
 }
 
-/// A verified node page in the cache.
-pub(crate) struct CachedPage {
-    pub bytes: Box<[u8]>,
-    pub kind: PageKind,
-    pub count: usize,
-}
+/// A verified node page, shared by the cache and the readers: its checksum,
+/// id, kind and structure were checked when it was read (or the writer
+/// encoded it itself). One allocation: kind and entry count are read from
+/// the page header, on the cache line the offsets a search reads first
+/// start on.
+#[derive(Clone)]
+pub(crate) struct CachedPage(Arc<[u8]>);
 
 impl CachedPage {
+    /// Wraps a node page that passed `page::verify` and [`validate`], or
+    /// that [`Node::encode`] wrote and `page::seal` sealed.
+    pub(crate) fn new(bytes: Arc<[u8]>) -> CachedPage {
+        let kind = bytes.get(KIND_OFFSET).copied();
+        assert!(
+            kind == Some(PageKind::Leaf as u8) || kind == Some(PageKind::Branch as u8),
+            "invariant: a cached page is a verified branch or leaf page"
+        );
+        CachedPage(bytes)
+    }
+
+    pub(crate) fn kind(&self) -> PageKind {
+        if self.0[KIND_OFFSET] == PageKind::Leaf as u8 {
+            PageKind::Leaf
+        } else {
+            PageKind::Branch
+        }
+    }
+
+    /// Entries of the node (the header's `count`).
+    pub(crate) fn count(&self) -> usize {
+        u32_at(&self.0, COUNT_OFFSET)
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// `(start, len)` in the page of leaf entry `i`'s value if it is
+    /// inline, `None` if it lives in an overflow run.
+    fn inline_value(&self, i: usize) -> Option<(usize, usize)> {
+        match self.view().value(i) {
+            ValueRef::Inline(b) => {
+                let start = b.as_ptr() as usize - self.0.as_ptr() as usize;
+                Some((start, b.len()))
+            }
+            ValueRef::Overflow { .. } => None,
+        }
+    }
+
     fn view(&self) -> PageView<'_> {
         PageView {
-            page: &self.bytes,
-            kind: self.kind,
+            page: &self.0,
+            kind: self.kind(),
         }
     }
 }
@@ -277,27 +536,29 @@ impl CachedPage {
 impl NodeRef<'_> {
     pub(crate) fn is_leaf(&self) -> bool {
         match self {
-            NodeRef::Page(p) => p.kind == PageKind::Leaf,
+            NodeRef::Page(p) => p.kind() == PageKind::Leaf,
             NodeRef::Dirty(n) => matches!(n, Node::Leaf(_)),
         }
     }
     pub(crate) fn len(&self) -> usize {
         match self {
-            NodeRef::Page(p) => p.count,
+            NodeRef::Page(p) => p.count(),
             NodeRef::Dirty(n) => n.len(),
         }
     }
     pub(crate) fn key(&self, i: usize) -> &[u8] {
         match self {
             NodeRef::Page(p) => p.view().key(i),
-            NodeRef::Dirty(Node::Leaf(e)) => &e[i].0,
+            NodeRef::Dirty(Node::Leaf(e)) => e[i].0.as_slice(),
             NodeRef::Dirty(Node::Branch(e)) => &e[i].0,
+            NodeRef::Dirty(Node::Copied(c)) => c.page.view().key(i),
         }
     }
     pub(crate) fn child(&self, i: usize) -> u64 {
         match self {
             NodeRef::Page(p) => p.view().child(i),
             NodeRef::Dirty(Node::Branch(e)) => e[i].1,
+            NodeRef::Dirty(Node::Copied(c)) => c.children[i],
             NodeRef::Dirty(Node::Leaf(_)) => panic!("invariant: child() only on branches"),
         }
     }
@@ -305,13 +566,15 @@ impl NodeRef<'_> {
         match self {
             NodeRef::Page(p) => p.view().value(i),
             NodeRef::Dirty(Node::Leaf(e)) => match &e[i].1 {
-                Value::Inline(b) => ValueRef::Inline(b),
+                Value::Inline(b) => ValueRef::Inline(b.as_slice()),
                 Value::Overflow { page, len } => ValueRef::Overflow {
                     page: *page,
                     len: *len,
                 },
             },
-            NodeRef::Dirty(Node::Branch(_)) => panic!("invariant: value() only on leaves"),
+            NodeRef::Dirty(Node::Branch(_) | Node::Copied(_)) => {
+                panic!("invariant: value() only on leaves")
+            }
         }
     }
 
@@ -352,25 +615,22 @@ mod tests {
     #[test]
     fn encoded_leaf_reads_back_in_place_and_decoded() {
         let n = Node::Leaf(vec![
-            (b"a".to_vec(), Value::Inline(b"1".to_vec())),
+            (b"a".to_vec().into(), Value::Inline(b"1".to_vec().into())),
             (
-                b"bb".to_vec(),
+                b"bb".to_vec().into(),
                 Value::Overflow {
                     page: 77,
                     len: 5000,
                 },
             ),
-            (b"c".to_vec(), Value::Inline(vec![])),
+            (b"c".to_vec().into(), Value::Inline(Vec::new().into())),
         ]);
         let mut page = vec![0u8; 512];
         n.encode(&mut page);
+        page[KIND_OFFSET] = PageKind::Leaf as u8;
+        page[COUNT_OFFSET..COUNT_OFFSET + 4].copy_from_slice(&3u32.to_le_bytes());
         validate(&page, PageKind::Leaf, 3).unwrap();
-        let p = CachedPage {
-            bytes: page.clone().into_boxed_slice(),
-            kind: PageKind::Leaf,
-            count: 3,
-        };
-        let r = NodeRef::Page(Arc::new(p));
+        let r = NodeRef::Page(CachedPage::new(page.clone().into()));
         assert_eq!(r.key(1), b"bb");
         assert_eq!(r.lower_bound(b"b"), 1);
         assert_eq!(r.lower_bound(b"d"), 3);
@@ -381,9 +641,32 @@ mod tests {
                 len: 5000
             }
         ));
-        match Node::decode(&page, PageKind::Leaf, 3) {
+        match Node::copy_leaf(CachedPage::new(page.clone().into())) {
             Node::Leaf(e) => assert_eq!(e.len(), 3),
-            Node::Branch(_) => panic!("leaf expected"),
+            Node::Branch(_) | Node::Copied(_) => panic!("leaf expected"),
+        }
+    }
+
+    #[test]
+    fn a_copied_branch_encodes_like_the_decoded_one_with_the_same_children() {
+        let full = Node::Branch(vec![(vec![], 5), (b"m".to_vec(), 6), (b"tt".to_vec(), 7)]);
+        let mut page = vec![0u8; 512];
+        full.encode(&mut page);
+        page[KIND_OFFSET] = PageKind::Branch as u8;
+        page[COUNT_OFFSET..COUNT_OFFSET + 4].copy_from_slice(&3u32.to_le_bytes());
+        let mut copied = Node::copy_branch(CachedPage::new(page.into()));
+        assert_eq!(copied.body_bytes(), full.body_bytes());
+        assert_eq!(NodeRef::Dirty(&copied).child_index(b"n"), 1);
+        copied.set_child(1, 60);
+        let mut edited = full.clone();
+        edited.set_child(1, 60);
+        let (mut a, mut b) = (vec![0u8; 512], vec![0u8; 512]);
+        copied.encode(&mut a);
+        edited.encode(&mut b);
+        assert_eq!(a[PAGE_HEADER_BYTES..], b[PAGE_HEADER_BYTES..]);
+        match copied.materialized() {
+            Node::Branch(e) => assert_eq!(e[2], (b"tt".to_vec(), 7)),
+            _ => panic!("decoded branch expected"),
         }
     }
 

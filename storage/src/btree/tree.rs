@@ -7,13 +7,12 @@
 //! makes the parent dirty too, up to the root. Committed pages are never
 //! written again while reachable from a version someone may read.
 
-use std::collections::HashMap;
 use std::sync::{Arc, MutexGuard};
 
 use super::error::{BtreeError, Result};
-use super::node::{self, Node, NodeRef, Value, ValueRef};
+use super::node::{self, Node, NodeRef, Value, ValueGuard, ValueRef};
 use super::page::{PageKind, PAGE_HEADER_BYTES};
-use super::pager::{Allocator, Shared};
+use super::pager::{Allocator, PageIdMap, Shared};
 
 /// Where the tree walk gets nodes and overflow values from.
 pub(crate) trait NodeSource {
@@ -81,6 +80,17 @@ pub(crate) fn scan<E: From<BtreeError>>(
 
 /// Point lookup in the tree rooted at `root` (0 = empty).
 pub(crate) fn get(src: &dyn NodeSource, root: u64, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    lookup(src, root, key, |v| value_bytes(src, v))
+}
+
+/// Point lookup that hands the value, borrowed from its page, to `f`
+/// (no copy unless `f` makes one).
+pub(crate) fn lookup<R>(
+    src: &dyn NodeSource,
+    root: u64,
+    key: &[u8],
+    f: impl FnOnce(ValueRef<'_>) -> Result<R>,
+) -> Result<Option<R>> {
     if root == 0 {
         return Ok(None);
     }
@@ -90,9 +100,35 @@ pub(crate) fn get(src: &dyn NodeSource, root: u64, key: &[u8]) -> Result<Option<
         if n.is_leaf() {
             let i = n.lower_bound(key);
             if i < n.len() && n.key(i) == key {
-                return value_bytes(src, n.value(i)).map(Some);
+                return f(n.value(i)).map(Some);
             }
             return Ok(None);
+        }
+        id = n.child(n.child_index(key));
+    }
+}
+
+/// Point lookup that returns the value borrowed from its cached page
+/// (an overflow value is read into memory).
+pub(crate) fn get_guard(src: &Shared, root: u64, key: &[u8]) -> Result<Option<ValueGuard>> {
+    if root == 0 {
+        return Ok(None);
+    }
+    let mut id = root;
+    loop {
+        let n = NodeRef::Page(src.node(id)?);
+        if n.is_leaf() {
+            let i = n.lower_bound(key);
+            if i >= n.len() || n.key(i) != key {
+                return Ok(None);
+            }
+            if let ValueRef::Overflow { page, len } = n.value(i) {
+                return Ok(Some(ValueGuard::owned(src.overflow(page, len)?)));
+            }
+            let NodeRef::Page(p) = n else {
+                unreachable!("built from a page above")
+            };
+            return Ok(ValueGuard::in_page(p, i)); // Some: the value is inline
         }
         id = n.child(n.child_index(key));
     }
@@ -103,8 +139,8 @@ pub(crate) fn get(src: &dyn NodeSource, root: u64, key: &[u8]) -> Result<Option<
 pub(crate) struct TreeWriter<'a> {
     pub shared: Arc<Shared>,
     pub alloc: MutexGuard<'a, Allocator>,
-    pub nodes: HashMap<u64, Node>,
-    pub overflow: HashMap<u64, Vec<u8>>,
+    pub nodes: PageIdMap<Node>,
+    pub overflow: PageIdMap<Vec<u8>>,
 }
 
 impl NodeSource for TreeWriter<'_> {
@@ -122,9 +158,16 @@ impl NodeSource for TreeWriter<'_> {
     }
 }
 
-type Parts = Vec<(Vec<u8>, u64)>;
+/// The pieces a dirty node was split into (usually just itself): the
+/// first keeps the node's id and, in the parent, the node's separator;
+/// `rest` holds `(separator, id)` of the others, in key order. An unsplit
+/// node costs no allocation (an empty `Vec` allocates nothing).
+struct Parts {
+    first: u64,
+    rest: Vec<(Vec<u8>, u64)>,
+}
 
-fn dirty(nodes: &mut HashMap<u64, Node>, id: u64) -> &mut Node {
+fn dirty(nodes: &mut PageIdMap<Node>, id: u64) -> &mut Node {
     nodes
         .get_mut(&id)
         .unwrap_or_else(|| panic!("invariant: page {id} was made dirty before editing"))
@@ -143,14 +186,17 @@ impl TreeWriter<'_> {
         if self.nodes.contains_key(&id) {
             return Ok(id);
         }
-        let p = self.shared.node(id)?;
-        let n = Node::decode(&p.bytes, p.kind, p.count);
+        let p = self.shared.node_for_copy(id)?;
+        let n = match p.kind() {
+            PageKind::Branch => Node::copy_branch(p),
+            _ => Node::copy_leaf(p),
+        };
         self.alloc.free(id, 1);
         Ok(self.new_node(n))
     }
 
     fn make_value(&mut self, key: &[u8], value: &[u8]) -> Value {
-        let v = Value::Inline(value.to_vec());
+        let v = Value::Inline(value.to_vec().into());
         if node::leaf_entry_bytes(key, &v) <= self.shared.limits.max_entry_bytes() {
             return v;
         }
@@ -175,18 +221,23 @@ impl TreeWriter<'_> {
     pub(crate) fn insert(&mut self, root: u64, key: &[u8], value: &[u8]) -> Result<(u64, bool)> {
         let v = self.make_value(key, value);
         if root == 0 {
-            return Ok((self.new_node(Node::Leaf(vec![(key.to_vec(), v)])), false));
+            let leaf = Node::Leaf(vec![(key.to_vec().into(), v)]);
+            return Ok((self.new_node(leaf), false));
         }
         let (mut parts, old, appended) = self.insert_rec(root, key, v)?;
         let existed = old.is_some();
         if let Some(old) = old {
             self.free_value(&old);
         }
-        while parts.len() > 1 {
-            let id = self.new_node(Node::Branch(parts));
+        while !parts.rest.is_empty() {
+            let first_key = dirty(&mut self.nodes, parts.first).first_key().to_vec();
+            let mut entries = Vec::with_capacity(1 + parts.rest.len());
+            entries.push((first_key, parts.first));
+            entries.append(&mut parts.rest);
+            let id = self.new_node(Node::Branch(entries));
             parts = self.split(id, appended);
         }
-        Ok((parts[0].1, existed))
+        Ok((parts.first, existed))
     }
 
     /// Inserts below `id`; also returns whether the key went after every
@@ -208,12 +259,12 @@ impl TreeWriter<'_> {
                     Ok(i) => old = Some(std::mem::replace(&mut e[i].1, v)),
                     Err(i) => {
                         appended = i == e.len();
-                        e.insert(i, (key.to_vec(), v));
+                        e.insert(i, (key.to_vec().into(), v));
                     }
                 }
                 None
             }
-            n @ Node::Branch(_) => {
+            n @ (Node::Branch(_) | Node::Copied(_)) => {
                 let i = NodeRef::Dirty(n).child_index(key);
                 let last = i + 1 == n.len();
                 Some((i, NodeRef::Dirty(n).child(i), v, last))
@@ -231,46 +282,45 @@ impl TreeWriter<'_> {
     /// Replaces child `i` of branch `id` by `parts`; the first part keeps
     /// child `i`'s separator (every key in it is still `>=` that).
     fn splice(&mut self, id: u64, i: usize, parts: Parts) {
-        let Node::Branch(e) = dirty(&mut self.nodes, id) else {
-            panic!("invariant: splice into a branch");
-        };
-        let mut it = parts.into_iter();
-        if let Some((_, first)) = it.next() {
-            e[i].1 = first;
-        }
-        for (j, p) in it.enumerate() {
-            e.insert(i + 1 + j, p);
+        let n = dirty(&mut self.nodes, id);
+        n.set_child(i, parts.first);
+        if !parts.rest.is_empty() {
+            let e = n.branch_entries();
+            for (j, p) in parts.rest.into_iter().enumerate() {
+                e.insert(i + 1 + j, p);
+            }
         }
     }
 
     /// Splits dirty node `id` until every piece fits a page: at byte
     /// midpoints, or after an append by filling pieces from the left.
-    /// Returns `(separator, id)` per piece; the first piece keeps `id`.
+    /// The first piece keeps `id`.
     fn split(&mut self, id: u64, appended: bool) -> Parts {
         let usable = self.shared.limits.usable_bytes();
         let n = dirty(&mut self.nodes, id);
         if n.body_bytes() <= usable {
-            return vec![(n.first_key().to_vec(), id)];
+            return Parts {
+                first: id,
+                rest: Vec::new(),
+            };
         }
         let whole = self.nodes.remove(&id).unwrap_or_else(|| unreachable!());
+        let whole = whole.materialized();
         let mut pieces = Vec::new();
         if appended {
             fill_left(whole, usable, &mut pieces);
         } else {
             halve(whole, usable, &mut pieces);
         }
-        let mut parts = Vec::with_capacity(pieces.len());
-        for (j, p) in pieces.into_iter().enumerate() {
-            let key = p.first_key().to_vec();
-            let pid = if j == 0 {
-                self.nodes.insert(id, p);
-                id
-            } else {
-                self.new_node(p)
-            };
-            parts.push((key, pid));
-        }
-        parts
+        let mut pieces = pieces.into_iter();
+        let first = pieces
+            .next()
+            .unwrap_or_else(|| panic!("invariant: a split leaves at least one piece"));
+        self.nodes.insert(id, first);
+        let rest = pieces
+            .map(|p| (p.first_key().to_vec(), self.new_node(p)))
+            .collect();
+        Parts { first: id, rest }
     }
 
     /// Removes `key`; returns the new root, or `None` if the key is absent
@@ -283,8 +333,8 @@ impl TreeWriter<'_> {
         self.free_value(&old);
         loop {
             match self.nodes.get(&root) {
-                Some(Node::Branch(e)) if e.len() == 1 => {
-                    let child = e[0].1;
+                Some(n @ (Node::Branch(_) | Node::Copied(_))) if n.len() == 1 => {
+                    let child = NodeRef::Dirty(n).child(0);
                     self.nodes.remove(&root);
                     self.alloc.free(root, 1);
                     root = child;
@@ -308,15 +358,13 @@ impl TreeWriter<'_> {
                     .unwrap_or_else(|_| panic!("invariant: remove_rec only for present keys"));
                 return Ok((id, e.remove(i).1));
             }
-            n @ Node::Branch(_) => {
+            n @ (Node::Branch(_) | Node::Copied(_)) => {
                 let i = NodeRef::Dirty(n).child_index(key);
                 (i, NodeRef::Dirty(n).child(i))
             }
         };
         let (new_child, v) = self.remove_rec(child, key)?;
-        if let Node::Branch(e) = dirty(&mut self.nodes, id) {
-            e[i].1 = new_child;
-        }
+        dirty(&mut self.nodes, id).set_child(i, new_child);
         self.rebalance(id, i)?;
         Ok((id, v))
     }
@@ -325,10 +373,8 @@ impl TreeWriter<'_> {
     /// is empty, merges it with a sibling if it is under a quarter full.
     fn rebalance(&mut self, id: u64, i: usize) -> Result<()> {
         let underflow = self.shared.limits.underflow_bytes();
-        let Node::Branch(e) = dirty(&mut self.nodes, id) else {
-            panic!("invariant: rebalance a branch");
-        };
-        let child = e[i].1;
+        // Deletes may add or remove entries here: decode a copied branch.
+        let child = dirty(&mut self.nodes, id).branch_entries()[i].1;
         let c = dirty(&mut self.nodes, child);
         if c.len() == 0 {
             self.nodes.remove(&child);
@@ -340,7 +386,7 @@ impl TreeWriter<'_> {
         }
         let siblings = match dirty(&mut self.nodes, id) {
             Node::Branch(e) => e.len(),
-            Node::Leaf(_) => 0,
+            Node::Leaf(_) | Node::Copied(_) => 0,
         };
         if c_body(&self.nodes, child) >= underflow || siblings < 2 {
             return Ok(());
@@ -348,12 +394,17 @@ impl TreeWriter<'_> {
         let (l, r) = if i > 0 { (i - 1, i) } else { (i, i + 1) };
         let (l_id, r_id, r_sep) = match dirty(&mut self.nodes, id) {
             Node::Branch(e) => (e[l].1, e[r].1, e[r].0.clone()),
-            Node::Leaf(_) => unreachable!(),
+            Node::Leaf(_) | Node::Copied(_) => unreachable!("decoded at the start"),
         };
         let l_id = self.make_dirty(l_id)?;
         let r_id = self.make_dirty(r_id)?;
         let right = self.nodes.remove(&r_id).unwrap_or_else(|| unreachable!());
+        let right = right.materialized();
         self.alloc.free(r_id, 1);
+        let left = dirty(&mut self.nodes, l_id);
+        if !matches!(left, Node::Leaf(_)) {
+            left.branch_entries();
+        }
         match (dirty(&mut self.nodes, l_id), right) {
             (Node::Leaf(a), Node::Leaf(b)) => a.extend(b),
             (Node::Branch(a), Node::Branch(mut b)) => {
@@ -398,7 +449,7 @@ impl TreeWriter<'_> {
     }
 }
 
-fn c_body(nodes: &HashMap<u64, Node>, id: u64) -> usize {
+fn c_body(nodes: &PageIdMap<Node>, id: u64) -> usize {
     nodes.get(&id).map(Node::body_bytes).unwrap_or(0)
 }
 
@@ -406,6 +457,7 @@ fn c_body(nodes: &HashMap<u64, Node>, id: u64) -> usize {
 /// Entries are at most half of `usable`, so halves always make
 /// progress.
 fn halve(n: Node, usable: usize, out: &mut Vec<Node>) {
+    let n = n.materialized();
     if n.body_bytes() <= usable || n.len() < 2 {
         out.push(n);
         return;
@@ -422,6 +474,7 @@ fn halve(n: Node, usable: usize, out: &mut Vec<Node>) {
             let b = e.split_off(cut);
             (Node::Branch(e), Node::Branch(b))
         }
+        Node::Copied(_) => unreachable!("materialized above"),
     };
     halve(a, usable, out);
     halve(b, usable, out);
@@ -431,6 +484,7 @@ fn halve(n: Node, usable: usize, out: &mut Vec<Node>) {
 /// `usable` bytes (leaving [`APPEND_SLACK_BYTES`] free, so that an update
 /// that grows an entry a little does not split the page again).
 fn fill_left(n: Node, usable: usize, out: &mut Vec<Node>) {
+    let n = n.materialized();
     if n.body_bytes() <= usable || n.len() < 2 {
         out.push(n);
         return;
@@ -447,6 +501,7 @@ fn fill_left(n: Node, usable: usize, out: &mut Vec<Node>) {
             let b = e.split_off(cut);
             (Node::Branch(e), Node::Branch(b))
         }
+        Node::Copied(_) => unreachable!("materialized above"),
     };
     out.push(a);
     fill_left(b, usable, out);

@@ -8,16 +8,16 @@
 //! then writes and syncs the meta. Dropping it without commit leaves no
 //! trace.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeBounds;
-use std::sync::{Arc, MutexGuard};
+use std::sync::{Arc, MutexGuard, OnceLock};
 
 use super::cursor::{Cursor, Range};
 use super::error::{BtreeError, Result};
 use super::meta::Meta;
-use super::node::CachedPage;
+use super::node::{CachedPage, Node, ValueGuard, ValueRef};
 use super::page::{self, PageKind, Seal, MAX_VALUE_BYTES, PAGE_HEADER_BYTES};
-use super::pager::{Allocator, Shared};
+use super::pager::{Allocator, PageIdMap, Shared};
 use super::tree::{self, NodeSource, TreeWriter};
 
 fn not_found(name: &str) -> BtreeError {
@@ -27,20 +27,24 @@ fn not_found(name: &str) -> BtreeError {
 }
 
 /// The keyspace root a root-tree value names.
-fn decode_root(shared: &Shared, meta_root: u64, v: &[u8]) -> Result<u64> {
-    let b: [u8; 8] = v.try_into().map_err(|_| {
-        BtreeError::corrupt(
+fn decode_root(shared: &Shared, meta_root: u64, v: ValueRef<'_>) -> Result<u64> {
+    match v {
+        ValueRef::Inline(b) if b.len() == 8 => {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            Ok(u64::from_le_bytes(a))
+        }
+        _ => Err(BtreeError::corrupt(
             shared.name.clone(),
             meta_root,
             "keyspace root is not 8 bytes",
-        )
-    })?;
-    Ok(u64::from_le_bytes(b))
+        )),
+    }
 }
 
 fn keyspace_root(src: &dyn NodeSource, shared: &Shared, root: u64, name: &str) -> Result<u64> {
-    match tree::get(src, root, name.as_bytes())? {
-        Some(v) => decode_root(shared, root, &v),
+    match tree::lookup(src, root, name.as_bytes(), |v| decode_root(shared, root, v))? {
+        Some(r) => Ok(r),
         None => Err(not_found(name)),
     }
 }
@@ -62,6 +66,10 @@ fn keyspace_names(src: &dyn NodeSource, root: u64) -> Result<BTreeSet<Vec<u8>>> 
 pub struct ReadTxn {
     shared: Arc<Shared>,
     meta: Meta,
+    /// The first keyspace this transaction resolved and its root: the
+    /// version never changes, so repeated reads of one keyspace (the
+    /// common case) skip the root-tree lookup, without a lock.
+    first_keyspace: OnceLock<(Box<str>, u64)>,
 }
 
 impl ReadTxn {
@@ -75,7 +83,11 @@ impl ReadTxn {
             *v.readers.entry(meta.txn_id).or_insert(0) += 1;
             meta
         };
-        Ok(ReadTxn { shared, meta })
+        Ok(ReadTxn {
+            shared,
+            meta,
+            first_keyspace: OnceLock::new(),
+        })
     }
 
     /// The version (txn id of the commit) this transaction reads.
@@ -94,12 +106,26 @@ impl ReadTxn {
     }
 
     fn root_of(&self, keyspace: &str) -> Result<u64> {
-        keyspace_root(&*self.shared, &self.shared, self.meta.root_page, keyspace)
+        if let Some((name, root)) = self.first_keyspace.get() {
+            if **name == *keyspace {
+                return Ok(*root);
+            }
+        }
+        let root = keyspace_root(&*self.shared, &self.shared, self.meta.root_page, keyspace)?;
+        let _first = self.first_keyspace.get_or_init(|| (keyspace.into(), root));
+        Ok(root)
     }
 
     /// The value of `key` in `keyspace`.
     pub fn get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         tree::get(&*self.shared, self.root_of(keyspace)?, key)
+    }
+
+    /// The value of `key` in `keyspace`, borrowed from the page cache
+    /// (no copy of an inline value; a value in an overflow run is read
+    /// into memory). The guard keeps its page alive, not the version.
+    pub fn get_ref(&self, keyspace: &str, key: &[u8]) -> Result<Option<ValueGuard>> {
+        tree::get_guard(&self.shared, self.root_of(keyspace)?, key)
     }
 
     /// A cursor over `keyspace`.
@@ -189,8 +215,8 @@ impl<'db> WriteTxn<'db> {
             w: TreeWriter {
                 shared,
                 alloc,
-                nodes: HashMap::new(),
-                overflow: HashMap::new(),
+                nodes: PageIdMap::default(),
+                overflow: PageIdMap::default(),
             },
             meta,
             grow_chunk_bytes,
@@ -208,9 +234,13 @@ impl<'db> WriteTxn<'db> {
         if let Some(k) = self.keyspaces.get(keyspace.as_bytes()) {
             return Ok(*k);
         }
-        match tree::get(&self.w, self.meta.root_page, keyspace.as_bytes())? {
-            Some(v) => Ok(Keyspace {
-                root: decode_root(&self.w.shared, self.meta.root_page, &v)?,
+        let root = self.meta.root_page;
+        let shared = &self.w.shared;
+        match tree::lookup(&self.w, root, keyspace.as_bytes(), |v| {
+            decode_root(shared, root, v)
+        })? {
+            Some(root) => Ok(Keyspace {
+                root,
                 exists: true,
                 changed: false,
             }),
@@ -321,7 +351,13 @@ impl<'db> WriteTxn<'db> {
             exists: true,
             changed: true,
         };
-        self.keyspaces.insert(keyspace.as_bytes().to_vec(), k);
+        // Every put sets the root: no allocation once the name is known.
+        match self.keyspaces.get_mut(keyspace.as_bytes()) {
+            Some(e) => *e = k,
+            None => {
+                self.keyspaces.insert(keyspace.as_bytes().to_vec(), k);
+            }
+        }
     }
 
     /// The value of `key` in `keyspace`, as this transaction sees it.
@@ -417,69 +453,49 @@ impl<'db> WriteTxn<'db> {
 
     /// Encodes and writes every dirty page (grown file first), adjacent
     /// pages coalesced into one run, all runs in one `Disk::write_pages`.
-    /// Returns the node pages for the cache.
+    /// Each page is encoded straight into its run's buffer (one allocation
+    /// per run, not per page). Returns the node pages for the cache.
     fn write_pages(&mut self, meta: &Meta, freelist: Vec<u64>) -> Result<Vec<(u64, CachedPage)>> {
         let ps = meta.page_size as usize;
-        let txn_id = meta.txn_id;
         let shared = self.w.shared.clone();
-        let mut bufs: Vec<(u64, Vec<u8>)> = Vec::new();
-        let mut cached = Vec::new();
-        for (&id, n) in &self.w.nodes {
-            let mut b = vec![0u8; ps];
-            n.encode(&mut b);
-            let count = n.len() as u32;
-            let kind = n.kind();
-            page::seal(&mut b, seal(id, txn_id, kind, 1, count));
-            let bytes = b.clone().into_boxed_slice();
-            cached.push((
-                id,
-                CachedPage {
-                    bytes,
-                    kind,
-                    count: count as usize,
-                },
-            ));
-            bufs.push((id, b));
-        }
+        let mut dirty: Vec<(u64, u32, Dirty<'_>)> = Vec::with_capacity(self.w.nodes.len() + 1);
+        dirty.extend(self.w.nodes.iter().map(|(&id, n)| (id, 1, Dirty::Node(n))));
         for (&id, v) in &self.w.overflow {
             let pages = shared.limits.overflow_pages(v.len());
-            let mut b = vec![0u8; pages as usize * ps];
-            b[PAGE_HEADER_BYTES..PAGE_HEADER_BYTES + v.len()].copy_from_slice(v);
-            let s = seal(id, txn_id, PageKind::Overflow, pages, v.len() as u32);
-            page::seal(&mut b, s);
-            bufs.push((id, b));
+            dirty.push((id, pages, Dirty::Overflow(v)));
         }
         if meta.freelist_page != 0 {
-            let mut b = vec![0u8; meta.freelist_pages as usize * ps];
-            for (i, id) in freelist.iter().enumerate() {
-                let at = PAGE_HEADER_BYTES + 8 * i;
-                b[at..at + 8].copy_from_slice(&id.to_le_bytes());
-            }
-            let count = freelist.len() as u32;
-            let s = seal(
-                meta.freelist_page,
-                txn_id,
-                PageKind::Freelist,
-                meta.freelist_pages,
-                count,
-            );
-            page::seal(&mut b, s);
-            bufs.push((meta.freelist_page, b));
+            let f = Dirty::Freelist(&freelist);
+            dirty.push((meta.freelist_page, meta.freelist_pages, f));
         }
-        self.grow_for(meta.page_count * ps as u64)?;
-        bufs.sort_unstable_by_key(|(id, _)| *id);
+        dirty.sort_unstable_by_key(|d| d.0);
         let mut runs: Vec<(u64, Vec<u8>)> = Vec::new();
-        let mut i = 0;
-        while i < bufs.len() {
-            let start = bufs[i].0;
-            let mut run = std::mem::take(&mut bufs[i].1);
-            i += 1;
-            while i < bufs.len() && bufs[i].0 == start + (run.len() / ps) as u64 {
-                run.extend_from_slice(&bufs[i].1);
-                i += 1;
+        let mut cached = Vec::with_capacity(self.w.nodes.len());
+        let (mut i, mut prev_end) = (0, 2);
+        while i < dirty.len() {
+            let (start, mut end) = (dirty[i].0, dirty[i].0 + u64::from(dirty[i].1));
+            assert!(
+                start >= prev_end,
+                "invariant: the pages of a commit do not overlap (page {start})"
+            );
+            let mut j = i + 1;
+            while j < dirty.len() && dirty[j].0 == end {
+                end += u64::from(dirty[j].1);
+                j += 1;
+            }
+            let mut run = vec![0u8; (end - start) as usize * ps];
+            for &(id, pages, item) in &dirty[i..j] {
+                let at = (id - start) as usize * ps;
+                let buf = &mut run[at..at + pages as usize * ps];
+                encode_dirty(buf, id, pages, meta.txn_id, item);
+                if let Dirty::Node(_) = item {
+                    cached.push((id, CachedPage::new(Arc::from(&*buf))));
+                }
             }
             runs.push((start * ps as u64, run));
+            (i, prev_end) = (j, end);
         }
+        self.grow_for(meta.page_count * ps as u64)?;
         // One call for the whole commit: a disk with a queue (io_uring)
         // keeps every run in flight at once.
         let writes: Vec<(u64, &[u8])> = runs.iter().map(|(o, r)| (*o, r.as_slice())).collect();
@@ -507,6 +523,37 @@ impl<'db> WriteTxn<'db> {
             .grow(target)
             .map_err(|e| BtreeError::io("growing file", shared.name.clone(), len, e))
     }
+}
+
+/// What one dirty page or run of a commit holds.
+#[derive(Clone, Copy)]
+enum Dirty<'a> {
+    Node(&'a Node),
+    Overflow(&'a [u8]),
+    Freelist(&'a [u64]),
+}
+
+/// Encodes and seals `item` into `buf` (zeroed, `pages` pages long) as
+/// page `id` of transaction `txn_id`.
+fn encode_dirty(buf: &mut [u8], id: u64, pages: u32, txn_id: u64, item: Dirty<'_>) {
+    let s = match item {
+        Dirty::Node(n) => {
+            n.encode(buf);
+            seal(id, txn_id, n.kind(), 1, n.len() as u32)
+        }
+        Dirty::Overflow(v) => {
+            buf[PAGE_HEADER_BYTES..PAGE_HEADER_BYTES + v.len()].copy_from_slice(v);
+            seal(id, txn_id, PageKind::Overflow, pages, v.len() as u32)
+        }
+        Dirty::Freelist(ids) => {
+            for (i, free) in ids.iter().enumerate() {
+                let at = PAGE_HEADER_BYTES + 8 * i;
+                buf[at..at + 8].copy_from_slice(&free.to_le_bytes());
+            }
+            seal(id, txn_id, PageKind::Freelist, pages, ids.len() as u32)
+        }
+    };
+    page::seal(buf, s);
 }
 
 fn seal(page_id: u64, txn_id: u64, kind: PageKind, run_pages: u32, count: u32) -> Seal {

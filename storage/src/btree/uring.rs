@@ -32,8 +32,10 @@ use io_uring::{opcode, types, IoUring, Probe};
 
 use super::disk::Disk;
 
-/// Operations in flight on the ring at most (and its size).
-pub(crate) const QUEUE_DEPTH: u32 = 64;
+/// Operations in flight on the ring at most (and its size). A 1000-key
+/// commit writes ~1000-1800 scattered runs; 256 in flight (the block
+/// queue's depth here) committed ~13% faster than 64, 1024 no faster.
+pub(crate) const QUEUE_DEPTH: u32 = 256;
 /// The largest single read or write handed to the kernel; longer runs are
 /// split (`len` of an SQE is a u32, and pieces this size keep the queue
 /// busy on large overflow values).

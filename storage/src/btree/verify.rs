@@ -18,11 +18,9 @@
 //! Time is O(file); memory is two bitmaps of `page_count` bits plus the
 //! walk's stack, which holds at most one page's separators per level.
 
-use std::sync::Arc;
-
 use super::error::{BtreeError, Result};
 use super::meta::Meta;
-use super::node::{self, CachedPage, NodeRef, ValueRef};
+use super::node::{NodeRef, ValueRef};
 use super::page::{self, PageHeader, PageKind, MAX_VALUE_BYTES, PAGE_HEADER_BYTES};
 use super::pager::Shared;
 use super::Db;
@@ -202,21 +200,11 @@ impl Walk<'_> {
 
     /// Reads and checks a node page, uncached.
     fn node(&self, id: u64) -> Result<NodeRef<'static>> {
-        let mut buf = vec![0u8; self.shared.limits.page_size].into_boxed_slice();
-        self.read(id, &mut buf)?;
-        let kind = match page::header(&buf).and_then(|h| PageKind::from_u8(h.kind)) {
-            Some(k @ (PageKind::Leaf | PageKind::Branch)) => k,
-            _ => PageKind::Leaf, // let verify name the mismatch
-        };
-        let h = page::verify(&buf, id, kind).map_err(|r| self.corrupt(id, r))?;
+        let p = self.shared.read_node(id)?;
+        let h = page::header(p.bytes())
+            .unwrap_or_else(|| panic!("invariant: a verified page holds its header"));
         self.check_txn(id, &h)?;
-        let count = h.count.get() as usize;
-        node::validate(&buf, kind, count).map_err(|r| self.corrupt(id, r))?;
-        Ok(NodeRef::Page(Arc::new(CachedPage {
-            bytes: buf,
-            kind,
-            count,
-        })))
+        Ok(NodeRef::Page(p))
     }
 
     /// Reads, checks and marks a run (overflow or freelist) that page
