@@ -4,6 +4,13 @@ use clap::Parser;
 
 use cairn_core::config::Flags;
 
+/// jemalloc rather than glibc's malloc: the apply loop allocates per change
+/// and the page-file thread frees whole batches of those allocations; with
+/// glibc's arenas that hand-over cost 20 % of put throughput at 64 clients
+/// (A/B in BENCHMARKS.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let flags = Flags::parse();
     let cfg = match flags.validate() {
