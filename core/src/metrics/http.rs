@@ -89,11 +89,10 @@ fn route(target: &Target, method: &tiny_http::Method, url: &str) -> (u16, &'stat
         return (405, TEXT, "Method Not Allowed\n".into());
     }
     match path {
-        "/metrics" => (
-            200,
-            "text/plain; version=0.0.4; charset=utf-8",
-            target.metrics.render(),
-        ),
+        "/metrics" => match target.metrics.render() {
+            Ok(text) => (200, "text/plain; version=0.0.4; charset=utf-8", text),
+            Err(e) => (500, TEXT, format!("cannot encode the metrics: {e}\n")),
+        },
         _ => {
             let (healthy, body) = health_body(check_health(target));
             (if healthy { 200 } else { 503 }, "application/json", body)
@@ -107,7 +106,7 @@ fn health_body(outcome: Result<(), String>) -> (bool, String) {
         Ok(()) => (true, "{\"health\":\"true\"}".into()),
         Err(reason) => (
             false,
-            serde_json_escape(&reason).map_or_else(
+            json_escape(&reason).map_or_else(
                 || "{\"health\":\"false\"}".into(),
                 |r| format!("{{\"health\":\"false\",\"reason\":\"{r}\"}}"),
             ),
@@ -117,7 +116,7 @@ fn health_body(outcome: Result<(), String>) -> (bool, String) {
 
 /// `s` as the inside of a JSON string (None if it holds control
 /// characters, which reasons never do).
-fn serde_json_escape(s: &str) -> Option<String> {
+fn json_escape(s: &str) -> Option<String> {
     if s.chars().any(char::is_control) {
         return None;
     }

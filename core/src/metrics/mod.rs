@@ -16,7 +16,7 @@
 //! let m = cairn_core::metrics::Metrics::new();
 //! m.wal_fsync_seconds.observe(0.000_4);
 //! m.leader_changes.inc();
-//! let text = m.render();
+//! let text = m.render().unwrap();
 //! assert!(text.contains("etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.001\"} 1"));
 //! assert!(text.contains("etcd_server_leader_changes_seen_total 1"));
 //! ```
@@ -236,13 +236,12 @@ impl Metrics {
     }
 
     /// Every metric in the Prometheus text exposition format (0.0.4).
-    pub fn render(&self) -> String {
+    pub fn render(&self) -> Result<String, prometheus::Error> {
         self.refresh();
         let mut out = Vec::with_capacity(16 << 10);
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut out)
-            .expect("invariant: gathered families encode");
-        String::from_utf8(out).expect("invariant: the text format is UTF-8")
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        // Names and label values are Cairn's own (ASCII).
+        Ok(String::from_utf8_lossy(&out).into_owned())
     }
 }
 
@@ -259,7 +258,7 @@ mod tests {
         m.peer_rtt_seconds
             .with_label_values(&["8e9e05c52164694d"])
             .observe(0.000_3);
-        let text = m.render();
+        let text = m.render().unwrap();
         for (name, kind) in [
             ("etcd_disk_wal_fsync_duration_seconds", "histogram"),
             ("etcd_disk_backend_commit_duration_seconds", "histogram"),
@@ -291,7 +290,7 @@ mod tests {
         let m = Metrics::new();
         m.db_sizes.file_len_bytes.store(1 << 20, Relaxed);
         m.db_sizes.in_use_bytes.store(4096, Relaxed);
-        let text = m.render();
+        let text = m.render().unwrap();
         assert!(text.contains("etcd_mvcc_db_total_size_in_bytes 1048576\n"));
         assert!(text.contains("etcd_mvcc_db_total_size_in_use_in_bytes 4096\n"));
     }
@@ -302,7 +301,7 @@ mod tests {
         for n in [1.0, 3.0, 64.0, 100.0] {
             m.wal_batch_entries.observe(n);
         }
-        let text = m.render();
+        let text = m.render().unwrap();
         assert!(text.contains("cairn_wal_fsync_batch_entries_bucket{le=\"1\"} 1\n"));
         assert!(text.contains("cairn_wal_fsync_batch_entries_bucket{le=\"4\"} 2\n"));
         assert!(text.contains("cairn_wal_fsync_batch_entries_bucket{le=\"64\"} 3\n"));

@@ -361,9 +361,6 @@ pub struct BackendStats {
     /// Store revision the file durably holds (values through it may leave
     /// memory).
     pub durable_revision: AtomicU64,
-    pub file_len_bytes: AtomicU64,
-    /// Pages in use (not free) times the page size.
-    pub in_use_bytes: AtomicU64,
     pub commits: AtomicU64,
 }
 
@@ -638,8 +635,8 @@ impl BackendThread {
             .saturating_sub(s.free_pages)
             .saturating_sub(s.pending_pages);
         let in_use = live_pages * u64::from(s.page_size_bytes);
-        self.stats.file_len_bytes.store(s.file_len_bytes, Relaxed);
-        self.stats.in_use_bytes.store(in_use, Relaxed);
+        // Pages in use (not free) times the page size; read by status and
+        // /metrics.
         let sizes = &self.cfg.metrics.db_sizes;
         sizes.file_len_bytes.store(s.file_len_bytes, Relaxed);
         sizes.in_use_bytes.store(in_use, Relaxed);

@@ -66,7 +66,6 @@ pub struct Node {
     pub wal_writes: Tx<WalWrite>,
     pub wal_events: Rx<WalEvent>,
     pub transport: Rc<dyn Transport>,
-    pub wal_stats: std::sync::Arc<super::wal_task::WalStats>,
     /// A NOSPACE alarm proposal is in flight or applied; cleared when the
     /// alarm is disarmed, so that it can be raised again.
     pub no_space_proposed: Cell<bool>,
@@ -126,18 +125,18 @@ impl Node {
     /// from other executors).
     fn status_info(&self, state: &NodeState) -> StatusInfo<'static> {
         use std::sync::atomic::Ordering::Relaxed;
-        let b = &self.backend.stats;
         let raft = self.raft.borrow();
         StatusInfo {
             version: env!("CARGO_PKG_VERSION"),
-            db_size: b.file_len_bytes.load(Relaxed) as i64,
-            db_size_in_use: b.in_use_bytes.load(Relaxed) as i64,
+            db_size: self.metrics.db_sizes.file_len_bytes.load(Relaxed) as i64,
+            db_size_in_use: self.metrics.db_sizes.in_use_bytes.load(Relaxed) as i64,
             leader: raft.leader().unwrap_or(0),
             raft_index: raft.last_index(),
             raft_term: raft.term(),
             raft_applied_index: state.applied_index(),
-            wal_fsyncs: self.wal_stats.fsyncs.load(Relaxed),
-            wal_entries: self.wal_stats.entries.load(Relaxed),
+            // Every WAL fdatasync is one sample of the batch-size histogram.
+            wal_fsyncs: self.metrics.wal_batch_entries.get_sample_count(),
+            wal_entries: self.metrics.wal_batch_entries.get_sample_sum() as u64,
             is_learner: state
                 .members()
                 .get(self.member_id)

@@ -75,7 +75,7 @@ pub use boot::compute_ids;
 use channel::{Rx, Tx};
 use glommio::channels::shared_channel::{SharedReceiver, SharedSender};
 use handler::Node;
-use wal_task::{WalEvent, WalStats, WalWrite};
+use wal_task::{WalEvent, WalWrite};
 
 /// WAL writes in flight between the Raft loop and the WAL executor (the
 /// loop waits for each: one is enough, two leave slack).
@@ -333,7 +333,6 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
         .collect();
     let limits = ServerLimits::new(cfg.max_request_bytes);
     let cpus = cfg.cpus.clone();
-    let stats = Arc::new(WalStats::default());
     let setup = Setup {
         state,
         raft,
@@ -342,7 +341,6 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
         fds,
         peer_fds,
         limits,
-        stats: stats.clone(),
         metrics: metrics.clone(),
         backend,
         snap_dir,
@@ -352,7 +350,6 @@ pub fn run(mut cfg: Config) -> Result<(), NodeError> {
         dir: wal_dir,
         opts,
         tail,
-        stats,
         metrics: metrics.clone(),
         initial: initial_write,
     };
@@ -447,7 +444,6 @@ struct Setup {
     fds: Vec<i32>,
     peer_fds: Vec<i32>,
     limits: ServerLimits,
-    stats: Arc<WalStats>,
     metrics: Arc<crate::metrics::Metrics>,
     backend: backend::BackendHandle,
     snap_dir: PathBuf,
@@ -526,7 +522,6 @@ struct WalStart {
     dir: PathBuf,
     opts: WalOptions,
     tail: TailPosition,
-    stats: Arc<WalStats>,
     metrics: Arc<crate::metrics::Metrics>,
     /// A new cluster's first entries, made durable before anything else.
     initial: Option<WalWrite>,
@@ -543,7 +538,7 @@ impl WalStart {
                 std::process::exit(1);
             }
         }
-        wal_task::run(self.stats, self.metrics, wal, writes, events).await;
+        wal_task::run(self.metrics, wal, writes, events).await;
     }
 }
 
@@ -617,7 +612,6 @@ async fn main_executor(setup: Setup, wal_writes: Tx<WalWrite>, wal_events: Rx<Wa
         wal_events,
         transport: transport.clone(),
         state: RefCell::new(setup.state),
-        wal_stats: setup.stats,
         no_space_proposed: Cell::new(false),
         backend: setup.backend,
         flushed_index: Cell::new(applied),

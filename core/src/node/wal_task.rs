@@ -33,14 +33,6 @@ pub enum WalEvent {
     Written,
 }
 
-/// Counters the WAL writer keeps for status (relaxed atomics: no lock, no
-/// ordering needed; they are statistics).
-#[derive(Default, Debug)]
-pub struct WalStats {
-    pub fsyncs: std::sync::atomic::AtomicU64,
-    pub entries: std::sync::atomic::AtomicU64,
-}
-
 pub const HARD_STATE_BYTES: usize = 24;
 
 pub fn encode_hard_state(hs: &HardState) -> [u8; HARD_STATE_BYTES] {
@@ -104,14 +96,13 @@ async fn flush(wal: &mut Wal, entries: &mut u64, metrics: &Metrics) -> Result<()
 /// Appends one write's records, flushing when a batch fills up (a Ready
 /// can hold more than one batch's worth of entries; each flush is durable
 /// before the next starts, so a crash leaves a prefix of the write).
-/// Returns the number of fdatasyncs.
+/// Each fdatasync is counted in the metrics (the status reads them).
 pub async fn append_write(
     wal: &mut Wal,
     w: &WalWrite,
     scratch: &mut Vec<u8>,
     metrics: &Metrics,
-) -> Result<u64, WalError> {
-    let mut fsyncs = 0u64;
+) -> Result<(), WalError> {
     let mut entries = 0u64;
     if let Some((index, term)) = w.snapshot {
         wal.append_snapshot_marker(index, term)?;
@@ -123,7 +114,6 @@ pub async fn append_write(
                 Ok(()) => break,
                 Err(WalError::BatchFull { .. }) if wal.pending_records() > 0 => {
                     flush(wal, &mut entries, metrics).await?;
-                    fsyncs += 1;
                 }
                 Err(err) => return Err(err),
             }
@@ -136,22 +126,19 @@ pub async fn append_write(
             wal.append(RecordKind::HardState, hs.term, 0, &data)
         {
             flush(wal, &mut entries, metrics).await?;
-            fsyncs += 1;
             wal.append(RecordKind::HardState, hs.term, 0, &data)?;
         }
     }
     if wal.pending_records() > 0 {
         flush(wal, &mut entries, metrics).await?;
-        fsyncs += 1;
     }
-    Ok(fsyncs)
+    Ok(())
 }
 
 /// Runs until the channel closes. A failed write or fdatasync ends the
 /// process: after a failed fdatasync the kernel may have dropped the data,
 /// so neither acknowledging nor retrying is safe; restart recovers.
 pub async fn run(
-    stats: std::sync::Arc<WalStats>,
     metrics: std::sync::Arc<Metrics>,
     mut wal: Wal,
     writes: Rx<WalWrite>,
@@ -159,13 +146,8 @@ pub async fn run(
 ) {
     let mut scratch = Vec::with_capacity(64 << 10);
     while let Some(w) = writes.recv().await {
-        match append_write(&mut wal, &w, &mut scratch, &metrics).await {
-            Ok(fsyncs) => {
-                use std::sync::atomic::Ordering::Relaxed;
-                stats.fsyncs.fetch_add(fsyncs, Relaxed);
-                stats.entries.fetch_add(w.entries.len() as u64, Relaxed);
-            }
-            Err(e) => fatal(e),
+        if let Err(e) = append_write(&mut wal, &w, &mut scratch, &metrics).await {
+            fatal(e);
         }
         if events.send(WalEvent::Written).await.is_err() {
             return;
