@@ -15,7 +15,10 @@
 //! * [`Disk`] — the I/O boundary: [`UringDisk`] (O_DIRECT, writes through
 //!   io_uring; what [`Db::open_path`] uses where it can), [`FileDisk`]
 //!   (pread/pwrite/fdatasync) and [`SimDisk`] (crash simulation);
-//! * `pager` — verified reads, page cache, allocator and freelist;
+//! * `pager` — verified reads and the page cache; `search` — the
+//!   in-memory search index each cached page carries;
+//! * `alloc` — provisional ids while a writer edits, the freelist, and
+//!   `place`: the commit's pages given real ids in few contiguous runs;
 //! * `tree` — lookup, copy-on-write insert/delete with split and merge;
 //! * [`Cursor`] / [`Range`] — ordered iteration both ways;
 //! * [`ReadTxn`] / [`WriteTxn`] — versions and the commit protocol;
@@ -59,6 +62,7 @@
 //! assert_eq!(db.begin_read().unwrap().get("kv", b"b").unwrap(), Some(b"2".to_vec()));
 //! ```
 
+mod alloc;
 mod copy;
 mod cursor;
 mod disk;
@@ -67,7 +71,9 @@ mod meta;
 mod node;
 mod page;
 mod pager;
+mod place;
 mod readonly;
+mod search;
 mod tree;
 mod txn;
 mod uring;
@@ -89,9 +95,10 @@ pub use txn::{ReadTxn, WriteTxn};
 pub use uring::UringDisk;
 pub use verify::{KeyspaceReport, VerifyReport};
 
+use alloc::Allocator;
 use meta::Meta;
 use page::{Limits, PageKind};
-use pager::{Allocator, PageCache, Shared, Versions};
+use pager::{PageCache, Shared, Versions};
 
 /// Longest key a page file with pages of `page_size_bytes` stores.
 pub fn max_key_bytes(page_size_bytes: u32) -> usize {

@@ -21,6 +21,7 @@
 use std::sync::Arc;
 
 use super::page::{PageKind, COUNT_OFFSET, KIND_OFFSET, PAGE_HEADER_BYTES};
+use super::search::{self, Index};
 
 const LEAF_ENTRY_HEADER_BYTES: usize = 7;
 const BRANCH_ENTRY_HEADER_BYTES: usize = 10;
@@ -220,6 +221,22 @@ impl Node {
             Node::Branch(e) => e[i].1 = id,
             Node::Copied(c) => c.children[i] = id,
             Node::Leaf(_) => panic!("invariant: set_child only on branches"),
+        }
+    }
+
+    /// Rewrites every page id this node holds (children of a branch,
+    /// overflow runs of a leaf) through `f`.
+    pub(crate) fn map_ids(&mut self, mut f: impl FnMut(u64) -> u64) {
+        match self {
+            Node::Branch(e) => e.iter_mut().for_each(|(_, c)| *c = f(*c)),
+            Node::Copied(c) => c.children.iter_mut().for_each(|c| *c = f(*c)),
+            Node::Leaf(e) => {
+                for (_, v) in e {
+                    if let Value::Overflow { page, .. } = v {
+                        *page = f(*page);
+                    }
+                }
+            }
         }
     }
 
@@ -478,26 +495,32 @@ pub(crate) enum NodeRef<'a> {
 
 /// A verified node page, shared by the cache and the readers: its checksum,
 /// id, kind and structure were checked when it was read (or the writer
-/// encoded it itself). One allocation: kind and entry count are read from
-/// the page header, on the cache line the offsets a search reads first
-/// start on.
+/// encoded it itself). One allocation: the page's search index (see
+/// `search`), then the page bytes.
 #[derive(Clone)]
 pub(crate) struct CachedPage(Arc<[u8]>);
 
 impl CachedPage {
-    /// Wraps a node page that passed `page::verify` and [`validate`], or
-    /// that [`Node::encode`] wrote and `page::seal` sealed.
-    pub(crate) fn new(bytes: Arc<[u8]>) -> CachedPage {
-        let kind = bytes.get(KIND_OFFSET).copied();
-        assert!(
-            kind == Some(PageKind::Leaf as u8) || kind == Some(PageKind::Branch as u8),
-            "invariant: a cached page is a verified branch or leaf page"
-        );
-        CachedPage(bytes)
+    /// Copies a node page that passed `page::verify` and [`validate`], or
+    /// that [`Node::encode`] wrote and `page::seal` sealed, behind its
+    /// search index.
+    pub(crate) fn new(page: &[u8]) -> CachedPage {
+        let kind = match page.get(KIND_OFFSET).copied() {
+            Some(k) if k == PageKind::Leaf as u8 => PageKind::Leaf,
+            Some(k) if k == PageKind::Branch as u8 => PageKind::Branch,
+            _ => panic!("invariant: a cached page is a verified branch or leaf page"),
+        };
+        let count = u32_at(page, COUNT_OFFSET);
+        let view = PageView { page, kind };
+        CachedPage(search::indexed(page, kind, count, |i| view.key(i)))
+    }
+
+    fn index(&self) -> Index<'_> {
+        Index(&self.0)
     }
 
     pub(crate) fn kind(&self) -> PageKind {
-        if self.0[KIND_OFFSET] == PageKind::Leaf as u8 {
+        if self.index().kind_byte() == PageKind::Leaf as u8 {
             PageKind::Leaf
         } else {
             PageKind::Branch
@@ -506,11 +529,12 @@ impl CachedPage {
 
     /// Entries of the node (the header's `count`).
     pub(crate) fn count(&self) -> usize {
-        u32_at(&self.0, COUNT_OFFSET)
+        self.index().count()
     }
 
+    /// The page's bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.0
+        &self.0[self.index().len()..]
     }
 
     /// `(start, len)` in the page of leaf entry `i`'s value if it is
@@ -518,7 +542,7 @@ impl CachedPage {
     fn inline_value(&self, i: usize) -> Option<(usize, usize)> {
         match self.view().value(i) {
             ValueRef::Inline(b) => {
-                let start = b.as_ptr() as usize - self.0.as_ptr() as usize;
+                let start = b.as_ptr() as usize - self.bytes().as_ptr() as usize;
                 Some((start, b.len()))
             }
             ValueRef::Overflow { .. } => None,
@@ -527,9 +551,16 @@ impl CachedPage {
 
     fn view(&self) -> PageView<'_> {
         PageView {
-            page: &self.0,
+            page: self.bytes(),
             kind: self.kind(),
         }
+    }
+
+    /// The first entry whose key is `> key` (`upper`) or `>= key`, among
+    /// the compared ones (a branch's entry 0 is not).
+    fn bound(&self, key: &[u8], upper: bool) -> usize {
+        let view = self.view();
+        self.index().bound(key, upper, |i| view.key(i))
     }
 }
 
@@ -580,6 +611,9 @@ impl NodeRef<'_> {
 
     /// Leaf: index of the first key `>= key` (may be `len`).
     pub(crate) fn lower_bound(&self, key: &[u8]) -> usize {
+        if let NodeRef::Page(p) = self {
+            return p.bound(key, false);
+        }
         let (mut lo, mut hi) = (0, self.len());
         while lo < hi {
             let mid = (lo + hi) / 2;
@@ -595,6 +629,11 @@ impl NodeRef<'_> {
     /// Branch: the child whose subtree holds `key` (the last separator
     /// `<= key`; child 0 for anything smaller).
     pub(crate) fn child_index(&self, key: &[u8]) -> usize {
+        match self {
+            NodeRef::Page(p) => return p.bound(key, true).max(1) - 1,
+            NodeRef::Dirty(Node::Copied(c)) => return c.page.bound(key, true).max(1) - 1,
+            NodeRef::Dirty(_) => {}
+        }
         let (mut lo, mut hi) = (1, self.len());
         while lo < hi {
             let mid = (lo + hi) / 2;
@@ -630,7 +669,7 @@ mod tests {
         page[KIND_OFFSET] = PageKind::Leaf as u8;
         page[COUNT_OFFSET..COUNT_OFFSET + 4].copy_from_slice(&3u32.to_le_bytes());
         validate(&page, PageKind::Leaf, 3).unwrap();
-        let r = NodeRef::Page(CachedPage::new(page.clone().into()));
+        let r = NodeRef::Page(CachedPage::new(&page));
         assert_eq!(r.key(1), b"bb");
         assert_eq!(r.lower_bound(b"b"), 1);
         assert_eq!(r.lower_bound(b"d"), 3);
@@ -641,7 +680,7 @@ mod tests {
                 len: 5000
             }
         ));
-        match Node::copy_leaf(CachedPage::new(page.clone().into())) {
+        match Node::copy_leaf(CachedPage::new(&page)) {
             Node::Leaf(e) => assert_eq!(e.len(), 3),
             Node::Branch(_) | Node::Copied(_) => panic!("leaf expected"),
         }
@@ -654,7 +693,7 @@ mod tests {
         full.encode(&mut page);
         page[KIND_OFFSET] = PageKind::Branch as u8;
         page[COUNT_OFFSET..COUNT_OFFSET + 4].copy_from_slice(&3u32.to_le_bytes());
-        let mut copied = Node::copy_branch(CachedPage::new(page.into()));
+        let mut copied = Node::copy_branch(CachedPage::new(&page));
         assert_eq!(copied.body_bytes(), full.body_bytes());
         assert_eq!(NodeRef::Dirty(&copied).child_index(b"n"), 1);
         copied.set_child(1, 60);

@@ -76,12 +76,6 @@ pub(crate) const KIND_OFFSET: usize = std::mem::offset_of!(PageHeader, kind);
 /// Where the header's `count` (u32, little endian) sits.
 pub(crate) const COUNT_OFFSET: usize = std::mem::offset_of!(PageHeader, count);
 
-/// `len` zero bytes in one shared allocation (a page read or encoded in
-/// place, then handed to the cache without another copy).
-pub(crate) fn zeroed_shared(len: usize) -> std::sync::Arc<[u8]> {
-    std::iter::repeat_n(0u8, len).collect()
-}
-
 /// The header fields a page is sealed with.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Seal {

@@ -1,9 +1,9 @@
-//! Pages in and out: the verified read path with its page cache, the
-//! versions readers hold, and the allocator with its freelist.
+//! Pages in and out: the verified read path with its page cache and the
+//! versions readers hold.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use super::disk::Disk;
 use super::error::{BtreeError, Result};
@@ -267,9 +267,8 @@ impl Shared {
         if id < 2 {
             return Err(self.corrupt(id, "tree points at a meta page"));
         }
-        let mut bytes = page::zeroed_shared(self.limits.page_size);
-        let buf = Arc::get_mut(&mut bytes)
-            .unwrap_or_else(|| panic!("invariant: a fresh allocation is not shared"));
+        let mut bytes = vec![0u8; self.limits.page_size];
+        let buf = &mut bytes[..];
         self.read(id, buf)?;
         let kind = match page::header(buf).and_then(|h| PageKind::from_u8(h.kind)) {
             Some(k @ (PageKind::Leaf | PageKind::Branch)) => k,
@@ -278,7 +277,7 @@ impl Shared {
         let h = page::verify(buf, id, kind).map_err(|r| self.corrupt(id, r))?;
         let count = h.count.get() as usize;
         node::validate(buf, kind, count).map_err(|r| self.corrupt(id, r))?;
-        Ok(CachedPage::new(bytes))
+        Ok(CachedPage::new(&bytes))
     }
 
     /// Puts a page the writer just wrote into the cache (its id may have
@@ -312,120 +311,6 @@ impl Shared {
     }
 }
 
-/// Page allocation for the single writer, with the undo log that lets a
-/// dropped write transaction leave no trace.
-///
-/// A page freed by transaction `F` was reachable from version `F - 1`, so
-/// it waits in `pending[F]` until no reader holds a version older than `F`.
-#[derive(Debug, Default)]
-pub(crate) struct Allocator {
-    /// Reusable now.
-    pub free: BTreeSet<u64>,
-    /// Freed by a committed (or the current) transaction, not yet reusable.
-    pub pending: BTreeMap<u64, Vec<u64>>,
-    /// High-water mark: page ids `>= page_count` were never handed out.
-    pub page_count: u64,
-    txn_id: u64,
-    begin_page_count: u64,
-    /// Ids this transaction took out of `free` (undo log).
-    taken: Vec<u64>,
-    /// Pages allocated by this transaction: freeing one is immediate.
-    fresh: PageIdSet,
-}
-
-impl Allocator {
-    pub(crate) fn new(free: BTreeSet<u64>, page_count: u64) -> Allocator {
-        Allocator {
-            free,
-            page_count,
-            ..Allocator::default()
-        }
-    }
-
-    /// Starts transaction `txn_id`; releases what no reader can see.
-    pub(crate) fn begin(&mut self, txn_id: u64, oldest_visible: u64) {
-        while let Some((&f, _)) = self.pending.first_key_value() {
-            if f > oldest_visible {
-                break;
-            }
-            if let Some((_, ids)) = self.pending.pop_first() {
-                self.free.extend(ids);
-            }
-        }
-        self.txn_id = txn_id;
-        self.begin_page_count = self.page_count;
-        self.taken.clear();
-        self.fresh.clear();
-    }
-
-    /// Allocates a run of `n` contiguous pages; returns the first id.
-    pub(crate) fn alloc(&mut self, n: u32) -> u64 {
-        let n = u64::from(n.max(1));
-        let start = self.find_free_run(n).unwrap_or_else(|| {
-            let s = self.page_count;
-            self.page_count += n;
-            s
-        });
-        for id in start..start + n {
-            if self.free.remove(&id) {
-                self.taken.push(id);
-            }
-            self.fresh.insert(id);
-        }
-        start
-    }
-
-    fn find_free_run(&self, n: u64) -> Option<u64> {
-        let (mut start, mut len) = (0u64, 0u64);
-        for &id in &self.free {
-            if len > 0 && id == start + len {
-                len += 1;
-            } else {
-                start = id;
-                len = 1;
-            }
-            if len == n {
-                return Some(start);
-            }
-        }
-        None
-    }
-
-    /// Frees a run: at once if this transaction allocated it, else once no
-    /// reader can see it.
-    pub(crate) fn free(&mut self, start: u64, n: u32) {
-        for id in start..start + u64::from(n.max(1)) {
-            if self.fresh.remove(&id) {
-                self.free.insert(id);
-            } else {
-                self.pending.entry(self.txn_id).or_default().push(id);
-            }
-        }
-    }
-
-    /// Undoes everything since `begin` (a dropped write transaction).
-    pub(crate) fn rollback(&mut self) {
-        self.free.extend(self.taken.drain(..));
-        let _beyond = self.free.split_off(&self.begin_page_count);
-        self.pending.remove(&self.txn_id);
-        self.page_count = self.begin_page_count;
-        self.fresh.clear();
-    }
-
-    /// Every id the persisted freelist holds: after a restart there are no
-    /// readers, so pending pages are free too.
-    pub(crate) fn persisted_ids(&self) -> Vec<u64> {
-        let mut ids: Vec<u64> = self.free.iter().copied().collect();
-        ids.extend(self.pending.values().flatten().copied());
-        ids.sort_unstable();
-        ids
-    }
-
-    pub(crate) fn pending_pages(&self) -> usize {
-        self.pending.values().map(Vec::len).sum()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,7 +319,7 @@ mod tests {
     fn leaf_page() -> CachedPage {
         let mut b = vec![0u8; 512];
         b[KIND_OFFSET] = PageKind::Leaf as u8;
-        CachedPage::new(b.into())
+        CachedPage::new(&b)
     }
 
     #[test]
@@ -468,36 +353,5 @@ mod tests {
         c.insert(13, leaf_page(), true);
         assert!(c.get(2).is_none(), "a superseded page goes first");
         assert!([10, 11, 12, 13].iter().all(|&id| c.get(id).is_some()));
-    }
-
-    #[test]
-    fn freed_pages_wait_for_readers_of_older_versions() {
-        let mut a = Allocator::new(BTreeSet::new(), 2);
-        a.begin(1, 0);
-        let p = a.alloc(1);
-        assert_eq!(p, 2);
-        a.begin(2, 1);
-        a.free(p, 1);
-        assert!(a.free.is_empty(), "txn 2 freed a committed page: pending");
-        a.begin(3, 1); // a reader still holds version 1
-        assert!(a.free.is_empty());
-        a.begin(3, 2);
-        assert!(a.free.contains(&p));
-    }
-
-    #[test]
-    fn rollback_restores_the_allocator() {
-        let mut a = Allocator::new([5u64, 6, 7].into_iter().collect(), 10);
-        a.begin(4, 3);
-        let r = a.alloc(2);
-        assert_eq!(r, 5);
-        let x = a.alloc(3);
-        assert_eq!(x, 10);
-        a.free(x, 3);
-        a.free(2, 1);
-        a.rollback();
-        assert_eq!(a.free, [5u64, 6, 7].into_iter().collect());
-        assert_eq!(a.page_count, 10);
-        assert!(a.pending.is_empty());
     }
 }

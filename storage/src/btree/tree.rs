@@ -2,17 +2,19 @@
 //! writer's copy-on-write edits: path copy, split, merge, root collapse.
 //!
 //! Copy-on-write: the first time a write transaction touches a committed
-//! node it decodes it into a fresh page id and frees the old id (pending
+//! node it decodes it under a provisional id (placed at commit: see
+//! `alloc`) and frees the old id (pending
 //! until no reader can see it), then points the parent at the copy — which
 //! makes the parent dirty too, up to the root. Committed pages are never
 //! written again while reachable from a version someone may read.
 
 use std::sync::{Arc, MutexGuard};
 
+use super::alloc::Allocator;
 use super::error::{BtreeError, Result};
 use super::node::{self, Node, NodeRef, Value, ValueGuard, ValueRef};
 use super::page::{PageKind, PAGE_HEADER_BYTES};
-use super::pager::{Allocator, PageIdMap, Shared};
+use super::pager::{PageIdMap, Shared};
 
 /// Where the tree walk gets nodes and overflow values from.
 pub(crate) trait NodeSource {

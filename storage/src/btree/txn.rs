@@ -12,12 +12,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeBounds;
 use std::sync::{Arc, MutexGuard, OnceLock};
 
+use super::alloc::Allocator;
 use super::cursor::{Cursor, Range};
 use super::error::{BtreeError, Result};
 use super::meta::Meta;
 use super::node::{CachedPage, Node, ValueGuard, ValueRef};
 use super::page::{self, PageKind, Seal, MAX_VALUE_BYTES, PAGE_HEADER_BYTES};
-use super::pager::{Allocator, PageIdMap, Shared};
+use super::pager::{PageIdMap, Shared};
 use super::tree::{self, NodeSource, TreeWriter};
 
 fn not_found(name: &str) -> BtreeError {
@@ -401,13 +402,27 @@ impl<'db> WriteTxn<'db> {
             .into_iter()
             .filter(|(_, k)| k.changed)
             .collect();
-        for (name, k) in changed {
+        for (name, k) in &changed {
             if k.exists {
-                root = self.w.insert(root, &name, &k.root.to_le_bytes())?.0;
-            } else if let Some(r) = self.w.remove(root, &name)? {
+                root = self.w.insert(root, name, &k.root.to_le_bytes())?.0;
+            } else if let Some(r) = self.w.remove(root, name)? {
                 root = r;
             }
         }
+        let placement = self.w.place();
+        root = placement.real(root);
+        // The root tree's values name keyspace roots by their provisional
+        // ids: write the real ones over them. The path is dirty and the
+        // values keep their size, so this edits in place and makes no page.
+        let made = self.w.alloc.provisional_end();
+        for (name, k) in changed.iter().filter(|(_, k)| k.exists) {
+            let real = placement.real(k.root).to_le_bytes();
+            root = self.w.insert(root, name, &real)?.0;
+        }
+        assert!(
+            self.w.alloc.provisional_end() == made,
+            "invariant: fixing keyspace roots after placement makes no page"
+        );
         let (freelist_page, freelist_pages, freelist) = self.build_freelist();
         let meta = Meta {
             txn_id: self.meta.txn_id + 1,
@@ -447,7 +462,7 @@ impl<'db> WriteTxn<'db> {
             return (0, 0, Vec::new());
         }
         let pages = self.w.shared.limits.overflow_pages(8 * n);
-        let start = self.w.alloc.alloc(pages);
+        let start = self.w.alloc.alloc_run(pages);
         (start, pages, self.w.alloc.persisted_ids())
     }
 
@@ -489,7 +504,7 @@ impl<'db> WriteTxn<'db> {
                 let buf = &mut run[at..at + pages as usize * ps];
                 encode_dirty(buf, id, pages, meta.txn_id, item);
                 if let Dirty::Node(_) = item {
-                    cached.push((id, CachedPage::new(Arc::from(&*buf))));
+                    cached.push((id, CachedPage::new(buf)));
                 }
             }
             runs.push((start * ps as u64, run));
