@@ -62,48 +62,6 @@ pub struct LoadedPut {
     pub value_len: usize,
 }
 
-/// Sorts records by key, each key's records by revision ((key, revision)
-/// pairs are unique, so an unstable sort is exact). Large inputs are
-/// sorted in two halves on two threads and merged: the comparisons (long
-/// shared key prefixes, keys scattered in memory) are most of a restart's
-/// time.
-fn sort_records(mut records: Vec<LoadedRecord>) -> Vec<LoadedRecord> {
-    const PARALLEL_FROM: usize = 1 << 16;
-    fn order(a: &LoadedRecord, b: &LoadedRecord) -> std::cmp::Ordering {
-        a.key.cmp(&b.key).then(a.revision.cmp(&b.revision))
-    }
-    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
-    if records.len() < PARALLEL_FROM || !parallel {
-        records.sort_unstable_by(order);
-        return records;
-    }
-    let right = records.split_off(records.len() / 2);
-    let mut left = records;
-    let right = std::thread::scope(|s| {
-        let h = s.spawn(move || {
-            let mut right = right;
-            right.sort_unstable_by(order);
-            right
-        });
-        left.sort_unstable_by(order);
-        h.join().expect("sorting thread panicked")
-    });
-    let mut out = Vec::with_capacity(left.len() + right.len());
-    let mut l = left.into_iter().peekable();
-    let mut r = right.into_iter().peekable();
-    loop {
-        let take_left = match (l.peek(), r.peek()) {
-            (Some(a), Some(b)) => order(a, b).is_le(),
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        let next = if take_left { l.next() } else { r.next() };
-        out.extend(next);
-    }
-    out
-}
-
 impl Store {
     /// Turns the change log on or off (off by default; off drops any
     /// changes not taken yet).
@@ -185,16 +143,20 @@ impl Store {
             self.index.is_empty(),
             "invariant: restore_all rebuilds an empty store"
         );
-        let records = sort_records(records);
+        let sorted = super::record_sort::sort_records(records);
         let mut keys: Vec<(Box<[u8]>, KeyIndex)> = Vec::new();
-        for r in records {
-            if keys.last().is_none_or(|(k, _)| *k != r.key) {
+        // Each key is copied once, in key order, while the records still
+        // hold theirs: the copies lie in memory in key order, so building
+        // the map (which compares neighbours) reads them in sequence
+        // instead of jumping to where the scan left each one.
+        for (r, same) in sorted.records.iter().zip(sorted.same_key) {
+            if !same || keys.is_empty() {
                 self.size_bytes += KEY_OVERHEAD_BYTES + r.key.len() as u64;
-                keys.push((r.key, KeyIndex::empty()));
+                keys.push((Box::from(&*r.key), KeyIndex::empty()));
             }
             let (key, ki) = keys.last_mut().expect("pushed above");
             self.current_revision = self.current_revision.max(r.revision);
-            match r.put {
+            match &r.put {
                 Some(p) => {
                     let len = u32::try_from(p.value_len)
                         .map_err(|_| format!("value of {} bytes", p.value_len))?;
@@ -219,6 +181,7 @@ impl Store {
                 }
             }
         }
+        drop(sorted.records);
         self.index = keys.into_iter().collect();
         Ok(())
     }

@@ -73,6 +73,7 @@ mod changes;
 mod compact;
 mod history;
 mod key_index;
+mod record_sort;
 mod store;
 mod txn;
 mod types;
