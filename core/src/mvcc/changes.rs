@@ -138,18 +138,22 @@ impl Store {
     /// in random order (any real history) would otherwise cost a random
     /// B-tree insert each. Only for an empty store; follow with
     /// [`Store::finish_restore`].
-    pub fn restore_all(&mut self, records: Vec<LoadedRecord>) -> Result<(), String> {
+    pub fn restore_all(&mut self, parts: Vec<Vec<LoadedRecord>>) -> Result<(), String> {
         assert!(
             self.index.is_empty(),
             "invariant: restore_all rebuilds an empty store"
         );
-        let sorted = super::record_sort::sort_records(records);
+        let records = super::record_sort::Parts::new(parts);
+        let sorted = super::record_sort::sort_records(&records);
+        // One tight pass of random reads (the CPU overlaps them) puts the
+        // records in order; following each to its key happens below.
+        let in_order = records.take_in(&sorted.order);
         let mut keys: Vec<(Box<[u8]>, KeyIndex)> = Vec::new();
         // Each key is copied once, in key order, while the records still
         // hold theirs: the copies lie in memory in key order, so building
         // the map (which compares neighbours) reads them in sequence
         // instead of jumping to where the scan left each one.
-        for (r, same) in sorted.records.iter().zip(sorted.same_key) {
+        for (r, same) in in_order.iter().zip(sorted.same_key) {
             if !same || keys.is_empty() {
                 self.size_bytes += KEY_OVERHEAD_BYTES + r.key.len() as u64;
                 keys.push((Box::from(&*r.key), KeyIndex::empty()));
@@ -181,7 +185,7 @@ impl Store {
                 }
             }
         }
-        drop(sorted.records);
+        drop(in_order);
         self.index = keys.into_iter().collect();
         Ok(())
     }

@@ -44,34 +44,82 @@ fn item(key: &[u8], offset: usize, index: u32) -> Item {
     }
 }
 
-/// Records in (key, revision) order, and for each whether its key is the
-/// previous record's (known from the sort, so that building the index
-/// need not compare keys again).
+/// Records read in parts (one per scanning thread), addressed by one
+/// position across all parts.
+pub(super) struct Parts {
+    parts: Vec<Vec<LoadedRecord>>,
+    /// Position of each part's first record.
+    starts: Vec<usize>,
+}
+
+impl Parts {
+    pub(super) fn new(parts: Vec<Vec<LoadedRecord>>) -> Parts {
+        let starts = parts
+            .iter()
+            .scan(0, |at, p| {
+                let s = *at;
+                *at += p.len();
+                Some(s)
+            })
+            .collect();
+        Parts { parts, starts }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.parts.iter().map(Vec::len).sum()
+    }
+
+    /// (part, index in it) of `position` (< `len()`).
+    fn locate(&self, position: usize) -> (usize, usize) {
+        // Few parts (one per thread): the last that starts at or before.
+        let p = self.starts.partition_point(|&s| s <= position) - 1;
+        (p, position - self.starts[p])
+    }
+
+    /// The record at `position`.
+    pub(super) fn get(&self, position: usize) -> &LoadedRecord {
+        let (p, i) = self.locate(position);
+        &self.parts[p][i]
+    }
+
+    /// The records in `order` (each position once), moved out.
+    pub(super) fn take_in(mut self, order: &[u32]) -> Vec<LoadedRecord> {
+        order
+            .iter()
+            .map(|&position| {
+                let (p, i) = self.locate(position as usize);
+                let r = &mut self.parts[p][i];
+                LoadedRecord {
+                    key: std::mem::take(&mut r.key),
+                    revision: r.revision,
+                    put: r.put.take(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The (key, revision) order of some records: positions in [`Parts`],
+/// and for each whether its key is the previous record's (known from the
+/// sort, so that building the index need not compare keys again).
 pub(super) struct Sorted {
-    pub records: Vec<LoadedRecord>,
+    pub order: Vec<u32>,
     pub same_key: Vec<bool>,
 }
 
-/// `records` sorted by (key, revision).
-pub(super) fn sort_records(records: Vec<LoadedRecord>) -> Sorted {
+/// The order of `records` by (key, revision).
+pub(super) fn sort_records(records: &Parts) -> Sorted {
     let n = records.len();
+    let key = |i: u32| &*records.get(i as usize).key;
+    let revision = |i: u32| records.get(i as usize).revision;
     // Positions fit in u32: a store holds far fewer records than 2^32
-    // (each costs the index ~100 B of memory); the fallback keeps a larger
-    // input correct.
-    let Ok(_) = u32::try_from(n) else {
-        let mut records = records;
-        records.sort_unstable_by(|a, b| a.key.cmp(&b.key).then(a.revision.cmp(&b.revision)));
-        let same_key = (0..n)
-            .map(|i| i > 0 && records[i - 1].key == records[i].key)
-            .collect();
-        return Sorted { records, same_key };
-    };
+    // (each costs the index ~100 B of memory).
+    assert!(
+        u32::try_from(n).is_ok(),
+        "invariant: fewer than 2^32 history records"
+    );
+    let mut items: Vec<Item> = (0..n as u32).map(|i| item(key(i), 0, i)).collect();
     let mut same_key = vec![false; n];
-    let mut items: Vec<Item> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| item(&r.key, 0, i as u32))
-        .collect();
     // Ranges of `items` still to sort, with their key offset (a stack, not
     // recursion: a key may be many digits long).
     let mut todo = vec![(0, n, 0)];
@@ -89,28 +137,22 @@ pub(super) fn sort_records(records: Vec<LoadedRecord>) -> Sorted {
                 if left == CONTINUES {
                     let next = offset + DIGIT_BYTES;
                     for it in &mut run[i..j] {
-                        *it = item(&records[it.index as usize].key, next, it.index);
+                        *it = item(key(it.index), next, it.index);
                     }
                     todo.push((start + i, start + j, next));
                 } else {
                     // The same key: its records by revision.
-                    run[i..j].sort_unstable_by_key(|it| records[it.index as usize].revision);
+                    run[i..j].sort_unstable_by_key(|it| revision(it.index));
                     same_key[start + i + 1..start + j].fill(true);
                 }
             }
             i = j;
         }
     }
-    let mut slots: Vec<Option<LoadedRecord>> = records.into_iter().map(Some).collect();
-    let records = items
-        .iter()
-        .map(|it| {
-            slots[it.index as usize]
-                .take()
-                .unwrap_or_else(|| panic!("invariant: each position is sorted once"))
-        })
-        .collect();
-    Sorted { records, same_key }
+    Sorted {
+        order: items.iter().map(|it| it.index).collect(),
+        same_key,
+    }
 }
 
 #[cfg(test)]
@@ -135,11 +177,20 @@ mod tests {
             .collect();
         let mut want = input.clone();
         want.sort();
-        let records = input.iter().map(|(k, r)| record(k, *r)).collect();
-        let sorted = sort_records(records);
-        let got: Vec<(Vec<u8>, i64)> = sorted
-            .records
-            .iter()
+        // In parts of 1, 2, 3, ... records.
+        let mut parts = vec![];
+        let mut rest = &input[..];
+        while !rest.is_empty() {
+            let (part, r) = rest.split_at((parts.len() + 1).min(rest.len()));
+            parts.push(part.iter().map(|(k, r)| record(k, *r)).collect::<Vec<_>>());
+            rest = r;
+        }
+        let records = Parts::new(parts);
+        assert_eq!(records.len(), input.len());
+        let sorted = sort_records(&records);
+        let got: Vec<(Vec<u8>, i64)> = records
+            .take_in(&sorted.order)
+            .into_iter()
             .map(|r| (r.key.to_vec(), r.revision))
             .collect();
         assert_eq!(got, want);

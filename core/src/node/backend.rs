@@ -250,36 +250,42 @@ fn load(db: &Db, path: &Path) -> Result<Loaded, BackendError> {
         Ok(())
     })?;
     let mut store = Store::new();
-    let mut loaded = Vec::new();
-    r.scan(layout::KEYSPACE_KEY, |k, v| -> Result<(), BackendError> {
-        let bad = |why: String| {
-            let n = loaded.len();
-            invalid(path, format!("history record {n}: {why}"))
-        };
-        let (revision, key) = layout::split_history_key(k)
-            .ok_or_else(|| bad("key too short for a revision".into()))?;
-        let put = match layout::decode_record(v).map_err(bad)? {
-            Record::Put {
-                create_revision,
-                version,
-                lease,
-                value,
-            } => Some(crate::mvcc::LoadedPut {
-                create_revision,
-                version,
-                lease,
-                value_len: value.len(),
-            }),
-            Record::Tombstone => None,
-        };
-        loaded.push(crate::mvcc::LoadedRecord {
-            key: key.into(),
-            revision,
-            put,
-        });
-        Ok(())
-    })?;
-    let records = loaded.len() as u64;
+    // The history is most of a restart: every core reads a part of it.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let loaded = r.scan_parallel(
+        layout::KEYSPACE_KEY,
+        threads,
+        Vec::new,
+        |part: &mut Vec<crate::mvcc::LoadedRecord>, k, v| -> Result<(), BackendError> {
+            let (revision, key) = layout::split_history_key(k)
+                .ok_or_else(|| invalid(path, "a history key too short for a revision"))?;
+            let bad = |why: String| {
+                let key = String::from_utf8_lossy(key);
+                invalid(path, format!("history record {revision} {key:?}: {why}"))
+            };
+            let put = match layout::decode_record(v).map_err(bad)? {
+                Record::Put {
+                    create_revision,
+                    version,
+                    lease,
+                    value,
+                } => Some(crate::mvcc::LoadedPut {
+                    create_revision,
+                    version,
+                    lease,
+                    value_len: value.len(),
+                }),
+                Record::Tombstone => None,
+            };
+            part.push(crate::mvcc::LoadedRecord {
+                key: key.into(),
+                revision,
+                put,
+            });
+            Ok(())
+        },
+    )?;
+    let records = loaded.iter().map(Vec::len).sum::<usize>() as u64;
     let scanned = Instant::now();
     store.restore_all(loaded).map_err(|e| invalid(path, e))?;
     tracing::debug!(

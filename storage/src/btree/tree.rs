@@ -80,6 +80,29 @@ pub(crate) fn scan<E: From<BtreeError>>(
     Ok(())
 }
 
+/// Roots of subtrees that together hold the tree rooted at `root` (0 =
+/// empty), in key order: the highest level of the tree with at least
+/// `want` nodes, or the leaves if no level has that many.
+pub(crate) fn subtrees(src: &dyn NodeSource, root: u64, want: usize) -> Result<Vec<u64>> {
+    if root == 0 {
+        return Ok(Vec::new());
+    }
+    let mut level = vec![root];
+    while level.len() < want {
+        let mut below = Vec::new();
+        for &id in &level {
+            let n = src.node(id)?;
+            if n.is_leaf() {
+                // Every node of a level has the same height.
+                return Ok(level);
+            }
+            below.extend((0..n.len()).map(|i| n.child(i)));
+        }
+        level = below;
+    }
+    Ok(level)
+}
+
 /// Point lookup in the tree rooted at `root` (0 = empty).
 pub(crate) fn get(src: &dyn NodeSource, root: u64, key: &[u8]) -> Result<Option<Vec<u8>>> {
     lookup(src, root, key, |v| value_bytes(src, v))

@@ -157,6 +157,52 @@ impl ReadTxn {
         tree::scan(&*self.shared, root, &mut f)
     }
 
+    /// [`scan`](Self::scan) on up to `threads` threads, for reading a
+    /// whole large keyspace at once (a restart): the keyspace is cut into
+    /// runs of whole subtrees in key order, and each thread folds the
+    /// entries of its run into its own `init()` with `f`. Returns the
+    /// states in key order (none for an empty keyspace). Stops at the
+    /// first error any `f` returns.
+    pub fn scan_parallel<T, E>(
+        &self,
+        keyspace: &str,
+        threads: usize,
+        init: impl Fn() -> T + Sync,
+        f: impl Fn(&mut T, &[u8], &[u8]) -> std::result::Result<(), E> + Sync,
+    ) -> std::result::Result<Vec<T>, E>
+    where
+        T: Send,
+        E: From<BtreeError> + Send,
+    {
+        let root = self.root_of(keyspace)?;
+        let threads = threads.max(1);
+        // Several subtrees per thread even out their sizes.
+        let subtrees = tree::subtrees(&*self.shared, root, 8 * threads)?;
+        let runs: Vec<&[u64]> = subtrees
+            .chunks(subtrees.len().div_ceil(threads).max(1))
+            .collect();
+        let shared = &*self.shared;
+        let fold = |run: &[u64]| -> std::result::Result<T, E> {
+            let mut state = init();
+            for &id in run {
+                tree::scan(shared, id, &mut |k, v| f(&mut state, k, v))?;
+            }
+            Ok(state)
+        };
+        std::thread::scope(|s| {
+            let Some((first, rest)) = runs.split_first() else {
+                return Ok(Vec::new());
+            };
+            let others: Vec<_> = rest.iter().map(|run| s.spawn(|| fold(run))).collect();
+            let mut out = vec![fold(first)?];
+            for h in others {
+                let r = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                out.push(r?);
+            }
+            Ok(out)
+        })
+    }
+
     /// Names of all keyspaces, sorted.
     pub fn keyspaces(&self) -> Result<Vec<String>> {
         let names = keyspace_names(&*self.shared, self.meta.root_page)?;

@@ -66,7 +66,7 @@ impl File {
     /// The restart's way: every record at once, values left in the file.
     fn restore_all(&self, current: i64, compact: i64, source: SharedFile) -> Store {
         let mut s = Store::new();
-        let recs = self
+        let recs: Vec<LoadedRecord> = self
             .records
             .iter()
             .map(|((rev, key), rec)| LoadedRecord {
@@ -83,7 +83,11 @@ impl File {
             })
             .collect();
         s.set_value_source(std::sync::Arc::new(source));
-        s.restore_all(recs).unwrap();
+        // In parts, as the restart's scanning threads hand them over.
+        let mut head = recs;
+        let tail = head.split_off(head.len() / 3);
+        let parts = vec![head, tail];
+        s.restore_all(parts).unwrap();
         s.finish_restore(current, compact).unwrap();
         s
     }
