@@ -62,6 +62,68 @@ pub struct LoadedPut {
     pub value_len: usize,
 }
 
+/// Records from this many on are folded into the index on every core.
+const PARALLEL_FROM: usize = 1 << 16;
+
+/// Index entries folded from records in (key, revision) order, and what
+/// they add to the store's counters.
+struct Folded {
+    keys: Vec<(Box<[u8]>, KeyIndex)>,
+    size_bytes: u64,
+    live_keys: usize,
+    current_revision: Revision,
+}
+
+/// Folds records sorted by (key, revision), the first of a new key
+/// (`same_key[0]` is ignored), into index entries.
+fn fold_records(records: &[LoadedRecord], same_key: &[bool]) -> Result<Folded, String> {
+    let mut f = Folded {
+        keys: Vec::with_capacity(records.len()),
+        size_bytes: 0,
+        live_keys: 0,
+        current_revision: 0,
+    };
+    // Each key is copied once, in key order, while the records still hold
+    // theirs: the copies lie in memory in key order, so building the map
+    // (which compares neighbours) reads them in sequence instead of
+    // jumping to where the scan left each one.
+    for (r, &same) in records.iter().zip(same_key) {
+        if !same || f.keys.is_empty() {
+            f.size_bytes += KEY_OVERHEAD_BYTES + r.key.len() as u64;
+            f.keys.push((Box::from(&*r.key), KeyIndex::empty()));
+        }
+        let (key, ki) = f.keys.last_mut().expect("pushed above");
+        f.current_revision = f.current_revision.max(r.revision);
+        match &r.put {
+            Some(p) => {
+                let len = u32::try_from(p.value_len)
+                    .map_err(|_| format!("value of {} bytes", p.value_len))?;
+                let e = Entry {
+                    mod_revision: r.revision,
+                    version: p.version,
+                    lease: p.lease,
+                    value: Val::Stored { len },
+                };
+                let (added, created) = ki
+                    .restore_put(p.create_revision, e)
+                    .map_err(|e| format!("key {:?}: {e}", String::from_utf8_lossy(key)))?;
+                f.size_bytes += added;
+                f.live_keys += usize::from(created);
+            }
+            None => {
+                // A tombstone ends a generation this run created (runs
+                // start at a key's first record).
+                if ki.tombstone(r.revision) {
+                    f.live_keys -= 1;
+                } else {
+                    f.size_bytes += ki.restore_dead_generation(r.revision);
+                }
+            }
+        }
+    }
+    Ok(f)
+}
+
 impl Store {
     /// Turns the change log on or off (off by default; off drops any
     /// changes not taken yet).
@@ -148,41 +210,46 @@ impl Store {
         // One tight pass of random reads (the CPU overlaps them) puts the
         // records in order; following each to its key happens below.
         let in_order = records.take_in(&sorted.order);
-        let mut keys: Vec<(Box<[u8]>, KeyIndex)> = Vec::new();
-        // Each key is copied once, in key order, while the records still
-        // hold theirs: the copies lie in memory in key order, so building
-        // the map (which compares neighbours) reads them in sequence
-        // instead of jumping to where the scan left each one.
-        for (r, same) in in_order.iter().zip(sorted.same_key) {
-            if !same || keys.is_empty() {
-                self.size_bytes += KEY_OVERHEAD_BYTES + r.key.len() as u64;
-                keys.push((Box::from(&*r.key), KeyIndex::empty()));
+        // Folded on every core, in runs that start at a new key.
+        let n = in_order.len();
+        let threads = if n < PARALLEL_FROM {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |t| t.get())
+        };
+        let mut cuts = vec![0];
+        for t in 1..threads {
+            let mut c = (n * t / threads).max(cuts[t - 1]);
+            while c < n && sorted.same_key[c] {
+                c += 1;
             }
-            let (key, ki) = keys.last_mut().expect("pushed above");
-            self.current_revision = self.current_revision.max(r.revision);
-            match &r.put {
-                Some(p) => {
-                    let len = u32::try_from(p.value_len)
-                        .map_err(|_| format!("value of {} bytes", p.value_len))?;
-                    let e = Entry {
-                        mod_revision: r.revision,
-                        version: p.version,
-                        lease: p.lease,
-                        value: Val::Stored { len },
-                    };
-                    let (added, created) = ki
-                        .restore_put(p.create_revision, e)
-                        .map_err(|e| format!("key {:?}: {e}", String::from_utf8_lossy(key)))?;
-                    self.size_bytes += added;
-                    self.live_keys += usize::from(created);
-                }
-                None => {
-                    if ki.tombstone(r.revision) {
-                        self.live_keys -= 1;
-                    } else {
-                        self.size_bytes += ki.restore_dead_generation(r.revision);
-                    }
-                }
+            cuts.push(c);
+        }
+        cuts.push(n);
+        let run = |t: usize| {
+            let (from, to) = (cuts[t], cuts[t + 1]);
+            fold_records(&in_order[from..to], &sorted.same_key[from..to])
+        };
+        let folded: Vec<Result<Folded, String>> = std::thread::scope(|s| {
+            let others: Vec<_> = (1..threads).map(|t| s.spawn(move || run(t))).collect();
+            let mut out = vec![run(0)];
+            out.extend(
+                others
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
+            );
+            out
+        });
+        let mut keys = Vec::new();
+        for f in folded {
+            let f = f?;
+            self.size_bytes += f.size_bytes;
+            self.live_keys += f.live_keys;
+            self.current_revision = self.current_revision.max(f.current_revision);
+            if keys.is_empty() {
+                keys = f.keys;
+            } else {
+                keys.extend(f.keys);
             }
         }
         drop(in_order);

@@ -278,6 +278,9 @@ impl KeyIndex {
                     tombstone: None,
                 };
                 let added = generation_size_bytes(&g);
+                // Most keys only ever have one generation: a first push
+                // would make room for four.
+                self.generations.reserve_exact(1);
                 self.generations.push(g);
                 Ok((added, true))
             }

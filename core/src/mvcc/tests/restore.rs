@@ -261,18 +261,24 @@ proptest! {
 }
 
 #[test]
-fn bulk_restore_of_many_records_sorts_stably_across_threads() {
-    // Enough records for the two-thread sort: keys in random order, several
-    // revisions per key, the restore must see each key's in revision order.
+fn bulk_restore_of_many_records_folds_across_threads() {
+    // Enough records for the fold on every core: keys in random order,
+    // several revisions and generations per key (deletes end some), the
+    // restore must see each key's records in revision order and count live
+    // keys across the runs the threads fold.
     let mut store = Store::new();
     store.record_changes(true);
     let mut x: u64 = 12345;
-    for _ in 0..150_000 {
+    for i in 0..150_000 {
         x = x
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let k = format!("key{:05}", (x >> 33) % 40_000);
-        put(&mut store, &k, "v");
+        if i % 7 == 3 {
+            del(&mut store, &k, "");
+        } else {
+            put(&mut store, &k, "v");
+        }
     }
     let mut file = File::default();
     file.absorb(store.take_changes());
