@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Mutex, MutexGuard};
 
+use super::alloc::is_provisional;
 use super::disk::Disk;
 use super::error::{BtreeError, Result};
 use super::meta::Meta;
@@ -54,9 +55,16 @@ struct Slot {
 }
 
 /// One stripe of the cache: the pages whose id falls in it, evicted by
-/// CLOCK over `ring` (every id in `map` appears in `ring` exactly once).
+/// CLOCK over `ring` (every cached id appears in `ring` exactly once).
+///
+/// Pages sit in a table indexed by page id (`id >> shift`), grown as ids
+/// come: a lookup is one memory access where a hash map takes two (its
+/// control bytes, then the bucket), and a point read makes one lookup per
+/// level of the tree. The table costs 24 bytes per page id up to the
+/// highest one cached: 0.6 % of the file at 4 KiB pages.
 struct Stripe {
-    map: PageIdMap<Slot>,
+    slots: Vec<Option<Slot>>,
+    shift: u32,
     ring: Vec<u64>,
     hand: usize,
     capacity_pages: usize,
@@ -65,26 +73,40 @@ struct Stripe {
 }
 
 impl Stripe {
+    fn slot(&mut self, id: u64) -> Option<&mut Slot> {
+        let i = usize::try_from(id >> self.shift).ok()?;
+        self.slots.get_mut(i)?.as_mut()
+    }
+
     fn get(&mut self, id: u64) -> Option<CachedPage> {
-        let slot = self.map.get_mut(&id)?;
+        let slot = self.slot(id)?;
         slot.referenced = true;
+        let page = slot.page.clone();
         self.hits += 1;
-        Some(slot.page.clone())
+        Some(page)
     }
 
     fn insert(&mut self, id: u64, page: CachedPage) {
-        let slot = Slot {
-            page,
-            referenced: false,
-        };
-        if let Some(old) = self.map.insert(id, slot) {
-            // A reused id (its old page is visible to no reader any more),
-            // or two readers that missed on the same page at once.
-            if let Some(s) = self.map.get_mut(&id) {
-                s.referenced = old.referenced;
-            }
+        if is_provisional(id) {
+            debug_assert!(false, "invariant: only placed pages are cached");
             return;
         }
+        // Below 2^62 >> shift: fits a usize on a 64-bit target.
+        let i = (id >> self.shift) as usize;
+        if i >= self.slots.len() {
+            let len = (i + 1).max(self.slots.len() * 2);
+            self.slots.resize_with(len, || None);
+        }
+        if let Some(old) = self.slots[i].as_mut() {
+            // A reused id (its old page is visible to no reader any more),
+            // or two readers that missed on the same page at once.
+            old.page = page;
+            return;
+        }
+        self.slots[i] = Some(Slot {
+            page,
+            referenced: false,
+        });
         if self.ring.len() < self.capacity_pages {
             self.ring.push(id);
             return;
@@ -94,10 +116,10 @@ impl Stripe {
             let h = self.hand;
             self.hand = (self.hand + 1) % self.ring.len();
             let victim = self.ring[h];
-            match self.map.get_mut(&victim) {
+            match self.slot(victim) {
                 Some(s) if s.referenced => s.referenced = false,
                 _ => {
-                    self.map.remove(&victim);
+                    self.slots[(victim >> self.shift) as usize] = None;
                     self.ring[h] = id;
                     return;
                 }
@@ -128,7 +150,8 @@ impl PageCache {
                 // The first `capacity % n` stripes take one page more.
                 let cap = capacity_pages / n + usize::from(i < capacity_pages % n);
                 Mutex::new(Stripe {
-                    map: PageIdMap::default(),
+                    slots: Vec::new(),
+                    shift: n.ilog2(),
                     ring: Vec::new(),
                     hand: 0,
                     capacity_pages: cap.max(1),
@@ -156,7 +179,7 @@ impl PageCache {
     pub(crate) fn get_superseded(&self, id: u64) -> Option<CachedPage> {
         let mut s = self.stripe(id);
         let p = s.get(id)?;
-        if let Some(slot) = s.map.get_mut(&id) {
+        if let Some(slot) = s.slot(id) {
             slot.referenced = false;
         }
         Some(p)
@@ -188,7 +211,10 @@ impl PageCache {
     fn len_pages(&self) -> usize {
         self.stripes
             .iter()
-            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).map.len())
+            .map(|s| {
+                let s = s.lock().unwrap_or_else(|e| e.into_inner());
+                s.slots.iter().filter(|x| x.is_some()).count()
+            })
             .sum()
     }
 }
