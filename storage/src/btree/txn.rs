@@ -513,9 +513,9 @@ impl<'db> WriteTxn<'db> {
     }
 
     /// Encodes and writes every dirty page (grown file first), adjacent
-    /// pages coalesced into one run, all runs in one `Disk::write_pages`.
-    /// Each page is encoded straight into its run's buffer (one allocation
-    /// per run, not per page). Returns the node pages for the cache.
+    /// pages coalesced into one run, all runs in one `Disk::write_runs`,
+    /// which hands the memory to encode into (the disk's own staging
+    /// memory for io_uring). Returns the node pages for the cache.
     fn write_pages(&mut self, meta: &Meta, freelist: Vec<u64>) -> Result<Vec<(u64, CachedPage)>> {
         let ps = meta.page_size as usize;
         let shared = self.w.shared.clone();
@@ -530,8 +530,10 @@ impl<'db> WriteTxn<'db> {
             dirty.push((meta.freelist_page, meta.freelist_pages, f));
         }
         dirty.sort_unstable_by_key(|d| d.0);
-        let mut runs: Vec<(u64, Vec<u8>)> = Vec::new();
-        let mut cached = Vec::with_capacity(self.w.nodes.len());
+        // Runs of adjacent pages: (first page, dirty[from..to]) and where
+        // each goes in the file.
+        let mut runs: Vec<(u64, usize, usize)> = Vec::new();
+        let mut io_runs: Vec<(u64, usize)> = Vec::new();
         let (mut i, mut prev_end) = (0, 2);
         while i < dirty.len() {
             let (start, mut end) = (dirty[i].0, dirty[i].0 + u64::from(dirty[i].1));
@@ -544,26 +546,33 @@ impl<'db> WriteTxn<'db> {
                 end += u64::from(dirty[j].1);
                 j += 1;
             }
-            let mut run = vec![0u8; (end - start) as usize * ps];
-            for &(id, pages, item) in &dirty[i..j] {
-                let at = (id - start) as usize * ps;
-                let buf = &mut run[at..at + pages as usize * ps];
-                encode_dirty(buf, id, pages, meta.txn_id, item);
-                if let Dirty::Node(_) = item {
-                    cached.push((id, CachedPage::new(buf)));
-                }
-            }
-            runs.push((start * ps as u64, run));
+            runs.push((start, i, j));
+            io_runs.push((start * ps as u64, (end - start) as usize * ps));
             (i, prev_end) = (j, end);
         }
         self.grow_for(meta.page_count * ps as u64)?;
+        let mut cached = Vec::with_capacity(self.w.nodes.len());
+        let mut encode = |all: &mut [u8]| {
+            let mut at = 0;
+            for (&(start, i, j), &(_, len)) in runs.iter().zip(&io_runs) {
+                let run = &mut all[at..at + len];
+                for &(id, pages, item) in &dirty[i..j] {
+                    let from = (id - start) as usize * ps;
+                    let buf = &mut run[from..from + pages as usize * ps];
+                    encode_dirty(buf, id, pages, meta.txn_id, item);
+                    if let Dirty::Node(_) = item {
+                        cached.push((id, CachedPage::new(buf)));
+                    }
+                }
+                at += len;
+            }
+        };
         // One call for the whole commit: a disk with a queue (io_uring)
         // keeps every run in flight at once.
-        let writes: Vec<(u64, &[u8])> = runs.iter().map(|(o, r)| (*o, r.as_slice())).collect();
-        let first_offset = writes.first().map_or(0, |w| w.0);
+        let first_offset = io_runs.first().map_or(0, |w| w.0);
         shared
             .disk
-            .write_pages(&writes)
+            .write_runs(&io_runs, &mut encode)
             .map_err(|e| BtreeError::io("writing pages", shared.name.clone(), first_offset, e))?;
         Ok(cached)
     }

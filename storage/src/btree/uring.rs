@@ -358,6 +358,35 @@ impl Disk for UringDisk {
         r
     }
 
+    /// Fills the staging memory in place (zeroed first: it held the last
+    /// commit), then writes from it as `write_pages` does.
+    fn write_runs(&self, runs: &[(u64, usize)], fill: &mut dyn FnMut(&mut [u8])) -> io::Result<()> {
+        let mut total = 0;
+        for &(offset, len) in runs {
+            self.check_aligned(offset, len)?;
+            total += len;
+        }
+        let mut ring = self.lock()?;
+        if ring.staging.len < total {
+            ring.staging = AlignedBuf::zeroed(total.next_multiple_of(64 << 10));
+        }
+        let all = &mut ring.staging.as_mut_slice()[..total];
+        all.fill(0);
+        fill(all);
+        let base = ring.staging.ptr.as_ptr();
+        let mut ios = Vec::with_capacity(runs.len());
+        let mut at = 0;
+        for &(offset, len) in runs {
+            push_pieces(&mut ios, base.wrapping_add(at), offset, len);
+            at += len;
+        }
+        let r = self.write_all(&mut ring, &mut ios);
+        if !ring.broken && ring.staging.len > KEEP_STAGING_BYTES {
+            ring.staging = AlignedBuf::zeroed(0);
+        }
+        r
+    }
+
     /// fdatasync(2) rather than IORING_OP_FSYNC: the writes it orders have
     /// all completed (their CQEs were reaped), so a flush is all that is
     /// left, and the ring would only hand a blocking fsync to an io-wq
