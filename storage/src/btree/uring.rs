@@ -2,10 +2,12 @@
 //! own io_uring.
 //!
 //! Writes bypass the kernel page cache (the engine caches node pages
-//! itself), so a commit costs one copy into aligned memory and the device
-//! work, and the kernel keeps no second copy of every page. Every write of
-//! one [`Disk::write_pages`] call is submitted at once (at most
-//! [`QUEUE_DEPTH`] in flight) and the call returns when all completed.
+//! itself), so a commit costs the device work and no copy: the writer
+//! encodes its pages straight into the aligned staging memory
+//! ([`Disk::write_runs`]), and the kernel keeps no second copy of every
+//! page. Every write of one `write_runs` or [`Disk::write_pages`] call is
+//! submitted at once (at most [`QUEUE_DEPTH`] in flight) and the call
+//! returns when all completed.
 //!
 //! O_DIRECT asks that file offsets and lengths be multiples of the file
 //! system's direct-I/O alignment (`statx` `STATX_DIOALIGN`, 4096 when the
@@ -122,7 +124,8 @@ impl Drop for Ring {
 
 struct Ring {
     uring: IoUring,
-    /// Staging memory of `write_pages`, reused between commits.
+    /// Staging memory of `write_runs` and `write_pages`, reused between
+    /// commits.
     staging: AlignedBuf,
     /// Set when the kernel's view of the ring can no longer be trusted
     /// (io_uring_enter failed hard): buffers were leaked, not freed, and
@@ -327,39 +330,20 @@ impl Disk for UringDisk {
         self.write_pages(&[(offset, buf)])
     }
 
+    /// Copies `writes` into the staging memory (one `write_runs`).
     fn write_pages(&self, writes: &[(u64, &[u8])]) -> io::Result<()> {
-        let mut total = 0;
-        for &(offset, data) in writes {
-            self.check_aligned(offset, data.len())?;
-            total += data.len();
-        }
-        let mut ring = self.lock()?;
-        if ring.staging.len < total {
-            ring.staging = AlignedBuf::zeroed(total.next_multiple_of(64 << 10));
-        }
-        let mut at = 0;
-        for &(_, data) in writes {
-            ring.staging.as_mut_slice()[at..at + data.len()].copy_from_slice(data);
-            at += data.len();
-        }
-        // Addresses for the kernel come from the base pointer, not from the
-        // slices above, which are gone before the kernel reads.
-        let base = ring.staging.ptr.as_ptr();
-        let mut ios = Vec::with_capacity(writes.len());
-        let mut at = 0;
-        for &(offset, data) in writes {
-            push_pieces(&mut ios, base.wrapping_add(at), offset, data.len());
-            at += data.len();
-        }
-        let r = self.write_all(&mut ring, &mut ios);
-        if !ring.broken && ring.staging.len > KEEP_STAGING_BYTES {
-            ring.staging = AlignedBuf::zeroed(0);
-        }
-        r
+        let runs: Vec<(u64, usize)> = writes.iter().map(|&(o, d)| (o, d.len())).collect();
+        self.write_runs(&runs, &mut |all: &mut [u8]| {
+            let mut at = 0;
+            for &(_, data) in writes {
+                all[at..at + data.len()].copy_from_slice(data);
+                at += data.len();
+            }
+        })
     }
 
     /// Fills the staging memory in place (zeroed first: it held the last
-    /// commit), then writes from it as `write_pages` does.
+    /// commit), then submits every run from it.
     fn write_runs(&self, runs: &[(u64, usize)], fill: &mut dyn FnMut(&mut [u8])) -> io::Result<()> {
         let mut total = 0;
         for &(offset, len) in runs {
@@ -373,6 +357,8 @@ impl Disk for UringDisk {
         let all = &mut ring.staging.as_mut_slice()[..total];
         all.fill(0);
         fill(all);
+        // Addresses for the kernel come from the base pointer, not from the
+        // slice above, which is gone before the kernel reads.
         let base = ring.staging.ptr.as_ptr();
         let mut ios = Vec::with_capacity(runs.len());
         let mut at = 0;
