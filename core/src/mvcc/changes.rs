@@ -113,11 +113,9 @@ fn fold_records(records: &[LoadedRecord], same_key: &[bool]) -> Result<Folded, S
             None => {
                 // A tombstone ends a generation this run created (runs
                 // start at a key's first record).
-                if ki.tombstone(r.revision) {
-                    f.live_keys -= 1;
-                } else {
-                    f.size_bytes += ki.restore_dead_generation(r.revision);
-                }
+                let (added, ended) = ki.restore_tombstone(r.revision);
+                f.size_bytes += added;
+                f.live_keys -= usize::from(ended);
             }
         }
     }
@@ -262,21 +260,18 @@ impl Store {
     /// a generation no read sees, so that compaction still drops its
     /// record.
     pub fn restore_tombstone(&mut self, revision: Revision, key: &[u8]) {
-        match self.index.get_mut(key) {
-            Some(ki) => {
-                if ki.tombstone(revision) {
-                    self.live_keys -= 1;
-                } else {
-                    self.size_bytes += ki.restore_dead_generation(revision);
-                }
-            }
+        let (added, ended) = match self.index.get_mut(key) {
+            Some(ki) => ki.restore_tombstone(revision),
             None => {
                 let mut ki = KeyIndex::empty();
-                self.size_bytes += ki.restore_dead_generation(revision);
+                let r = ki.restore_tombstone(revision);
                 self.size_bytes += KEY_OVERHEAD_BYTES + key.len() as u64;
                 self.index.insert(key.into(), ki);
+                r
             }
-        }
+        };
+        self.size_bytes += added;
+        self.live_keys -= usize::from(ended);
         self.current_revision = self.current_revision.max(revision);
     }
 

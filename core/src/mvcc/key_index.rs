@@ -312,11 +312,23 @@ impl KeyIndex {
         }
     }
 
+    /// Replays a stored tombstone at `revision`: it ends the live
+    /// generation, or, if the key is not live, it is the put-then-delete of
+    /// one txn and rebuilds that dead generation. Returns (bytes added,
+    /// whether a live generation ended).
+    pub(crate) fn restore_tombstone(&mut self, revision: Revision) -> (u64, bool) {
+        if self.tombstone(revision) {
+            (0, true)
+        } else {
+            (self.restore_dead_generation(revision), false)
+        }
+    }
+
     /// Rebuilds a generation that a txn created and ended in one revision
     /// (put, then delete of a key that did not exist): its one record is
     /// the tombstone, which overwrote the put. The generation is invisible
     /// to every read; it is kept so that compaction drops its record.
-    pub(crate) fn restore_dead_generation(&mut self, revision: Revision) -> u64 {
+    fn restore_dead_generation(&mut self, revision: Revision) -> u64 {
         let g = Generation {
             create_revision: revision,
             entries: vec![Entry {

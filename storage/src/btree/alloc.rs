@@ -180,19 +180,7 @@ impl Allocator {
     }
 
     fn find_free_run(&self, n: u64) -> Option<u64> {
-        let (mut start, mut len) = (0u64, 0u64);
-        for &id in &self.free {
-            if len > 0 && id == start + len {
-                len += 1;
-            } else {
-                start = id;
-                len = 1;
-            }
-            if len == n {
-                return Some(start);
-            }
-        }
-        None
+        self.free_runs().into_iter().find(|r| r.1 >= n).map(|r| r.0)
     }
 
     /// Frees a run: nothing to do for a provisional one (never placed); at

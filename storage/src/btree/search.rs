@@ -198,7 +198,8 @@ mod tests {
 
     #[test]
     fn shared_prefixes_short_keys_and_equal_slots() {
-        let keys: Vec<Vec<u8>> = [
+        let owned = |ks: &[&[u8]]| -> Vec<Vec<u8>> { ks.iter().map(|k| k.to_vec()).collect() };
+        let keys = owned(&[
             &b"/registry/a"[..],
             b"/registry/a\0",
             b"/registry/a\0\0\0\0\0x",
@@ -206,11 +207,8 @@ mod tests {
             b"/registry/abcdz",
             b"/registry/abcdzz",
             b"/registry/b",
-        ]
-        .iter()
-        .map(|k| k.to_vec())
-        .collect();
-        let probes: Vec<Vec<u8>> = [
+        ]);
+        let probes = owned(&[
             &b""[..],
             b"/",
             b"/registry",
@@ -220,10 +218,7 @@ mod tests {
             b"/registry/abcdzy",
             b"/registry/c",
             b"0",
-        ]
-        .iter()
-        .map(|k| k.to_vec())
-        .collect();
+        ]);
         check(keys.clone(), &probes, PageKind::Leaf);
         check(keys, &probes, PageKind::Branch);
         check(vec![], &probes, PageKind::Leaf);
